@@ -1,0 +1,139 @@
+"""Files on disk: atomic writes, the `<artifact>.json` sidecar, and edgecls's own `.pt` format.
+
+Atomic means: write to a temporary file in the same folder, fsync, then os.replace; a crash leaves either the old
+file or the new one at the final path, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .errors import ModelFileError, SpecError
+from .spec import ModelSpec
+
+PT_FORMAT = "edgecls.pt/1"
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not every filesystem lets a folder be opened
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path` (same suffix); on success it replaces `path` atomically."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".tmp{final.suffix}", dir=final.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; a published artifact gets the usual mode
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, final)
+        _fsync_dir(final.parent)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_with(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
+    with atomic_path(path) as tmp:
+        write(tmp)
+
+
+def sidecar_path(artifact: str | os.PathLike) -> Path:
+    p = Path(artifact)
+    return p.with_name(p.name + ".json")
+
+
+def write_sidecar(artifact: str | os.PathLike, spec: ModelSpec) -> Path:
+    side = sidecar_path(artifact)
+    atomic_write_bytes(side, spec.to_json().encode())
+    return side
+
+
+def read_sidecar(artifact: str | os.PathLike) -> ModelSpec | None:
+    side = sidecar_path(artifact)
+    if not side.is_file():
+        return None
+    try:
+        return ModelSpec.from_json(side.read_bytes())
+    except SpecError as exc:
+        raise SpecError(f"{side}: {exc}") from exc
+
+
+# --- edgecls .pt: a state dict plus the spec, loadable with weights_only=True (no pickled code) -------------
+def save_pt(model, spec: ModelSpec, path: str | os.PathLike) -> Path:
+    import torch
+
+    spec = spec.replace(artifact={"format": "pt", "precision": "fp32"}) if not spec.artifact else spec
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    payload = {"format": PT_FORMAT, "spec": spec.to_json(indent=None), "state_dict": state}
+    atomic_write_with(path, lambda tmp: torch.save(payload, tmp))
+    write_sidecar(path, spec)
+    return Path(path)
+
+
+def embed_pt_spec(path: str | os.PathLike, spec: ModelSpec) -> None:
+    import torch
+
+    payload = read_pt(path)
+    payload["spec"] = spec.to_json(indent=None)
+    atomic_write_with(path, lambda tmp: torch.save(payload, tmp))
+
+
+def read_pt(path: str | os.PathLike) -> dict:
+    import pickle
+    import zipfile
+
+    import torch
+
+    p = Path(path)
+    if not p.is_file():
+        raise ModelFileError(f"model file not found: {p}")
+    try:
+        payload = torch.load(p, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise ModelFileError(
+            f"{p} is not a readable edgecls .pt file ({type(exc).__name__}: {str(exc)[:200]}); it is truncated, "
+            "corrupt, or holds pickled code, which edgecls never loads. Re-save it with edgecls.save()"
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != PT_FORMAT:
+        raise ModelFileError(f"{p} is a PyTorch file but not an edgecls model (no '{PT_FORMAT}' header); save it with edgecls.save()")
+    return payload
+
+
+def load_pt(path: str | os.PathLike, spec: ModelSpec | None = None):
+    """Rebuild the model from the registry and load its weights: returns (model, spec)."""
+    payload = read_pt(path)
+    spec = spec or ModelSpec.from_json(payload["spec"])
+    from .models import create_model
+
+    model, _ = create_model(spec.arch, num_classes=spec.num_classes, in_chans=spec.input.channels)
+    try:
+        model.load_state_dict(payload["state_dict"], strict=True)
+    except RuntimeError as exc:
+        raise ModelFileError(f"{path}: weights do not fit arch {spec.arch!r} with {spec.num_classes} classes: {str(exc)[:300]}") from exc
+    return model.eval(), spec

@@ -1,0 +1,65 @@
+"""ONNX Runtime backend (.onnx). The spec lives in the model's metadata_props under 'edgecls.spec'."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelFileError, require
+from ..spec import SPEC_KEY, ModelSpec
+
+NAME, SUFFIXES, EXTRA = "onnxruntime", (".onnx",), "onnx"
+
+_PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
+
+
+def _session(ort, path, device: str, threads: int | None):
+    p = Path(path)
+    if not p.is_file():
+        raise ModelFileError(f"model file not found: {p}")
+    if device not in _PROVIDERS:
+        raise ValueError(f"device={device!r} is not valid for onnxruntime; choose one of {', '.join(_PROVIDERS)}")
+    provider = _PROVIDERS[device]
+    available = ort.get_available_providers()
+    if provider not in available:
+        raise ModelFileError(
+            f"onnxruntime here has no {provider} (available: {', '.join(available)}); "
+            "use device='cpu' or install onnxruntime-gpu"
+        )
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    if threads:
+        so.intra_op_num_threads = int(threads)
+        so.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(str(p), sess_options=so, providers=[provider])
+    except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/... types
+        raise ModelFileError(
+            f"onnxruntime cannot load {p} ({type(exc).__name__}: {str(exc)[:300]}); the file is truncated, "
+            "corrupt or not an ONNX model. Re-export it with `edgecls export`"
+        ) from exc
+
+
+class OrtSession:
+    def __init__(self, path, device: str = "cpu", threads: int | None = None):
+        ort = require("onnxruntime", EXTRA)
+        self._sess = _session(ort, path, device, threads)
+        text = self._sess.get_modelmeta().custom_metadata_map.get(SPEC_KEY)
+        self.embedded_spec = ModelSpec.from_json(text) if text else None
+        inp, out = self._sess.get_inputs()[0], self._sess.get_outputs()[0]
+        self._in_name, self._out_name = inp.name, out.name
+        self.input_shape = tuple(inp.shape)
+        last = out.shape[-1] if out.shape else None
+        self.num_classes = last if isinstance(last, int) else None
+        first = self.input_shape[0] if self.input_shape else None
+        self.max_batch = first if isinstance(first, int) else None
+        self.providers = self._sess.get_providers()
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        # ORT's InferenceSession.run is thread-safe: no lock needed
+        return self._sess.run([self._out_name], {self._in_name: batch})[0]
+
+
+def open(path, device: str = "cpu", threads: int | None = None, spec: ModelSpec | None = None) -> OrtSession:  # noqa: A001
+    return OrtSession(path, device, threads)

@@ -1,0 +1,138 @@
+"""export(): one entry point over the conversion functions, driven by a table of formats and their options.
+
+Every artifact is built in a staging folder beside its destination, verified against PyTorch on real photos,
+and only then moved into place (the main file last), so a crash or a failed check never leaves a half-written
+or unverified artifact at the final path. The spec is embedded and written as `<artifact>.json`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..artifacts import _fsync_dir, embed_pt_spec, save_pt, write_sidecar
+from ..errors import ExportError
+from ..spec import ModelSpec
+from .onnx import DEFAULT_OPSET, embed_onnx_file, torch_to_onnx
+from .openvino import embed_openvino_file, onnx_to_openvino
+from .verify import VerifyReport, verify_artifact
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    suffix: str
+    options: dict[str, Any]  # accepted options and their defaults
+    build: Callable[..., ModelSpec]  # (model, spec, staged_path, **options) -> artifact spec
+    embed: Callable[[Path, ModelSpec], None]  # rewrite the spec stored inside the file
+
+
+def _build_pt(model, spec, path, **_):
+    save_pt(model, spec, path)
+    return spec.replace(artifact={"format": "pt", "precision": "fp32"})
+
+
+def _build_openvino(model, spec, path, *, opset, dynamic_batch, fuse_preprocess, fp16_weights):
+    onnx_path = Path(path).with_suffix(".src.onnx")
+    onnx_spec = torch_to_onnx(model, spec, onnx_path, opset=opset, dynamic_batch=dynamic_batch, fuse_preprocess=fuse_preprocess)
+    try:
+        return onnx_to_openvino(onnx_path, onnx_spec, path, fp16_weights=fp16_weights)
+    finally:
+        onnx_path.unlink(missing_ok=True)
+
+
+_GRAPH = {"opset": DEFAULT_OPSET, "dynamic_batch": False, "fuse_preprocess": True}
+FORMATS: dict[str, Format] = {
+    "pt": Format("pt", ".pt", {}, _build_pt, embed_pt_spec),
+    "onnx": Format("onnx", ".onnx", dict(_GRAPH), torch_to_onnx, embed_onnx_file),
+    "openvino": Format("openvino", ".xml", {**_GRAPH, "fp16_weights": False}, _build_openvino, embed_openvino_file),
+}
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    spec: ModelSpec
+    report: VerifyReport | None
+
+    def __str__(self) -> str:
+        return f"{self.path} [{self.spec.artifact.get('format')}/{self.spec.artifact.get('precision')}] {self.report or 'not verified'}"
+
+
+def format_for(path: str | Path, format: str | None) -> Format:
+    if format is not None:
+        if format not in FORMATS:
+            raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+        fmt = FORMATS[format]
+        if Path(path).suffix.lower() != fmt.suffix:
+            raise ExportError(f"{format} artifacts end in {fmt.suffix}; got {Path(path).name!r}")
+        return fmt
+    for fmt in FORMATS.values():
+        if Path(path).suffix.lower() == fmt.suffix:
+            return fmt
+    raise ExportError(f"cannot tell the format of {Path(path).name!r}; use a suffix of {', '.join(f.suffix for f in FORMATS.values())}")
+
+
+@contextlib.contextmanager
+def _staging(final: Path):
+    final.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".staging", dir=final.parent))
+    try:
+        yield stage / final.name
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _publish(staged: Path, final: Path) -> None:
+    files = [p for p in staged.parent.iterdir() if p.is_file()]
+    for f in sorted(files, key=lambda p: p == staged):  # companions (.bin) first, the main file last
+        with open(f, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(f, final.parent / f.name)
+    _fsync_dir(final.parent)
+
+
+def export(
+    model,
+    spec: ModelSpec,
+    path: str | os.PathLike,
+    *,
+    format: str | None = None,
+    verify: bool = True,
+    images: dict[str, np.ndarray] | None = None,
+    **options: Any,
+) -> ExportResult:
+    """Export `model` (with its spec) to `path`; the format comes from the suffix unless given.
+
+    Options per format are in FORMATS; an option a format does not take is an error, never ignored.
+    images: name -> RGB uint8 arrays to verify on (default: scikit-image's real photos).
+    """
+    final = Path(path)
+    fmt = format_for(final, format)
+    unknown = sorted(set(options) - set(fmt.options))
+    if unknown:
+        raise ExportError(f"{fmt.name} export does not take option(s) {unknown}; it takes {sorted(fmt.options) or 'none'}")
+    opts = {**fmt.options, **options}
+    with _staging(final) as staged:
+        art_spec = fmt.build(model, spec, staged, **opts)
+        report = None
+        if verify:
+            from ..samples import sample_images
+
+            report = verify_artifact(staged, art_spec, model, spec, images or sample_images())
+            last = art_spec.lineage[-1]
+            art_spec = art_spec.replace(lineage=art_spec.lineage[:-1] + (replace(last, metrics=report.as_dict()),))
+            fmt.embed(staged, art_spec)
+        _publish(staged, final)
+    write_sidecar(final, art_spec)
+    return ExportResult(final, art_spec, report)
+
+
+__all__ = ["FORMATS", "ExportResult", "export", "onnx_to_openvino", "torch_to_onnx"]

@@ -1,0 +1,35 @@
+"""ONNX -> OpenVINO IR (.xml + .bin), spec in rt_info."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ExportError, require
+from ..spec import SPEC_KEY, ModelSpec
+
+
+def onnx_to_openvino(onnx_path: str | Path, spec: ModelSpec, path: str | Path, *, fp16_weights: bool = False) -> ModelSpec:
+    """Convert the ONNX file (with its fused preprocessing, if any) and save the IR at `path` (.xml)."""
+    ov = require("openvino", "openvino")
+    try:
+        model = ov.convert_model(str(onnx_path))
+    except Exception as exc:
+        raise ExportError(f"OpenVINO could not convert {onnx_path}: {str(exc)[:400]}") from exc
+    precision = "fp16" if fp16_weights else "fp32"
+    out = spec.replace(artifact={"format": "openvino", "precision": precision, "openvino": ov.get_version()})
+    out = out.with_step("export", {"format": "openvino", "fp16_weights": fp16_weights})
+    model.set_rt_info(out.to_json(indent=None), [SPEC_KEY])
+    ov.save_model(model, str(path), compress_to_fp16=fp16_weights)
+    return out
+
+
+def embed_openvino_file(path: str | Path, spec: ModelSpec) -> None:
+    ov = require("openvino", "openvino")
+    model = ov.Core().read_model(str(path))
+    model.set_rt_info(spec.to_json(indent=None), [SPEC_KEY])
+    compress = spec.artifact.get("precision") == "fp16"
+    tmp = Path(path).with_name("embed." + Path(path).name)
+    ov.save_model(model, str(tmp), compress_to_fp16=compress)
+    del model
+    tmp.with_suffix(".bin").replace(Path(path).with_suffix(".bin"))
+    tmp.replace(path)

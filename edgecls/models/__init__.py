@@ -1,0 +1,3 @@
+from .registry import ARCHS, create_model, get_arch, imagenet_labels, list_archs
+
+__all__ = ["ARCHS", "create_model", "get_arch", "imagenet_labels", "list_archs"]

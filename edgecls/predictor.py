@@ -1,0 +1,162 @@
+"""Predictor: one API over every runtime. `Predictor("model.onnx").predict(frame, color="BGR")`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import preprocess as _pre
+from .artifacts import read_sidecar, sidecar_path
+from .backends import backend_for
+from .errors import InputError, SpecError
+from .images import load_image
+from .spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class Top:
+    index: int
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    index: int
+    label: str
+    score: float  # softmax(logits / spec.temperature) of the top class
+    topk: tuple[Top, ...]
+
+    def __repr__(self) -> str:
+        return f"Prediction({self.label!r} #{self.index}, score={self.score:.4f})"
+
+
+def _resolve_spec(path: Path, given: ModelSpec | None, embedded: ModelSpec | None) -> ModelSpec:
+    if given is not None:
+        return given
+    if embedded is not None:
+        return embedded
+    side = read_sidecar(path)
+    if side is None:
+        raise SpecError(
+            f"{path} carries no edgecls spec in its metadata and has no sidecar {sidecar_path(path).name}; "
+            "copy the .json that `edgecls export` wrote next to it, or pass spec=ModelSpec.from_json(...)"
+        )
+    return side
+
+
+def _check_spec(spec: ModelSpec, session: Any, path: Path) -> None:
+    want = spec.input.shape[1:]
+    have = tuple(session.input_shape[1:])
+    if len(have) != len(want) or any(isinstance(h, int) and h != w for h, w in zip(have, want)):
+        raise SpecError(
+            f"{path.name}: the spec says input {spec.input.layout} {want} but the model takes {have}; "
+            "the spec belongs to another model. Re-export, or fix the sidecar JSON"
+        )
+    if session.num_classes is not None and session.num_classes != spec.num_classes:
+        raise SpecError(
+            f"{path.name}: the model outputs {session.num_classes} classes but the spec has {spec.num_classes} labels; "
+            "the spec belongs to another model"
+        )
+
+
+class Predictor:
+    """Load an artifact (.pt, .onnx, .xml) and classify images with the preprocessing stored in its spec.
+
+    backend: None picks by suffix; 'torch' | 'onnxruntime' | 'openvino' forces one.
+    color: default channel order of numpy frames ('BGR' for OpenCV capture); None requires it per call.
+    threads: runtime threads (torch: process-wide). spec: overrides the embedded/sidecar spec.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        backend: str | None = None,
+        *,
+        device: str = "cpu",
+        threads: int | None = None,
+        color: str | None = None,
+        spec: ModelSpec | None = None,
+        topk: int = 5,
+    ):
+        self.path = Path(path)
+        if color not in (None, "RGB", "BGR"):
+            raise InputError(f"color={color!r} is not valid; use 'RGB' or 'BGR'")
+        if threads is not None and (not isinstance(threads, int) or threads <= 0):
+            raise ValueError(f"threads={threads!r} must be a positive integer or None")
+        self.backend = backend_for(self.path, backend)
+        self._session = self.backend.open(self.path, device=device, threads=threads, spec=spec)
+        self.spec = _resolve_spec(self.path, spec, self._session.embedded_spec)
+        _check_spec(self.spec, self._session, self.path)
+        self.color, self.topk, self.device, self.threads = color, int(topk), device, threads
+        if threads:
+            import cv2
+
+            cv2.setNumThreads(int(threads))
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.NAME
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.spec.labels
+
+    def __repr__(self) -> str:
+        return f"Predictor({str(self.path)!r}, backend={self.backend_name!r}, arch={self.spec.arch!r}, classes={self.spec.num_classes})"
+
+    # --- steps, public so apps and benchmarks can time them apart ----------------------------------------
+    def preprocess(self, image: Any, *, color: str | None = None) -> np.ndarray:
+        """Image -> batch-of-one input tensor, exactly as the artifact wants it (fast OpenCV path)."""
+        img, order = load_image(image, color=color or self.color, channels=self.spec.input.channels)
+        return _pre.fast(img, order, self.spec)
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Preprocessed batch -> logits (N, classes). Loops when the artifact has a fixed batch size."""
+        batch = _pre.check_input_batch(batch, self.spec)
+        want = np.dtype(self.spec.input.dtype)
+        if batch.dtype != want:
+            raise InputError(f"input batch has dtype {batch.dtype}, the artifact takes {want}; use predictor.preprocess()")
+        step = self._session.max_batch
+        if step is None or len(batch) == step:
+            return np.asarray(self._session.run(batch), dtype=np.float32)
+        if len(batch) % step:
+            raise InputError(f"this artifact runs batches of exactly {step}; got {len(batch)}")
+        return np.concatenate([self._session.run(batch[i : i + step]) for i in range(0, len(batch), step)]).astype(np.float32)
+
+    def postprocess(self, logits: np.ndarray, topk: int | None = None) -> list[Prediction]:
+        k = max(1, min(int(topk or self.topk), self.spec.num_classes))
+        z = logits.astype(np.float64) / self.spec.temperature
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        out = []
+        for row in p:
+            idx = np.argsort(-row, kind="stable")[:k]
+            tops = tuple(Top(int(i), self.spec.labels[i], float(row[i])) for i in idx)
+            out.append(Prediction(tops[0].index, tops[0].label, tops[0].score, tops))
+        return out
+
+    # --- the one call apps make -----------------------------------------------------------------------------
+    def predict(self, x: Any, *, color: str | None = None, topk: int | None = None) -> Prediction | list[Prediction]:
+        """Classify one image (numpy HxWx3 uint8 frame, PIL image or path) or a list of them.
+
+        Returns a Prediction (index, label, score, topk) or, for a list, a list of them in order.
+        """
+        if isinstance(x, (list, tuple)):
+            if not x:
+                raise InputError("predict() got an empty list; pass at least one image")
+            batch = np.concatenate([self.preprocess(i, color=color) for i in x])
+            return self.postprocess(self.infer(batch), topk)
+        if isinstance(x, np.ndarray) and x.ndim == 4:
+            raise InputError(
+                f"predict() got a 4-D array {x.shape}; pass a list of HxWx3 frames, or use infer() for a preprocessed batch"
+            )
+        return self.postprocess(self.infer(self.preprocess(x, color=color)), topk)[0]
+
+    def predict_batch(self, images: Sequence[Any], *, color: str | None = None, topk: int | None = None) -> list[Prediction]:
+        return self.predict(list(images), color=color, topk=topk)

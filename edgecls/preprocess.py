@@ -1,0 +1,130 @@
+"""Preprocessing, defined once as data (spec.Preprocess) and executed two ways.
+
+`reference()` is the definition: PIL's antialiased resize of the whole picture, then a center crop, then
+normalization in float64, exactly as torchvision/timm evaluate. `fast()` is what the Predictor runs: it computes
+which source pixels the crop keeps, reduces that region by exact 2x box filters (OpenCV INTER_AREA) while it is
+at least twice the target, then does one final resize. No full-frame copy or colour conversion is made; channel
+order is fixed on the small result. tests/test_preprocess.py holds the two to each other.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .errors import InputError
+from .spec import InputSpec, ModelSpec, Preprocess
+
+
+def resized_size(h: int, w: int, pre: Preprocess, inp: InputSpec) -> tuple[int, int]:
+    """Size the whole picture is scaled to before cropping (torchvision Resize semantics)."""
+    if pre.resize_mode == "stretch":
+        return inp.height, inp.width
+    th, tw = math.floor(inp.height / pre.crop_pct), math.floor(inp.width / pre.crop_pct)
+    if th == tw:  # torchvision Resize(int): the shorter side becomes `th`, the longer keeps the aspect (truncated)
+        return (th, int(th * w / h)) if h <= w else (int(th * h / w), th)
+    s = max(th / h, tw / w)
+    return max(th, round(h * s)), max(tw, round(w * s))
+
+
+def crop_offsets(rh: int, rw: int, inp: InputSpec) -> tuple[int, int]:
+    return int(round((rh - inp.height) / 2.0)), int(round((rw - inp.width) / 2.0))
+
+
+def source_box(h: int, w: int, pre: Preprocess, inp: InputSpec) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) of the source pixels that end up in the model input."""
+    if pre.resize_mode == "stretch":
+        return 0, 0, h, w
+    rh, rw = resized_size(h, w, pre, inp)
+    top, left = crop_offsets(rh, rw, inp)
+    sy, sx = h / rh, w / rw
+    y0, x0 = round(top * sy), round(left * sx)
+    y1, x1 = min(h, round((top + inp.height) * sy)), min(w, round((left + inp.width) * sx))
+    return y0, x0, max(y1, y0 + 1), max(x1, x0 + 1)
+
+
+# --- reference -------------------------------------------------------------------------------------------
+def reference(img: np.ndarray, order: str, spec: ModelSpec) -> np.ndarray:
+    """The definition of the model input for one image: returns a batch of one, per spec.input."""
+    return to_input(reference_pixels(img, order, spec), spec, precise=True)
+
+
+def reference_pixels(img: np.ndarray, order: str, spec: ModelSpec) -> np.ndarray:
+    """Resized, cropped uint8 pixels in the model's channel order, by the definition (PIL, antialiased)."""
+    from PIL import Image
+
+    pre, inp = spec.preprocess, spec.input
+    rgb = img if img.ndim == 2 or order == "RGB" else img[..., ::-1]
+    pil = Image.fromarray(np.ascontiguousarray(rgb))
+    pil = pil.convert("L") if inp.channels == 1 else pil.convert("RGB")
+    filters = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "area": Image.BOX}
+    rh, rw = resized_size(pil.height, pil.width, pre, inp)
+    pil = pil.resize((rw, rh), filters[pre.interpolation])
+    top, left = crop_offsets(rh, rw, inp)
+    pil = pil.crop((left, top, left + inp.width, top + inp.height))
+    px = np.asarray(pil)
+    if inp.channels == 3 and pre.color == "BGR":
+        px = px[..., ::-1]
+    return px
+
+
+# --- fast path -------------------------------------------------------------------------------------------
+_CV_INTERP = {"nearest": 0, "bilinear": 1, "bicubic": 2, "area": 3}  # cv2.INTER_* values
+
+
+def fast_pixels(img: np.ndarray, order: str, spec: ModelSpec) -> np.ndarray:
+    """Resize/crop with OpenCV; returns uint8 HxWxC in the model's channel order."""
+    import cv2
+
+    pre, inp = spec.preprocess, spec.input
+    y0, x0, y1, x1 = source_box(img.shape[0], img.shape[1], pre, inp)
+    roi = img[y0:y1, x0:x1]
+    if pre.interpolation != "nearest":
+        while roi.shape[0] >= 2 * inp.height and roi.shape[1] >= 2 * inp.width:
+            h2, w2 = roi.shape[0] // 2, roi.shape[1] // 2
+            roi = cv2.resize(roi[: 2 * h2, : 2 * w2], (w2, h2), interpolation=cv2.INTER_AREA)
+    if roi.shape[:2] != (inp.height, inp.width):
+        roi = cv2.resize(roi, (inp.width, inp.height), interpolation=_CV_INTERP[pre.interpolation])
+    if inp.channels == 1:
+        if roi.ndim == 3:
+            roi = cv2.cvtColor(roi, cv2.COLOR_RGB2GRAY if order == "RGB" else cv2.COLOR_BGR2GRAY)
+        return roi
+    return roi[..., ::-1] if order != pre.color else roi
+
+
+def fast(img: np.ndarray, order: str, spec: ModelSpec) -> np.ndarray:
+    return to_input(fast_pixels(img, order, spec), spec)
+
+
+# --- shared last step ------------------------------------------------------------------------------------
+def to_input(px: np.ndarray, spec: ModelSpec, precise: bool = False) -> np.ndarray:
+    """uint8 HxW[xC] pixels in model channel order -> batch-of-one tensor in the artifact's layout and dtype."""
+    inp, pre = spec.input, spec.preprocess
+    if px.ndim == 2:
+        px = px[..., None]
+    if inp.normalized_in_graph:
+        x = px
+    else:
+        mean, std = np.asarray(pre.mean), np.asarray(pre.std)
+        if precise:
+            x = ((px.astype(np.float64) / 255.0 - mean) / std).astype(np.float32)
+        else:  # one fused multiply-add in float32
+            x = px.astype(np.float32) * (1.0 / (255.0 * std)).astype(np.float32) + (-mean / std).astype(np.float32)
+        if inp.dtype == "float16":
+            x = x.astype(np.float16)
+    if inp.layout == "NCHW":
+        x = x.transpose(2, 0, 1)
+    return np.ascontiguousarray(x[None])
+
+
+def check_input_batch(x: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """Validate an already-preprocessed batch given to predict_tensor()."""
+    inp = spec.input
+    want = inp.shape[1:]
+    if not isinstance(x, np.ndarray) or x.ndim != 4 or tuple(x.shape[1:]) != want:
+        shape = getattr(x, "shape", None)
+        raise InputError(f"a preprocessed batch must have shape (N, {', '.join(map(str, want))}), got {shape}")
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        raise InputError("the input batch contains NaN or infinity; check the code that produced it")
+    return x
