@@ -70,7 +70,7 @@ def reference_pixels(img: np.ndarray, order: str, spec: ModelSpec) -> np.ndarray
 
 
 # --- fast path -------------------------------------------------------------------------------------------
-_CV_INTERP = {"nearest": 0, "bilinear": 1, "bicubic": 2, "area": 3}  # cv2.INTER_* values
+_CV_INTERP = {"nearest": 6, "bilinear": 1, "bicubic": 2, "area": 3}  # cv2.INTER_* (6: NEAREST_EXACT, as PIL)
 
 
 def fast_pixels(img: np.ndarray, order: str, spec: ModelSpec) -> np.ndarray:

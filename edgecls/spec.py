@@ -187,10 +187,10 @@ class ModelSpec:
         kw["preprocess"] = (
             Preprocess(**_fields(Preprocess, kw["preprocess"], "preprocess")) if "preprocess" in kw else Preprocess()
         )
-        if "labels" in kw and not isinstance(kw["labels"], list):
+        if "labels" in kw and not isinstance(kw["labels"], (list, tuple)):
             raise SpecError("spec.labels must be a list of strings")
         lineage = kw.get("lineage", [])
-        if not isinstance(lineage, list):
+        if not isinstance(lineage, (list, tuple)):
             raise SpecError("spec.lineage must be a list")
         kw["lineage"] = tuple(LineageStep(**_fields(LineageStep, s, f"lineage[{i}]")) for i, s in enumerate(lineage))
         for name in ("metrics", "artifact"):

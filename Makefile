@@ -1,0 +1,33 @@
+# Two commands for a fresh machine:
+#   make demo   install everything, export pretrained EfficientNet-Lite0, classify real photos on every CPU backend
+#   make test   install everything and run the test suite (what CI runs)
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test install clean bench
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# torch and torchvision first, by exact version: pip takes both from the local wheel cache on this project's
+# machines; resolving them through the extras alone could pull a different CUDA build
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/edgecls demo -o demo_out
+
+test: install
+	$(BIN)/python -m pytest -q tests
+
+bench: install
+	$(BIN)/python benchmarks/preprocess_bench.py
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache

@@ -1,0 +1,157 @@
+"""`edgecls` command line: export, predict, info, archs, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import EdgeclsError
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def cmd_export(a) -> int:
+    from . import create_model, export, load
+    from .exporters import FORMATS
+
+    src = Path(a.source)
+    if src.suffix == ".pt":
+        model, spec = load(src)
+        name = a.name or src.stem
+    else:
+        model, spec = create_model(a.source, pretrained=a.pretrained)
+        name = a.name or a.source
+    con = _console()
+    for fmt in a.format:
+        opts = {}
+        if fmt != "pt":
+            opts = {"opset": a.opset, "dynamic_batch": a.dynamic_batch, "fuse_preprocess": not a.no_fuse_preprocess}
+            if fmt == "openvino":
+                opts["fp16_weights"] = a.fp16_weights
+        out = Path(a.out_dir) / f"{name}{FORMATS[fmt].suffix}"
+        with con.status(f"exporting {out} ..."):
+            result = export(model, spec, out, verify=not a.no_verify, **opts)
+        con.print(f"[green]wrote[/] {result}")
+    return 0
+
+
+def cmd_predict(a) -> int:
+    from . import Predictor
+
+    pred = Predictor(a.model, backend=a.backend, threads=a.threads, device=a.device)
+    rows = []
+    for img in a.images:
+        p = pred.predict(img, topk=a.topk)
+        rows.append({"image": img, "index": p.index, "label": p.label, "score": p.score,
+                     "topk": [{"index": t.index, "label": t.label, "score": t.score} for t in p.topk]})
+    if a.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.table import Table
+
+    t = Table(title=f"{pred.path.name} on {pred.backend_name}")
+    for col in ("image", "top-1", "score", f"top-{a.topk}"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["image"], f"{r['label']} (#{r['index']})", f"{r['score']:.3f}", ", ".join(x["label"] for x in r["topk"]))
+    _console().print(t)
+    return 0
+
+
+def cmd_info(a) -> int:
+    from . import Predictor
+
+    pred = Predictor(a.model, backend=a.backend)
+    s = pred.spec
+    if a.json:
+        print(s.to_json())
+        return 0
+    con = _console()
+    i, p = s.input, s.preprocess
+    con.print(f"[bold]{pred.path}[/]  backend={pred.backend_name}  arch={s.arch}  classes={s.num_classes}")
+    con.print(f"artifact: {s.artifact}")
+    con.print(f"input: {i.layout} {i.dtype} {i.shape} batch={'dynamic' if i.batch is None else i.batch} normalized_in_graph={i.normalized_in_graph}")
+    con.print(f"preprocess: {p.resize_mode} crop_pct={p.crop_pct} {p.interpolation} mean={p.mean} std={p.std} color={p.color}")
+    con.print(f"temperature: {s.temperature}  metrics: {s.metrics or '-'}")
+    con.print(f"labels: {', '.join(s.labels[:8])}{' ...' if s.num_classes > 8 else ''}")
+    for step in s.lineage:
+        con.print(f"  - {step.time} {step.step} {step.params} {step.metrics or ''}")
+    return 0
+
+
+def cmd_archs(a) -> int:
+    from .models import ARCHS
+
+    for arch in ARCHS.values():
+        weights = "offline ImageNet weights" if arch.local_weights else "weights from timm hub (online)"
+        print(f"{arch.name:24s} {arch.note:32s} {weights}")
+    return 0
+
+
+def cmd_demo(a) -> int:
+    from .demo import run_demo
+
+    return run_demo(Path(a.out_dir))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="edgecls", description="Train, compress, export and run image classifiers on edge devices.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    e = sub.add_parser("export", help="export a .pt or a registered arch to ONNX / OpenVINO / .pt, verified against PyTorch")
+    e.add_argument("source", help="an edgecls .pt file, or an arch name (see `edgecls archs`)")
+    e.add_argument("--pretrained", action="store_true", help="with an arch name: load ImageNet weights")
+    e.add_argument("-f", "--format", nargs="+", default=["onnx", "openvino"], choices=["pt", "onnx", "openvino"])
+    e.add_argument("-o", "--out-dir", default="exported")
+    e.add_argument("--name", help="file stem (default: the source name)")
+    e.add_argument("--opset", type=int, default=17)
+    e.add_argument("--dynamic-batch", action="store_true", help="dynamic batch dimension instead of batch 1")
+    e.add_argument("--no-fuse-preprocess", action="store_true", help="float NCHW input instead of uint8 NHWC with normalization in the graph")
+    e.add_argument("--fp16-weights", action="store_true", help="OpenVINO: store weights in FP16")
+    e.add_argument("--no-verify", action="store_true", help="skip the check against PyTorch on real photos")
+    e.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("predict", help="classify image files")
+    p.add_argument("model")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--backend")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int)
+    p.add_argument("-k", "--topk", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+    i = sub.add_parser("info", help="show a model's spec: labels, preprocessing, lineage")
+    i.add_argument("model")
+    i.add_argument("--backend")
+    i.add_argument("--json", action="store_true", help="print the full spec JSON")
+    i.set_defaults(func=cmd_info)
+
+    sub.add_parser("archs", help="list the architectures edgecls builds").set_defaults(func=cmd_archs)
+
+    d = sub.add_parser("demo", help="export pretrained EfficientNet-Lite0 and classify real photos on every CPU backend")
+    d.add_argument("-o", "--out-dir", default="demo_out")
+    d.set_defaults(func=cmd_demo)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except EdgeclsError as exc:
+        print(f"edgecls: error: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError) as exc:  # argument problems raised by the API
+        print(f"edgecls: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Every CPU backend, real weights, real photos: same answers through one API."""
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+import edgecls
+from edgecls import preprocess as P
+
+CATS = set(range(281, 286))
+ESPRESSO = 967
+BACKENDS = ["pt", "onnx", "onnx_dyn", "onnx_f32", "xml"]
+
+
+def reference_logits(model, spec, img):
+    import torch
+
+    with torch.inference_mode():
+        return model(torch.from_numpy(P.reference(img, "RGB", spec))).numpy()[0]
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_known_photos(predictors, photos, name):
+    pred = predictors[name]
+    assert pred.predict(photos["chelsea"], color="RGB").index in CATS
+    coffee = pred.predict(photos["coffee"], color="RGB")
+    assert coffee.index == ESPRESSO and coffee.label == "espresso"
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_top5_sets_match_pytorch_on_every_photo(predictors, photos, name):
+    base = predictors["pt"]
+    for img in photos.values():
+        x_ref = base.preprocess(img, color="RGB")
+        want = {t.index for t in base.postprocess(base.infer(x_ref))[0].topk}
+        got = predictors[name].predict(img, color="RGB")
+        assert {t.index for t in got.topk} == want
+
+
+def test_fast_path_keeps_confident_answers_of_the_reference(lite0, predictors, photos):
+    """Where the reference preprocessing gives a confident answer (p > 0.5), the fast path gives the same top-1."""
+    model, spec = lite0
+    checked = 0
+    for img in photos.values():
+        ref = reference_logits(model, spec, img)
+        p = np.exp(ref - ref.max())
+        p /= p.sum()
+        if p.max() > 0.5:
+            checked += 1
+            assert predictors["onnx"].predict(img, color="RGB").index == int(ref.argmax())
+    assert checked >= 2
+
+
+def test_scores_are_softmax_of_pytorch_logits(lite0, predictors, photos):
+    model, spec = lite0
+    pred = predictors["onnx"]
+    x = P.reference_pixels(photos["coffee"], "RGB", spec)
+    logits = reference_logits(model, spec, photos["coffee"])
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    got = pred.postprocess(pred.infer(P.to_input(x, pred.spec)), topk=3)[0]
+    np.testing.assert_allclose([t.score for t in got.topk], np.sort(p)[::-1][:3], rtol=1e-4)
+
+
+def test_input_kinds_agree(predictors, photos, tmp_path):
+    pred = predictors["onnx"]
+    rgb = photos["chelsea"]
+    path = tmp_path / "chelsea.png"
+    Image.fromarray(rgb).save(path)
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    a = pred.predict(rgb, color="RGB")
+    assert pred.predict(bgr, color="BGR").topk == a.topk
+    assert pred.predict(Image.fromarray(rgb)).topk == a.topk
+    assert pred.predict(str(path)).topk == a.topk
+    assert pred.predict(path).topk == a.topk
+
+
+def test_batches_and_fixed_batch_models(predictors, photos):
+    imgs = [photos["chelsea"], photos["coffee"], photos["rocket"]]
+    singles = [predictors["onnx"].predict(i, color="RGB") for i in imgs]
+    for name in ("onnx", "onnx_dyn", "xml", "pt"):
+        batch = predictors[name].predict(imgs, color="RGB")
+        assert [b.index for b in batch] == [s.index for s in singles]
+    assert len(predictors["onnx_dyn"].predict_batch(imgs, color="RGB")) == 3
+
+
+def test_predictor_default_color_for_camera_apps(artifacts, photos):
+    pred = edgecls.Predictor(artifacts["onnx"], color="BGR")
+    bgr = np.ascontiguousarray(photos["coffee"][..., ::-1])
+    assert pred.predict(bgr).index == ESPRESSO
+
+
+def test_temperature_softens_scores_without_reordering(artifacts, photos):
+    base = edgecls.Predictor(artifacts["onnx"])
+    hot = edgecls.Predictor(artifacts["onnx"], spec=base.spec.replace(temperature=3.0))
+    a, b = base.predict(photos["coffee"], color="RGB"), hot.predict(photos["coffee"], color="RGB")
+    assert [t.index for t in a.topk] == [t.index for t in b.topk]
+    assert b.score < a.score
+
+
+def test_1080p_bgr_camera_frame(predictors, photos):
+    frame = cv2.resize(np.ascontiguousarray(photos["coffee"][..., ::-1]), (1920, 1080))
+    for name in ("onnx", "xml"):
+        assert predictors[name].predict(frame, color="BGR").index == ESPRESSO
+
+
+def test_topk_and_repr(predictors, photos):
+    p = predictors["xml"].predict(photos["coffee"], color="RGB", topk=3)
+    assert len(p.topk) == 3 and p.topk[0].score >= p.topk[1].score >= p.topk[2].score
+    assert "espresso" in repr(p) and "openvino" in repr(predictors["xml"])
