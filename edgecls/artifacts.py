@@ -122,6 +122,8 @@ def read_pt(path: str | os.PathLike) -> dict:
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != PT_FORMAT:
         raise ModelFileError(f"{p} is a PyTorch file but not an edgecls model (no '{PT_FORMAT}' header); save it with edgecls.save()")
+    if not isinstance(payload.get("spec"), str) or not isinstance(payload.get("state_dict"), dict):
+        raise ModelFileError(f"{p} has an edgecls header but no spec/state_dict; the file is damaged, re-save it")
     return payload
 
 
