@@ -1,0 +1,97 @@
+"""TrainConfig: every training setting in one visible object, from YAML or CLI flags."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class TrainConfig:
+    # what to train on
+    data: str = "fashion-mnist"  # "fashion-mnist" or an ImageFolder path (root/<class>/<images>)
+    data_root: str | None = None  # Fashion-MNIST IDX folder (default: Debian's dataset-fashion-mnist)
+    val_dir: str | None = None  # ImageFolder validation tree; else a stratified split of `data`
+    val_fraction: float = 0.1
+    limit_train: int | None = None  # first N (stratified) training images: tiny runs for tests
+    limit_val: int | None = None
+    eval_test: bool = True  # Fashion-MNIST: evaluate the best model on the 10k test set at the end
+    # the model
+    arch: str = "mobilenetv3_small_100"
+    pretrained: bool = False
+    mode: str = "full"  # "full" fine-tune, or "linear_probe": freeze the backbone, train the head
+    input_size: int | None = None  # default: 64 for Fashion-MNIST, the arch's own for image folders
+    in_chans: int | None = None  # default: 1 for Fashion-MNIST, 3 otherwise
+    drop_rate: float = 0.0
+    # optimisation
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "adamw"  # adamw | sgd
+    lr: float = 2e-3
+    min_lr: float = 1e-5
+    weight_decay: float = 0.05
+    momentum: float = 0.9
+    warmup_epochs: float = 1.0
+    grad_clip: float | None = 2.0
+    label_smoothing: float = 0.1
+    balance: str = "none"  # none | loss | sampler: class-imbalance handling
+    # augmentation
+    augment: str = "crop_flip"  # none | crop_flip (small images) | rrc (RandomResizedCrop + flip)
+    randaugment: int = 0  # RandAugment magnitude; 0 = off
+    random_erasing: float = 0.0
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    # averaging, stopping, reproducibility, output
+    ema: bool = True
+    ema_decay: float = 0.999
+    early_stop: int | None = None  # stop after this many epochs without a better val top-1
+    seed: int = 0
+    threads: int | None = None
+    workers: int = 0
+    out_dir: str = "runs/train"
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.optimizer in ("adamw", "sgd"), f"optimizer={self.optimizer!r}: use 'adamw' or 'sgd'"),
+            (self.mode in ("full", "linear_probe"), f"mode={self.mode!r}: use 'full' or 'linear_probe'"),
+            (self.balance in ("none", "loss", "sampler"), f"balance={self.balance!r}: use none, loss or sampler"),
+            (self.augment in ("none", "crop_flip", "rrc"), f"augment={self.augment!r}: use none, crop_flip or rrc"),
+            (self.epochs >= 1 and self.batch_size >= 1, "epochs and batch_size must be >= 1"),
+            (self.lr > 0 and self.min_lr >= 0, "lr must be > 0 and min_lr >= 0"),
+            (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
+            (0 < self.ema_decay < 1, "ema_decay must be in (0, 1)"),
+            (self.in_chans in (None, 1, 3), "in_chans must be 1 or 3"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(f"bad training config: {msg}")
+
+    @property
+    def is_fashion_mnist(self) -> bool:
+        return self.data.lower() in ("fashion-mnist", "fashion_mnist", "fashionmnist")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown training setting(s) {unknown}; known: {sorted(names)}")
+        return cls(**d)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> TrainConfig:
+        import yaml
+
+        try:
+            d = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ValueError(f"cannot read training config {path}: {exc}") from exc
+        if not isinstance(d, dict):
+            raise ValueError(f"{path} must hold a mapping of settings")
+        return cls.from_dict(d)
