@@ -5,7 +5,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install clean bench
+.PHONY: demo test install data clean bench
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -18,7 +18,15 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed data
+
+# Real training data, offline: Fashion-MNIST from Debian's dataset-fashion-mnist (tests skip with a reason without it)
+FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+data: $(FMNIST)
+$(FMNIST):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get install -y -qq dataset-fashion-mnist || (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist)) >/dev/null; \
+	else echo "note: install Debian's dataset-fashion-mnist (as root) for the training tests and recipe"; fi
 
 demo: install
 	$(BIN)/edgecls demo -o demo_out

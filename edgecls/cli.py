@@ -94,6 +94,40 @@ def cmd_archs(a) -> int:
     return 0
 
 
+def cmd_train(a) -> int:
+    import dataclasses
+
+    from .train import TrainConfig, train
+
+    base = TrainConfig.from_yaml(a.config).to_dict() if a.config else {}
+    flags = {f.name: getattr(a, f.name) for f in dataclasses.fields(TrainConfig) if getattr(a, f.name, None) is not None}
+    cfg = TrainConfig.from_dict({**base, **flags})
+    result = train(cfg)
+    if not result.metrics:  # a non-zero DDP rank: rank 0 reports
+        return 0
+    s = result.metrics["summary"]
+    print(f"best model: {result.best_path}  " + "  ".join(f"{k}={v:.4f}" for k, v in s.items() if isinstance(v, float)))
+    return 0
+
+
+def _add_train_flags(t) -> None:
+    """One flag per TrainConfig field, so YAML and command line name the same settings."""
+    import dataclasses
+    import typing
+
+    from .train.config import TrainConfig
+
+    hints = typing.get_type_hints(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        hint = str(hints[f.name])
+        if hints[f.name] is bool:
+            t.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None)
+        else:
+            kind = float if "float" in hint else int if "int" in hint else str
+            t.add_argument(flag, dest=f.name, type=kind, default=None, help=f"default: {f.default}")
+
+
 def cmd_demo(a) -> int:
     from .demo import run_demo
 
@@ -132,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--backend")
     i.add_argument("--json", action="store_true", help="print the full spec JSON")
     i.set_defaults(func=cmd_info)
+
+    t = sub.add_parser("train", help="train a classifier (Fashion-MNIST or an ImageFolder) from a YAML recipe and/or flags")
+    t.add_argument("--config", help="YAML file of TrainConfig settings; flags override it")
+    _add_train_flags(t)
+    t.set_defaults(func=cmd_train)
 
     sub.add_parser("archs", help="list the architectures edgecls builds").set_defaults(func=cmd_archs)
 

@@ -1,0 +1,294 @@
+"""The training loop (the one thing written by hand here): AdamW/SGD, warmup+cosine, label smoothing, Mixup/CutMix,
+EMA, gradient clipping, early stopping, per-epoch atomic checkpoints, resume, and DDP under torchrun."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import preprocess as _pre
+from ..artifacts import atomic_write_bytes, save_pt
+from ..models import create_model
+from ..spec import ModelSpec, Preprocess
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .config import TrainConfig
+from .data import ArrayDataset, DataError, class_weights, load_fashion_mnist, load_image_folder, stratified_split
+from .evaluate import classification_metrics, fit_temperature
+from .transforms import TrainSet, augmenter
+
+
+@dataclass
+class TrainResult:
+    model: torch.nn.Module
+    spec: ModelSpec
+    metrics: dict
+    out_dir: Path
+    best_path: Path
+
+
+# --- setup -----------------------------------------------------------------------------------------------
+def _dist() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (torch.distributed.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _limit(ds: ArrayDataset, n: int | None, seed: int) -> ArrayDataset:
+    if n is None or n >= len(ds):
+        return ds
+    _, keep = stratified_split(ds, n / len(ds), seed) if n < len(ds) else (None, ds)
+    return keep
+
+
+def _datasets(cfg: TrainConfig) -> tuple[ArrayDataset, ArrayDataset, ArrayDataset | None]:
+    if cfg.is_fashion_mnist:
+        full, test = load_fashion_mnist("train", cfg.data_root), (load_fashion_mnist("test", cfg.data_root) if cfg.eval_test else None)
+        train, val = stratified_split(full, cfg.val_fraction, cfg.seed)
+    else:
+        full = load_image_folder(cfg.data)
+        if cfg.val_dir:
+            train, val = full, load_image_folder(cfg.val_dir)
+            if val.classes != train.classes:
+                raise DataError(f"validation classes {val.classes} differ from training classes {train.classes}")
+        else:
+            train, val = stratified_split(full, cfg.val_fraction, cfg.seed)
+        test = None
+    train, val = _limit(train, cfg.limit_train, cfg.seed), _limit(val, cfg.limit_val, cfg.seed)
+    if len(val) == 0:
+        raise DataError("the validation split is empty; add images or raise val_fraction")
+    return train, val, test
+
+
+def _build(cfg: TrainConfig, train: ArrayDataset):
+    small_gray = cfg.is_fashion_mnist
+    in_chans = cfg.in_chans or (1 if small_gray else 3)
+    size = cfg.input_size or (64 if small_gray else None)
+    model, spec = create_model(cfg.arch, labels=train.classes, pretrained=cfg.pretrained, in_chans=in_chans,
+                               input_size=size, drop_rate=cfg.drop_rate)
+    if small_gray:  # whole-image classes: stretch, no crop; normalization measured on the training images
+        imgs = train.images.astype(np.float64) / 255.0
+        spec = spec.replace(preprocess=Preprocess(resize_mode="stretch", crop_pct=1.0, interpolation="bilinear",
+                                                  mean=(float(imgs.mean()),), std=(float(imgs.std()),), color="RGB"))
+    if cfg.mode == "linear_probe":
+        head = set(map(id, model.get_classifier().parameters()))
+        for p in model.parameters():
+            p.requires_grad = id(p) in head
+    return model, spec
+
+
+def _optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 else decay).append(p)  # no weight decay on norms and biases
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def _schedule(cfg: TrainConfig, opt, steps_per_epoch: int):
+    total, warm = cfg.epochs * steps_per_epoch, int(cfg.warmup_epochs * steps_per_epoch)
+    floor = cfg.min_lr / cfg.lr
+
+    def f(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        t = (step - warm) / max(1, total - warm)
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, f)
+
+
+@torch.inference_mode()
+def predict_logits(model: torch.nn.Module, ds: ArrayDataset, spec: ModelSpec, batch_size: int = 256) -> np.ndarray:
+    """Logits through exactly the Predictor's preprocessing (preprocess.fast)."""
+    model.eval()
+    out = []
+    for s in range(0, len(ds), batch_size):
+        x = np.concatenate([_pre.fast(_as_pixels(ds.image(i)), "RGB", spec) for i in range(s, min(len(ds), s + batch_size))])
+        out.append(model(torch.from_numpy(x)).float().numpy())
+    return np.concatenate(out)
+
+
+def _as_pixels(img: np.ndarray) -> np.ndarray:
+    return img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img
+
+
+# --- the loop --------------------------------------------------------------------------------------------
+def train(cfg: TrainConfig | dict, *, console=None) -> TrainResult:
+    import timm.data
+    import timm.loss
+    import timm.utils
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    cfg = TrainConfig.from_dict(cfg) if isinstance(cfg, dict) else cfg
+    rank, world = _dist()
+    con = console or Console()
+    say = con.print if rank == 0 else (lambda *a, **k: None)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    _seed(cfg.seed + rank)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    train_ds, val_ds, test_ds = _datasets(cfg)
+    model, spec = _build(cfg, train_ds)
+    k = spec.num_classes
+    device = torch.device("cuda", rank % torch.cuda.device_count()) if torch.cuda.is_available() else torch.device("cpu")
+    model.to(device).to(memory_format=torch.channels_last)
+
+    sample_hw = train_ds.image(0).shape[:2]
+    train_set = TrainSet(train_ds, spec, augmenter(cfg, spec, sample_hw))
+    g = torch.Generator().manual_seed(cfg.seed)
+    if world > 1:
+        sampler = torch.utils.data.distributed.DistributedSampler(train_set, world, rank, shuffle=True, seed=cfg.seed, drop_last=True)
+    elif cfg.balance == "sampler":
+        w = class_weights(train_ds.labels, k)[train_ds.labels]
+        sampler = torch.utils.data.WeightedRandomSampler(torch.as_tensor(w), len(w), replacement=True, generator=g)
+    else:
+        sampler = torch.utils.data.RandomSampler(train_set, generator=g)
+    batch = min(cfg.batch_size, max(1, len(train_set) // world))
+    loader = torch.utils.data.DataLoader(train_set, batch_size=batch, sampler=sampler, num_workers=cfg.workers,
+                                         drop_last=True, persistent_workers=cfg.workers > 0)
+    steps = len(loader)
+    if steps == 0:
+        raise DataError(f"{len(train_set)} training images is fewer than one batch of {batch}")
+
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    opt = _optimizer(cfg, model)
+    sched = _schedule(cfg, opt, steps)
+    ema = timm.utils.ModelEmaV3(model, decay=cfg.ema_decay, use_warmup=True) if cfg.ema else None
+    mix = None
+    if cfg.mixup > 0 or cfg.cutmix > 0:
+        mix = timm.data.Mixup(mixup_alpha=cfg.mixup, cutmix_alpha=cfg.cutmix, label_smoothing=cfg.label_smoothing, num_classes=k)
+        loss_fn = timm.loss.SoftTargetCrossEntropy()
+    else:
+        weight = torch.as_tensor(class_weights(train_ds.labels, k), dtype=torch.float32) if cfg.balance == "loss" else None
+        loss_fn = torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.label_smoothing)
+    use_amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    ckpt_path, best_path = out / "checkpoint.pt", out / "best.pt"
+    start, best, best_epoch, history = 0, -1.0, -1, []
+    if cfg.resume and ckpt_path.is_file():
+        st = load_checkpoint(ckpt_path)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        sched.load_state_dict(st["scheduler"])
+        if ema is not None and st.get("ema") is not None:
+            ema.module.load_state_dict(st["ema"])
+        start, best, best_epoch, history = st["epoch"] + 1, st["best"], st["best_epoch"], json.loads(st["history"])
+        set_rng_state(st["rng"])
+        g.set_state(st["sampler_rng"])
+        say(f"resumed from {ckpt_path} after epoch {start} (best val top-1 {best:.4f})")
+    say(f"training {cfg.arch} on {len(train_ds)} images ({k} classes), val {len(val_ds)}, {cfg.epochs} epochs, "
+        f"batch {batch}x{world}, {device.type}, {torch.get_num_threads()} threads")
+
+    epoch = start - 1
+    for epoch in range(start, cfg.epochs):
+        if world > 1:
+            sampler.set_epoch(epoch)
+        net.train()
+        t0, seen, loss_sum = time.perf_counter(), 0, 0.0
+        with Progress(TextColumn(f"epoch {epoch + 1}/{cfg.epochs}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("loss {task.fields[loss]:.4f}"), TimeRemainingColumn(), console=con,
+                      disable=rank != 0 or not con.is_terminal, transient=True) as bar:
+            task = bar.add_task("train", total=steps, loss=0.0)
+            for x, y in loader:
+                x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+                y = y.to(device, non_blocking=True)
+                if mix is not None:
+                    x, y = mix(x, y)
+                with torch.autocast(device.type, enabled=use_amp):
+                    loss = loss_fn(net(x), y)
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if cfg.grad_clip:
+                    scaler.unscale_(opt)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                scaler.step(opt)
+                scaler.update()
+                sched.step()
+                if ema is not None:
+                    ema.update(model, step=sched.last_epoch)  # LambdaLR counts optimizer steps
+                if not math.isfinite(loss.item()):
+                    raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch + 1}; lower lr or enable grad_clip")
+                seen += len(x)
+                loss_sum += loss.item() * len(x)
+                bar.update(task, advance=1, loss=loss_sum / seen)
+        train_time = time.perf_counter() - t0
+        if rank == 0:
+            evaluated = ema.module if ema is not None else model
+            val_logits = predict_logits(evaluated, val_ds, spec)
+            val_top1 = float((val_logits.argmax(1) == val_ds.labels).mean())
+            improved = val_top1 > best
+            if improved:
+                best, best_epoch = val_top1, epoch
+                save_pt(evaluated, spec.replace(metrics={"val_top1": val_top1}), best_path)
+            history.append({"epoch": epoch + 1, "loss": loss_sum / max(seen, 1), "val_top1": val_top1,
+                            "lr": opt.param_groups[0]["lr"], "images_per_s": seen * world / train_time, "seconds": train_time})
+            say(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {loss_sum / max(seen, 1):.4f}  val top-1 {val_top1:.4f}"
+                f"{' *' if improved else '  '}  {seen * world / train_time:7.1f} img/s  {train_time:6.1f}s  lr {opt.param_groups[0]['lr']:.2e}")
+            save_checkpoint(ckpt_path, model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
+                            ema=ema.module.state_dict() if ema is not None else None, epoch=epoch, best=best,
+                            best_epoch=best_epoch, history=json.dumps(history), rng=rng_state(), sampler_rng=g.get_state(),
+                            config=json.dumps(cfg.to_dict()))
+        if world > 1:
+            torch.distributed.barrier()
+        if cfg.early_stop and epoch - best_epoch >= cfg.early_stop:
+            say(f"early stop: no better val top-1 for {cfg.early_stop} epochs")
+            break
+
+    if world > 1:
+        torch.distributed.destroy_process_group()
+        if rank != 0:
+            return TrainResult(model, spec, {}, out, best_path)
+    return _finish(cfg, spec, best_path, val_ds, test_ds, history, best_epoch, out)
+
+
+def _finish(cfg, spec, best_path, val_ds, test_ds, history, best_epoch, out) -> TrainResult:
+    """Best weights -> temperature on val -> metrics (val, test) before/after -> plots, JSON, final best.pt."""
+    from ..artifacts import load_pt
+    from .plots import confusion_png, reliability_png
+
+    model, _ = load_pt(best_path, spec)
+    val_logits = predict_logits(model, val_ds, spec)
+    temperature = fit_temperature(val_logits, val_ds.labels)
+    eval_ds = test_ds if test_ds is not None else val_ds
+    eval_name = "test" if test_ds is not None else "val"
+    logits = predict_logits(model, eval_ds, spec) if test_ds is not None else val_logits
+    before = classification_metrics(logits, eval_ds.labels, spec.labels)
+    after = classification_metrics(logits, eval_ds.labels, spec.labels, temperature)
+    summary = {
+        f"{eval_name}_top1": before["top1"], f"{eval_name}_top5": before["top5"],
+        f"{eval_name}_balanced_accuracy": before["balanced_accuracy"], f"{eval_name}_macro_f1": before["macro_f1"],
+        f"{eval_name}_ece": before["ece"], f"{eval_name}_ece_calibrated": after["ece"],
+        "val_top1": float((val_logits.argmax(1) == val_ds.labels).mean()), "best_epoch": best_epoch + 1,
+        "train_seconds": float(sum(h["seconds"] for h in history)),
+    }
+    params = {k: v for k, v in cfg.to_dict().items() if k not in ("out_dir", "resume")}
+    spec = spec.replace(temperature=temperature, metrics=summary).with_step("train", params, summary)
+    save_pt(model, spec, best_path)
+    full = {"summary": summary, "temperature": temperature, eval_name: before, f"{eval_name}_calibrated": after,
+            "history": history, "config": cfg.to_dict()}
+    atomic_write_bytes(out / "metrics.json", json.dumps(full, indent=2).encode())
+    confusion_png(before, spec.labels, out / "confusion.png")
+    reliability_png(before, after, out / "reliability.png")
+    return TrainResult(model, spec, full, out, best_path)
