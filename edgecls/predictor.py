@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -14,6 +16,7 @@ from .artifacts import read_sidecar, sidecar_path
 from .backends import backend_for
 from .errors import InputError, SpecError
 from .images import load_image
+from .scores import softmax
 from .spec import ModelSpec
 
 
@@ -70,6 +73,10 @@ class Predictor:
     backend: None picks by suffix; 'torch' | 'onnxruntime' | 'openvino' forces one.
     color: default channel order of numpy frames ('BGR' for OpenCV capture); None requires it per call.
     threads: runtime threads (torch: process-wide). spec: overrides the embedded/sidecar spec.
+    workers: threads of the pool behind predict_async().
+
+    Thread safety: one Predictor may be shared by many threads. ONNX Runtime runs concurrent calls on one session;
+    OpenVINO gives each calling thread its own infer request; PyTorch serializes calls with a lock.
     """
 
     def __init__(
@@ -82,6 +89,7 @@ class Predictor:
         color: str | None = None,
         spec: ModelSpec | None = None,
         topk: int = 5,
+        workers: int = 2,
     ):
         self.path = Path(path)
         if color not in (None, "RGB", "BGR"):
@@ -93,6 +101,9 @@ class Predictor:
         self.spec = _resolve_spec(self.path, spec, self._session.embedded_spec)
         _check_spec(self.spec, self._session, self.path)
         self.color, self.topk, self.device, self.threads = color, int(topk), device, threads
+        self.workers = int(workers)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         if threads:
             import cv2
 
@@ -128,18 +139,21 @@ class Predictor:
             raise InputError(f"this artifact runs batches of exactly {step}; got {len(batch)}")
         return np.concatenate([self._session.run(batch[i : i + step]) for i in range(0, len(batch), step)]).astype(np.float32)
 
-    def postprocess(self, logits: np.ndarray, topk: int | None = None) -> list[Prediction]:
+    def scores(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities: softmax(logits / spec.temperature)."""
+        return softmax(logits, self.spec.temperature)
+
+    def to_predictions(self, probs: np.ndarray, topk: int | None = None) -> list[Prediction]:
         k = max(1, min(int(topk or self.topk), self.spec.num_classes))
-        z = logits.astype(np.float64) / self.spec.temperature
-        z -= z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        p /= p.sum(axis=1, keepdims=True)
         out = []
-        for row in p:
+        for row in probs:
             idx = np.argsort(-row, kind="stable")[:k]
             tops = tuple(Top(int(i), self.spec.labels[i], float(row[i])) for i in idx)
             out.append(Prediction(tops[0].index, tops[0].label, tops[0].score, tops))
         return out
+
+    def postprocess(self, logits: np.ndarray, topk: int | None = None) -> list[Prediction]:
+        return self.to_predictions(self.scores(logits), topk)
 
     # --- the one call apps make -----------------------------------------------------------------------------
     def predict(self, x: Any, *, color: str | None = None, topk: int | None = None) -> Prediction | list[Prediction]:
@@ -160,3 +174,32 @@ class Predictor:
 
     def predict_batch(self, images: Sequence[Any], *, color: str | None = None, topk: int | None = None) -> list[Prediction]:
         return self.predict(list(images), color=color, topk=topk)
+
+    # --- apps with their own loop ---------------------------------------------------------------------------
+    def predict_async(self, x: Any, *, color: str | None = None, topk: int | None = None) -> Future:
+        """Submit one image (or a list); returns a concurrent.futures.Future of the Prediction(s).
+
+        Runs on a small pool owned by the Predictor (`workers`); close() or `with Predictor(...)` shuts it down.
+        """
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="edgecls-predict")
+            return self._pool.submit(self.predict, x, color=color, topk=topk)
+
+    def stream(self, source: Any, **options: Any):
+        """Iterate StreamResults over a camera index, video file/URL or an iterator of frames; see edgecls.stream."""
+        from .stream import stream
+
+        return stream(self, source, **options)
+
+    def close(self) -> None:
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
+    def __enter__(self) -> Predictor:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
