@@ -29,12 +29,11 @@ def main() -> None:
     for b in a.backends:
         pred = edgecls.Predictor(edgecls.export(model, spec, out / f"lite0.{b}").path, threads=2)
         serial = [pred.predict(i, color="RGB") for i in imgs]
-        x = [pred.preprocess(i, color="RGB") for i in imgs]
 
         def work(seed: int) -> int:
             mismatches = 0
             for j in np.random.default_rng(seed).integers(0, len(imgs), a.per_thread):
-                p = pred.postprocess(pred.infer(x[j]))[0]
+                p = pred.predict(imgs[j], color="RGB")
                 mismatches += p.topk != serial[j].topk and not (
                     [t.index for t in p.topk] == [t.index for t in serial[j].topk]
                     and np.allclose([t.score for t in p.topk], [t.score for t in serial[j].topk], atol=1e-6)
