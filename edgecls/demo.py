@@ -35,6 +35,8 @@ def run_demo(out_dir: Path) -> int:
     from .samples import sample_images
 
     con = Console()
+    if not con.is_terminal:
+        con = Console(width=150)
     with con.status("building pretrained EfficientNet-Lite0 ..."):
         model, spec = create_model("efficientnet_lite0", pretrained=True)
     paths = []
@@ -79,6 +81,19 @@ def run_demo(out_dir: Path) -> int:
         t_e2e = _median_ms(lambda: pr.predict(frame, color="BGR"))
         timing.add_row(pr.backend_name, f"{t_pre:.2f}", f"{t_model:.2f}", f"{t_e2e:.2f}", f"{t_pre / t_model:.1%}")
     con.print(timing)
+    from .bench import report
+    from .bench.fingerprint import fingerprint
+    from .bench.runner import BenchOptions, bench_artifact
+
+    opts = BenchOptions(runs=100, threads=[2])
+    rows = []
+    with con.status("edgecls-bench on the artifacts ..."):
+        for p in paths:
+            rows += bench_artifact(p, opts)
+    result = report.make_result(rows, fingerprint([2]), opts.as_dict())
+    files = report.write_reports(result, out_dir / "bench")
+    report.print_table(result, con)
+    con.print(f"bench report: {files['html']} (also .json/.csv/.md)")
     if failures:
         for f in failures:
             con.print(f"[red]FAIL[/] {f}")

@@ -1,11 +1,25 @@
-"""Training: `edgecls.train.train(TrainConfig(...))` or `edgecls train --config recipe.yaml`."""
+"""Training: `edgecls.train.train(TrainConfig(...))` or `edgecls train --config recipe.yaml`.
+
+The data readers and metrics are numpy-only (usable on a device); the loop needs PyTorch and loads lazily.
+"""
 
 from .config import TrainConfig
 from .data import ArrayDataset, DataError, load_fashion_mnist, load_image_folder, stratified_split
-from .evaluate import classification_metrics, fit_temperature
-from .loop import TrainResult, predict_logits, train
+from .evaluate import classification_metrics
 
 __all__ = [
     "ArrayDataset", "DataError", "TrainConfig", "TrainResult", "classification_metrics", "fit_temperature",
     "load_fashion_mnist", "load_image_folder", "predict_logits", "stratified_split", "train",
 ]
+
+
+def __getattr__(name: str):
+    if name in ("train", "TrainResult", "predict_logits"):
+        from . import loop
+
+        return getattr(loop, name)
+    if name == "fit_temperature":
+        from .evaluate import fit_temperature
+
+        return fit_temperature
+    raise AttributeError(name)

@@ -1,0 +1,104 @@
+"""`edgecls-bench MODEL [MODEL ...]`: latency, cold start, throughput and accuracy of deployable artifacts."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import EdgeclsError
+
+SUFFIXES = (".pt", ".onnx", ".xml")
+
+
+def collect(paths: list[str]) -> list[Path]:
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(f for f in p.iterdir() if f.suffix in SUFFIXES and not f.name.startswith("."))
+        elif p.exists():
+            out.append(p)
+        else:
+            raise FileNotFoundError(f"no such model or folder: {p}")
+    if not out:
+        raise FileNotFoundError(f"no artifacts ({', '.join(SUFFIXES)}) in {', '.join(paths)}")
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="edgecls-bench", description=__doc__)
+    ap.add_argument("models", nargs="*", help="artifacts (.pt/.onnx/.xml) or folders of them")
+    ap.add_argument("--runs", type=int, default=200, help="timed runs per measurement")
+    ap.add_argument("--duration", type=float, help="seconds per measurement instead of a run count")
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--batch", type=int, nargs="+", default=[1], help="batch sizes, e.g. --batch 1 8")
+    ap.add_argument("--threads", type=int, nargs="+", default=[0], help="thread counts; 0 = runtime default")
+    ap.add_argument("--no-e2e", action="store_true", help="skip end-to-end timing from a 1080p frame")
+    ap.add_argument("--no-cold", action="store_true", help="skip the fresh-process cold-start measurement")
+    ap.add_argument("--accuracy", help="'fashion-mnist' or an ImageFolder whose class names match the model's labels")
+    ap.add_argument("--accuracy-limit", type=int, default=1000)
+    ap.add_argument("-o", "--out-dir", default="bench_out", help="where bench.json/.csv/.md/.html go")
+    ap.add_argument("--budget-ms", type=float, help="pick the most accurate artifact under this end-to-end p50")
+    ap.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="ratios B/A between two runs")
+    return ap
+
+
+def run(a) -> int:
+    from rich.console import Console
+
+    from . import report
+    from .fingerprint import fingerprint
+    from .runner import BenchOptions, bench_artifact
+
+    con = Console()
+    if not con.is_terminal:
+        con = Console(width=170)  # logs and CI: do not squeeze the table to 80 columns
+    if a.compare:
+        ra, rb = report.load_result(a.compare[0]), report.load_result(a.compare[1])
+        from rich.table import Table
+
+        t = Table(title=f"B/A: {a.compare[1]} vs {a.compare[0]}")
+        for c in ("model", "backend", "prec", "batch", "threads", "p50 A", "p50 B", "p50 B/A", "p99 B/A", "e2e B/A", "cold B/A"):
+            t.add_column(c)
+        rows = report.compare(ra, rb)
+        for r in rows:
+            f = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+            t.add_row(r["model"], r["backend"], r["precision"], str(r["batch"]), str(r["threads"]), f(r["p50_ms_a"]),
+                      f(r["p50_ms_b"]), f(r["p50_ratio"]), f(r["p99_ratio"]), f(r["e2e_p50_ratio"]), f(r["cold_load_plus_first_ratio"]))
+        con.print(t)
+        if not rows:
+            con.print("no rows in common (matched on model, backend, precision, batch, threads)")
+        return 0
+    if not a.models:
+        raise FileNotFoundError("give at least one model or folder (or --compare A.json B.json)")
+    opts = BenchOptions(warmup=a.warmup, runs=a.runs, duration_s=a.duration, batch_sizes=a.batch, threads=a.threads,
+                        end_to_end=not a.no_e2e, cold_start=not a.no_cold, accuracy=a.accuracy, accuracy_limit=a.accuracy_limit)
+    if any(b < 1 for b in a.batch) or any(t < 0 for t in a.threads) or a.runs < 2:
+        raise ValueError("batch sizes must be >= 1, thread counts >= 0 and --runs >= 2")
+    models = collect(a.models)
+    rows = []
+    with con.status("benchmarking ...") as status:
+        for m in models:
+            rows += bench_artifact(m, opts, progress=lambda s: status.update(f"benchmarking {s} ..."))
+    result = report.make_result(rows, fingerprint(a.threads), opts.as_dict())
+    report.validate(result)
+    files = report.write_reports(result, Path(a.out_dir))
+    report.print_table(result, con)
+    con.print("wrote " + ", ".join(str(p) for p in files.values()))
+    if a.budget_ms is not None:
+        best, why = report.pick_under_budget(result, a.budget_ms)
+        con.print(("[green]pick[/] " if best else "[red]no pick[/]: ") + why)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    try:
+        return run(a)
+    except (EdgeclsError, ValueError, FileNotFoundError) as exc:
+        print(f"edgecls-bench: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

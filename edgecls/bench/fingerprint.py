@@ -1,0 +1,103 @@
+"""Where a result was measured: CPU and ISA flags, cores, memory, GPU/driver, runtime versions, and on Jetson the
+board, L4T/JetPack release, power mode and clocks. Every field is read, never assumed; absent ones are null."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16",
+             "asimd", "asimddp", "sve", "i8mm", "bf16")
+RUNTIMES = ("edgecls", "numpy", "opencv-python-headless", "onnxruntime", "onnxruntime-gpu", "openvino", "torch",
+            "ai-edge-litert", "tensorrt", "nncf")
+
+
+def _run(cmd: list[str], timeout: float = 5.0) -> str | None:
+    if not shutil.which(cmd[0]):
+        return None
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        return r.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _cpu() -> dict:
+    model, flags = None, set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip().lower()
+            if key in ("model name", "hardware", "cpu model") and not model:
+                model = value.strip()
+            if key in ("flags", "features"):
+                flags |= set(value.split())
+    except OSError:
+        pass
+    return {
+        "model": model or platform.processor() or None,
+        "arch": platform.machine(),
+        "isa": sorted(f for f in ISA_FLAGS if f in flags),
+        "logical_cores": os.cpu_count(),
+        "affinity_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+    }
+
+
+def _memory_gb() -> float | None:
+    try:
+        import psutil
+
+        return round(psutil.virtual_memory().total / 2**30, 1)
+    except ImportError:
+        return None
+
+
+def _gpu() -> list[dict]:
+    out = _run(["nvidia-smi", "--query-gpu=name,driver_version,compute_cap,memory.total", "--format=csv,noheader"])
+    gpus = []
+    for line in (out or "").splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) >= 4:
+            gpus.append({"name": parts[0], "driver": parts[1], "compute_capability": parts[2], "memory": parts[3]})
+    return gpus
+
+
+def _jetson() -> dict | None:
+    rel = Path("/etc/nv_tegra_release")
+    if not rel.is_file():
+        return None
+    model = Path("/proc/device-tree/model")
+    return {
+        "board": model.read_text(errors="replace").strip("\x00\n ") if model.is_file() else None,
+        "l4t_release": rel.read_text(errors="replace").splitlines()[0].strip(),
+        "power_mode": _run(["nvpmodel", "-q"]),
+        "clocks": _run(["jetson_clocks", "--show"]),
+    }
+
+
+def _versions() -> dict:
+    v = {}
+    for name in RUNTIMES:
+        try:
+            v[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return v
+
+
+def fingerprint(threads: list[int] | None = None) -> dict:
+    return {
+        "hostname": platform.node(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "cpu": _cpu(),
+        "memory_gb": _memory_gb(),
+        "threads_requested": threads,
+        "gpus": _gpu(),
+        "jetson": _jetson(),
+        "versions": _versions(),
+    }

@@ -1,0 +1,229 @@
+"""Bench results as files: JSON (stable schema), CSV, Markdown, a self-contained HTML report with plots; plus the
+terminal table, run-to-run comparison and the latency-budget pick."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as _dt
+import html
+import io
+import json
+from pathlib import Path
+
+from ..artifacts import atomic_write_bytes
+
+SCHEMA = "edgecls.bench/1"
+SCHEMA_FILE = Path(__file__).with_name("schema.json")
+
+
+def make_result(rows: list[dict], device: dict, options: dict) -> dict:
+    return {"schema": SCHEMA, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "device": device, "options": options, "results": rows}
+
+
+def validate(result: dict) -> None:
+    import jsonschema
+
+    jsonschema.validate(result, json.loads(SCHEMA_FILE.read_text()))
+
+
+def load_result(path: str | Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read bench result {path}: {exc}") from exc
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise ValueError(f"{path} is not an edgecls-bench result (schema {SCHEMA})")
+    return data
+
+
+def _acc(r: dict) -> float | None:
+    a = r.get("accuracy") or {}
+    return a.get("top1")
+
+
+FLAT_COLUMNS = ("model", "backend", "precision", "batch", "threads", "size_mb", "p50_ms", "p90_ms", "p99_ms", "mean_ms",
+                "std_ms", "min_ms", "max_ms", "runs", "e2e_p50_ms", "e2e_p99_ms", "preprocess_p50_ms", "throughput_ips",
+                "cold_load_plus_first_ms", "peak_rss_mb", "top1")
+
+
+def flat(r: dict) -> dict:
+    m, e, c = r["model_ms"], r.get("end_to_end_ms") or {}, r.get("cold_start") or {}
+    return {
+        "model": r["model"], "backend": r["backend"], "precision": r["precision"], "batch": r["batch"], "threads": r["threads"],
+        "size_mb": r["size_mb"], "p50_ms": m["p50"], "p90_ms": m["p90"], "p99_ms": m["p99"], "mean_ms": m["mean"],
+        "std_ms": m["std"], "min_ms": m["min"], "max_ms": m["max"], "runs": m["n"], "e2e_p50_ms": e.get("p50"),
+        "e2e_p99_ms": e.get("p99"), "preprocess_p50_ms": r["preprocess_ms"]["p50"], "throughput_ips": r["throughput_ips"],
+        "cold_load_plus_first_ms": c.get("load_plus_first_ms"), "peak_rss_mb": c.get("peak_rss_mb"), "top1": _acc(r),
+    }
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4f}" if v < 1 and v != 0 else f"{v:.2f}"
+    return str(v)
+
+
+def to_csv(result: dict) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=FLAT_COLUMNS)
+    w.writeheader()
+    for r in result["results"]:
+        w.writerow(flat(r))
+    return buf.getvalue()
+
+
+def to_markdown(result: dict) -> str:
+    cols = ("model", "backend", "precision", "batch", "threads", "p50_ms", "p99_ms", "e2e_p50_ms", "throughput_ips",
+            "cold_load_plus_first_ms", "size_mb", "top1")
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in result["results"]:
+        f = flat(r)
+        lines.append("| " + " | ".join(_fmt(f[c]) for c in cols) + " |")
+    d = result["device"]
+    head = f"edgecls-bench on {d['cpu']['model']} ({', '.join(d['cpu']['isa'])}), {d['cpu']['logical_cores']} cores, {result['created']}"
+    return head + "\n\n" + "\n".join(lines) + "\n"
+
+
+def print_table(result: dict, console=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="edgecls-bench (ms; model-only unless noted)")
+    for col in ("model", "backend", "prec", "b", "thr", "p50", "p90", "p99", "e2e p50", "pre", "img/s", "cold", "MB", "top-1"):
+        t.add_column(col, justify="left" if col in ("model", "backend", "prec") else "right")
+    for r in result["results"]:
+        f = flat(r)
+        t.add_row(f["model"], f["backend"], f["precision"], str(f["batch"]), str(f["threads"] or "def"), _fmt(f["p50_ms"]),
+                  _fmt(f["p90_ms"]), _fmt(f["p99_ms"]), _fmt(f["e2e_p50_ms"]), _fmt(f["preprocess_p50_ms"]),
+                  f"{f['throughput_ips']:.1f}", _fmt(f["cold_load_plus_first_ms"]), f"{f['size_mb']:.1f}",
+                  "-" if f["top1"] is None else f"{f['top1']:.2%}")
+    (console or Console()).print(t)
+
+
+def pick_under_budget(result: dict, budget_ms: float, metric: str = "e2e_p50_ms") -> tuple[dict | None, str]:
+    """The most accurate row whose latency fits the budget (fastest breaks ties, or decides when no accuracy)."""
+    rows = [flat(r) for r in result["results"]]
+    for f in rows:
+        if f[metric] is None:
+            f[metric] = f["p50_ms"]
+    fits = [f for f in rows if f[metric] <= budget_ms]
+    if not fits:
+        fastest = min(rows, key=lambda f: f[metric])
+        return None, f"nothing fits {budget_ms} ms; the fastest is {fastest['model']} at {fastest[metric]:.2f} ms ({metric})"
+    has_acc = any(f["top1"] is not None for f in fits)
+    best = max(fits, key=lambda f: ((f["top1"] or -1) if has_acc else 0, -f[metric]))
+    why = (f"{best['model']} ({best['backend']}, {best['precision']}, batch {best['batch']}, threads {best['threads'] or 'default'}): "
+           f"{best[metric]:.2f} ms {metric} within {budget_ms} ms")
+    why += f", top-1 {best['top1']:.2%}, the most accurate of {len(fits)} that fit" if has_acc else f", fastest of {len(fits)} that fit (no accuracy measured)"
+    return best, why
+
+
+def compare(a: dict, b: dict) -> list[dict]:
+    """Rows matched by (model, backend, precision, batch, threads): B/A ratios of the latency figures."""
+    key = lambda f: (f["model"], f["backend"], f["precision"], f["batch"], f["threads"])  # noqa: E731
+    fa = {key(f): f for f in map(flat, a["results"])}
+    out = []
+    for fb in map(flat, b["results"]):
+        k = key(fb)
+        if k in fa:
+            row = {"model": k[0], "backend": k[1], "precision": k[2], "batch": k[3], "threads": k[4]}
+            for m in ("p50_ms", "p99_ms", "e2e_p50_ms", "cold_load_plus_first_ms"):
+                va, vb = fa[k][m], fb[m]
+                row[m + "_a"], row[m + "_b"] = va, vb
+                row[m.replace("_ms", "") + "_ratio"] = (vb / va) if va and vb else None
+            out.append(row)
+    return out
+
+
+# --- HTML with plots ----------------------------------------------------------------------------------------
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def plots(result: dict) -> list[tuple[str, str]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = []
+    samples = {f"{r['model']} b{r['batch']} t{r['threads'] or 'def'}": r["model_samples_ms"] for r in result["results"]}
+    if samples:
+        fig, ax = plt.subplots(figsize=(9, 0.6 + 0.55 * len(samples)))
+        names = list(samples)
+        ax.boxplot([samples[n] for n in names], vert=False, whis=(1, 99), showfliers=True, flierprops={"markersize": 2})
+        ax.set_yticks(range(1, len(names) + 1), names, fontsize=8)
+        ax.set_xlabel("model-only latency, ms (whiskers: p1-p99)")
+        ax.set_title("latency distribution")
+        ax.grid(axis="x", alpha=0.3)
+        out.append(("Latency distribution", _png(fig)))
+    rows = [flat(r) for r in result["results"] if r["batch"] == 1]
+    if rows:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        with_acc = any(f["top1"] is not None for f in rows)
+        for f in rows:
+            y = f["top1"] if with_acc and f["top1"] is not None else 0.0
+            ax.scatter(f["p50_ms"], y, s=20 + 8 * f["size_mb"], alpha=0.6)
+            ax.annotate(f"{f['model']} ({f['threads'] or 'def'}t)", (f["p50_ms"], y), fontsize=7, xytext=(4, 4), textcoords="offset points")
+        pts = sorted((f["p50_ms"], f["top1"] or 0.0) for f in rows)
+        front, best = [], -1.0
+        for x, y in pts:  # Pareto front: nothing both faster and more accurate
+            if y > best:
+                front.append((x, y))
+                best = y
+        if with_acc and len(front) > 1:
+            ax.plot(*zip(*front), "k--", lw=1, label="Pareto front")
+            ax.legend(fontsize=8)
+        ax.set_xlabel("p50 latency, ms (batch 1)")
+        ax.set_ylabel("top-1" if with_acc else "(no accuracy measured)")
+        ax.set_title("accuracy vs latency (marker size = file size)")
+        ax.grid(alpha=0.3)
+        out.append(("Accuracy vs latency", _png(fig)))
+    return out
+
+
+def to_html(result: dict) -> str:
+    d = result["device"]
+    cols = ("model", "backend", "precision", "batch", "threads", "p50_ms", "p90_ms", "p99_ms", "std_ms", "runs", "e2e_p50_ms",
+            "preprocess_p50_ms", "throughput_ips", "cold_load_plus_first_ms", "peak_rss_mb", "size_mb", "top1")
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(flat(r)[c]))}</td>" for c in cols) + "</tr>" for r in result["results"])
+    figs = "".join(f"<h2>{html.escape(t)}</h2><img alt='{html.escape(t)}' src='data:image/png;base64,{b}'>" for t, b in plots(result))
+    versions = ", ".join(f"{k} {v}" for k, v in d["versions"].items())
+    gpu = "; ".join(f"{g['name']} (driver {g['driver']}, cc {g['compute_capability']})" for g in d["gpus"]) or "none"
+    jetson = html.escape(json.dumps(d["jetson"])) if d["jetson"] else "not a Jetson"
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>edgecls-bench report</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse;font-size:13px}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th:first-child,td:nth-child(2),td:nth-child(3){{text-align:left}}
+th{{background:#f2f2f2}}tr:nth-child(even){{background:#fafafa}}img{{max-width:100%;border:1px solid #eee}}.dev{{color:#555}}</style></head><body>
+<h1>edgecls-bench report</h1>
+<p class="dev"><b>Device</b>: {html.escape(str(d['cpu']['model']))} ({html.escape(d['cpu']['arch'])}; {html.escape(', '.join(d['cpu']['isa']))}),
+{d['cpu']['logical_cores']} logical cores, {d['memory_gb']} GiB, {html.escape(d['os'])}, Python {d['python']}<br>
+<b>GPU</b>: {html.escape(gpu)} &nbsp; <b>Jetson</b>: {jetson}<br><b>Runtimes</b>: {html.escape(versions)}<br>
+<b>Created</b>: {result['created']} &nbsp; <b>Options</b>: {html.escape(json.dumps(result['options']))}</p>
+<p>Latencies in ms. Model-only: a preprocessed batch through the runtime (the Predictor's own call, output copy included).
+End-to-end (e2e): a 1080p uint8 BGR frame through preprocessing, inference and top-k. Cold: a fresh process loading the
+model and running its first inference. Percentiles by linear interpolation; <i>runs</i> is the number of timed calls.</p>
+<table><tr>{head}</tr>{body}</table>{figs}</body></html>"""
+
+
+def write_reports(result: dict, out_dir: Path) -> dict[str, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        "json": (out_dir / "bench.json", json.dumps(result, indent=2).encode()),
+        "csv": (out_dir / "bench.csv", to_csv(result).encode()),
+        "md": (out_dir / "bench.md", to_markdown(result).encode()),
+        "html": (out_dir / "bench.html", to_html(result).encode()),
+    }
+    for path, data in files.values():
+        atomic_write_bytes(path, data)
+    return {k: v[0] for k, v in files.items()}

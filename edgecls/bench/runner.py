@@ -1,0 +1,144 @@
+"""Benchmark one artifact: cold start (fresh process), then warm timings model-only and end-to-end from a 1080p
+uint8 frame, for each batch size x thread count, plus optional accuracy on a labelled set.
+
+Honest timing: time.perf_counter (monotonic), warmup excluded, each timed call is the Predictor's own call (the
+output copy included), and every result carries its number of runs.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..predictor import Predictor
+from .stats import latency_stats
+
+
+@dataclass
+class BenchOptions:
+    warmup: int = 20
+    runs: int = 200  # timed runs per measurement, unless duration_s is set
+    duration_s: float | None = None
+    batch_sizes: list[int] = field(default_factory=lambda: [1])
+    threads: list[int] = field(default_factory=lambda: [0])  # 0: the runtime's default
+    end_to_end: bool = True
+    cold_start: bool = True
+    accuracy: str | None = None  # "fashion-mnist" or an ImageFolder path whose class names match the labels
+    accuracy_limit: int = 1000
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def artifact_files(path: Path) -> list[Path]:
+    files = [path]
+    if path.suffix == ".xml" and path.with_suffix(".bin").is_file():
+        files.append(path.with_suffix(".bin"))
+    return files
+
+
+def camera_frame(channels: int) -> np.ndarray:
+    """A 1080p uint8 BGR frame of a real photo (scikit-image's coffee, upscaled), as a camera delivers it."""
+    import cv2
+
+    from ..samples import sample_images
+
+    try:
+        rgb = sample_images(("coffee",))["coffee"]
+    except Exception:  # noqa: BLE001 - scikit-image is optional on a device: fall back to a gradient frame
+        y, x = np.mgrid[0:400, 0:600]
+        rgb = np.stack([(x * 255 // 600), (y * 255 // 400), ((x + y) * 255 // 1000)], -1).astype(np.uint8)
+    frame = cv2.resize(np.ascontiguousarray(rgb[..., ::-1]), (1920, 1080), interpolation=cv2.INTER_CUBIC)
+    return frame if channels == 3 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+
+
+def time_calls(fn: Callable[[], object], warmup: int, runs: int, duration_s: float | None) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    ms: list[float] = []
+    end = time.perf_counter() + duration_s if duration_s else None
+    while (len(ms) < runs) if end is None else (time.perf_counter() < end or len(ms) < 2):
+        t = time.perf_counter()
+        fn()
+        ms.append((time.perf_counter() - t) * 1e3)
+    return ms
+
+
+def cold_start(path: Path, threads: int) -> dict:
+    cmd = [sys.executable, "-m", "edgecls.bench.cold", str(path)] + (["--threads", str(threads)] if threads else [])
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        return {"error": (r.stderr.strip().splitlines() or ["failed"])[-1][:300]}
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def accuracy(pred: Predictor, source: str, limit: int) -> dict:
+    from ..train.data import load_fashion_mnist, load_image_folder
+
+    ds = load_fashion_mnist("test") if source.lower() in ("fashion-mnist", "fashion_mnist") else load_image_folder(source)
+    index = {name: i for i, name in enumerate(pred.spec.labels)}
+    missing = [c for c in ds.classes if c not in index]
+    if missing:
+        return {"error": f"dataset classes {missing[:5]} are not labels of this model"}
+    n = min(limit, len(ds))
+    idx = np.random.default_rng(0).permutation(len(ds))[:n]  # a fixed, class-mixed subset
+    correct = 0
+    for i in idx:
+        img = ds.image(int(i))
+        img = img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img
+        p = pred.predict(img, color="RGB")
+        correct += p.index == index[ds.classes[ds.labels[i]]]
+    return {"dataset": source, "n": int(n), "top1": correct / n}
+
+
+def bench_artifact(path: Path, opts: BenchOptions, progress: Callable[[str], None] = lambda s: None) -> list[dict]:
+    rows = []
+    size_mb = sum(f.stat().st_size for f in artifact_files(path)) / 2**20
+    acc = None
+    for threads in opts.threads:
+        cold = cold_start(path, threads) if opts.cold_start else None
+        pred = Predictor(path, threads=threads or None)
+        frame = camera_frame(pred.spec.input.channels)
+        if opts.accuracy and acc is None:
+            progress(f"{path.name}: accuracy on {opts.accuracy}")
+            acc = accuracy(pred, opts.accuracy, opts.accuracy_limit)
+        for batch in opts.batch_sizes:
+            progress(f"{path.name}: batch {batch}, threads {threads or 'default'}")
+            x = np.concatenate([pred.preprocess(frame, color="BGR")] * batch)
+            model_ms = time_calls(lambda: pred.infer(x), opts.warmup, opts.runs, opts.duration_s)
+            frames = [frame] * batch
+            e2e_ms = (
+                time_calls(lambda: pred.predict(frames if batch > 1 else frame, color="BGR"), opts.warmup, opts.runs, opts.duration_s)
+                if opts.end_to_end else None
+            )
+            pre_ms = time_calls(lambda: pred.preprocess(frame, color="BGR"), opts.warmup, opts.runs, opts.duration_s)
+            m = latency_stats(model_ms)
+            art = pred.spec.artifact
+            rows.append({
+                "model": path.name,
+                "path": str(path),
+                "backend": pred.backend_name,
+                "format": art.get("format"),
+                "precision": art.get("precision", "fp32"),
+                "arch": pred.spec.arch,
+                "input": f"{pred.spec.input.dtype} {pred.spec.input.layout} {list(pred.spec.input.shape[1:])}",
+                "size_mb": round(size_mb, 3),
+                "batch": batch,
+                "threads": threads,
+                "artifact_batch": pred.spec.input.batch,
+                "model_ms": m,
+                "model_samples_ms": [round(v, 4) for v in model_ms],
+                "end_to_end_ms": latency_stats(e2e_ms) if e2e_ms else None,
+                "preprocess_ms": latency_stats(pre_ms),
+                "throughput_ips": batch * 1e3 / m["mean"],
+                "cold_start": cold,
+                "accuracy": acc,
+            })
+    return rows

@@ -1,0 +1,109 @@
+"""edgecls-bench: statistics by hand, the JSON schema on a real run, budget pick, comparison, reports."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from edgecls.bench import report
+from edgecls.bench.stats import latency_stats
+
+
+def test_latency_stats_by_hand():
+    s = latency_stats([float(v) for v in range(1, 11)])
+    # linear interpolation at rank q*(n-1): p50 -> 4.5 -> 5.5 ; p90 -> 8.1 -> 9.1 ; p99 -> 8.91 -> 9.91
+    assert (s["min"], s["max"], s["n"]) == (1.0, 10.0, 10)
+    assert s["p50"] == pytest.approx(5.5) and s["p90"] == pytest.approx(9.1) and s["p99"] == pytest.approx(9.91)
+    assert s["mean"] == pytest.approx(5.5)
+    assert s["std"] == pytest.approx((sum((v - 5.5) ** 2 for v in range(1, 11)) / 9) ** 0.5)
+    with pytest.raises(ValueError):
+        latency_stats([])
+
+
+def _photo_folder(root, photos):
+    for label, name in (("espresso", "coffee"), ("tiger cat", "chelsea")):
+        (root / label).mkdir(parents=True)
+        img = photos[name]
+        h, w = img.shape[:2]
+        for i in range(3):
+            Image.fromarray(img[i * h // 20 : h - i * h // 20, i * w // 20 : w - i * w // 20]).save(root / label / f"{i}.jpg")
+    return root
+
+
+@pytest.fixture(scope="module")
+def bench_run(artifacts, photos, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    data = _photo_folder(out / "data", photos)
+    r = subprocess.run(
+        [sys.executable, "-m", "edgecls.bench", str(artifacts["onnx"]), str(artifacts["xml"]), "--runs", "12", "--warmup", "2",
+         "--batch", "1", "2", "--threads", "1", "--accuracy", str(data), "-o", str(out / "rep"), "--budget-ms", "1000"],
+        capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out / "rep", r.stdout
+
+
+def test_real_run_matches_schema_and_writes_every_format(bench_run):
+    rep, stdout = bench_run
+    result = json.loads((rep / "bench.json").read_text())
+    report.validate(result)
+    rows = result["results"]
+    assert len(rows) == 4  # 2 models x 2 batch sizes x 1 thread count
+    for r in rows:
+        assert r["model_ms"]["n"] == 12 and len(r["model_samples_ms"]) == 12
+        assert r["model_ms"]["min"] <= r["model_ms"]["p50"] <= r["model_ms"]["p99"] <= r["model_ms"]["max"]
+        assert r["cold_start"]["load_plus_first_ms"] > 0 and r["cold_start"]["peak_rss_mb"] > 0
+        assert r["accuracy"]["n"] == 6 and r["accuracy"]["top1"] >= 0.5
+    assert result["device"]["cpu"]["logical_cores"] >= 1 and "onnxruntime" in result["device"]["versions"]
+    assert (rep / "bench.csv").read_text().count("\n") == 5
+    assert "| model |" in (rep / "bench.md").read_text()
+    html = (rep / "bench.html").read_text()
+    assert html.count("data:image/png;base64,") == 2 and "<table>" in html
+    assert "pick" in stdout
+
+
+def _result(rows):
+    base = {"model_samples_ms": [1.0], "preprocess_ms": latency_stats([0.3, 0.3]), "cold_start": None, "path": "x",
+            "format": "onnx", "threads": 2, "batch": 1, "size_mb": 5.0, "throughput_ips": 100.0}
+    out = []
+    for name, p50, acc in rows:
+        r = dict(base, model=name, backend="onnxruntime", precision="fp32", model_ms=latency_stats([p50, p50]),
+                 end_to_end_ms=latency_stats([p50 + 1, p50 + 1]), accuracy={"top1": acc} if acc is not None else None)
+        out.append(r)
+    return report.make_result(out, {"cpu": {}, "versions": {}}, {})
+
+
+def test_budget_pick_most_accurate_that_fits():
+    res = _result([("fast.onnx", 2.0, 0.90), ("mid.onnx", 5.0, 0.93), ("slow.onnx", 12.0, 0.95)])
+    best, why = report.pick_under_budget(res, 7.0)  # e2e = p50 + 1: fast 3, mid 6, slow 13
+    assert best["model"] == "mid.onnx" and "most accurate of 2" in why
+    best, why = report.pick_under_budget(res, 1.0)
+    assert best is None and "fast.onnx" in why
+    no_acc = _result([("a.onnx", 4.0, None), ("b.onnx", 3.0, None)])
+    best, why = report.pick_under_budget(no_acc, 10.0)
+    assert best["model"] == "b.onnx" and "fastest" in why
+
+
+def test_compare_ratios():
+    a = _result([("m.onnx", 4.0, None)])
+    b = copy.deepcopy(a)
+    b["results"][0]["model_ms"] = latency_stats([2.0, 2.0])
+    rows = report.compare(a, b)
+    assert rows[0]["p50_ratio"] == pytest.approx(0.5)
+
+
+def test_cli_errors_and_compare(bench_run, tmp_path):
+    rep, _ = bench_run
+    r = subprocess.run([sys.executable, "-m", "edgecls.bench", str(tmp_path / "none.onnx")], capture_output=True, text=True)
+    assert r.returncode == 2 and "no such model" in r.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    r = subprocess.run([sys.executable, "-m", "edgecls.bench", "--compare", str(rep / "bench.json"), str(bad)], capture_output=True, text=True)
+    assert r.returncode == 2 and "not an edgecls-bench result" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "edgecls.bench", "--compare", str(rep / "bench.json"), str(rep / "bench.json")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "1.00" in r.stdout
