@@ -1,0 +1,66 @@
+"""Cross-check edgecls-bench's model-only timing against the runtimes' own tools, in the same run, same artifact.
+
+- OpenVINO: benchmark_app -hint none -nstreams 1 -api sync -nthreads T -infer_precision f32 (edgecls runs f32 too)
+- ONNX Runtime: onnxruntime_perf_test, when installed (pip wheels do not ship it)
+- LiteRT: litert-benchmark, once edgecls writes .tflite (not yet)
+Runs alternate native / edgecls `--rounds` times; medians are compared round by round.
+
+    .venv/bin/python benchmarks/native_crosscheck.py [--threads 2] [--runs 500] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import edgecls
+from edgecls.bench.runner import camera_frame, time_calls
+
+
+def benchmark_app(xml: Path, threads: int, runs: int) -> float:
+    exe = shutil.which("benchmark_app") or str(Path(sys.executable).with_name("benchmark_app"))
+    # -hint none + 1 stream + T threads: what the Predictor's LATENCY hint with INFERENCE_NUM_THREADS=T amounts to
+    cmd = [exe, "-m", str(xml), "-d", "CPU", "-hint", "none", "-api", "sync", "-nthreads", str(threads),
+           "-niter", str(runs), "-infer_precision", "f32", "-nstreams", "1"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600).stdout
+    m = re.search(r"Median:\s+([\d.]+) ms", out)
+    if not m:
+        raise RuntimeError("benchmark_app output had no 'Median:' line:\n" + out[-2000:])
+    return float(m.group(1))
+
+
+def edgecls_p50(pred: edgecls.Predictor, runs: int) -> float:
+    x = pred.preprocess(camera_frame(3), color="BGR")
+    return float(np.median(time_calls(lambda: pred.infer(x), 20, runs, None)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=500)
+    ap.add_argument("--rounds", type=int, default=3)
+    a = ap.parse_args()
+    out = Path(tempfile.mkdtemp(prefix="edgecls-native-"))
+    model, spec = edgecls.create_model("efficientnet_lite0", pretrained=True)
+    xml = edgecls.export(model, spec, out / "lite0.xml").path
+    pred = edgecls.Predictor(xml, threads=a.threads)
+    ratios = []
+    for i in range(a.rounds):
+        native = benchmark_app(xml, a.threads, a.runs)
+        ours = edgecls_p50(pred, a.runs)
+        ratios.append(ours / native)
+        print(f"round {i + 1}: OpenVINO benchmark_app median {native:.3f} ms | edgecls model-only p50 {ours:.3f} ms | ratio {ours / native:.3f}")
+    print(f"OpenVINO edgecls/benchmark_app p50 ratio: median over rounds {np.median(ratios):.3f} (target within 5%: 0.95-1.05)")
+    for tool in ("onnxruntime_perf_test", "litert-benchmark"):
+        print(f"{tool}: {'found at ' + shutil.which(tool) if shutil.which(tool) else 'not installed here; no comparison'}")
+
+
+if __name__ == "__main__":
+    main()
