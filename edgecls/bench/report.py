@@ -168,41 +168,49 @@ def plots(result: dict) -> list[tuple[str, str]]:
         out.append(("Latency distribution", _png(fig)))
     rows = [flat(r) for r in result["results"] if r["batch"] == 1]
     if rows:
-        fig, ax = plt.subplots(figsize=(7, 4.5))
         with_acc = any(f["top1"] is not None for f in rows)
+        fig, ax = plt.subplots(figsize=(7.5, 4.5))
+        colors = {b: plt.cm.tab10(i) for i, b in enumerate(sorted({f["backend"] for f in rows}))}
         for f in rows:
-            y = f["top1"] if with_acc and f["top1"] is not None else 0.0
-            ax.scatter(f["p50_ms"], y, s=20 + 8 * f["size_mb"], alpha=0.6)
-            ax.annotate(f"{f['model']} ({f['threads'] or 'def'}t)", (f["p50_ms"], y), fontsize=7, xytext=(4, 4), textcoords="offset points")
-        pts = sorted((f["p50_ms"], f["top1"] or 0.0) for f in rows)
-        front, best = [], -1.0
-        for x, y in pts:  # Pareto front: nothing both faster and more accurate
-            if y > best:
-                front.append((x, y))
-                best = y
-        if with_acc and len(front) > 1:
-            ax.plot(*zip(*front), "k--", lw=1, label="Pareto front")
-            ax.legend(fontsize=8)
-        ax.set_xlabel("p50 latency, ms (batch 1)")
-        ax.set_ylabel("top-1" if with_acc else "(no accuracy measured)")
-        ax.set_title("accuracy vs latency (marker size = file size)")
+            y = (f["top1"] or 0.0) if with_acc else f["size_mb"]
+            ax.scatter(f["p50_ms"], y, s=30 + 6 * f["size_mb"], alpha=0.65, color=colors[f["backend"]],
+                       marker="o" if f["precision"] == "fp32" else "s")
+            ax.annotate(f"{f['model']} {f['precision']} {f['threads'] or 'def'}t", (f["p50_ms"], y), fontsize=7,
+                        xytext=(5, 5 + 7 * (hash(f["model"]) % 3)), textcoords="offset points")
+        for b, c in colors.items():
+            ax.scatter([], [], color=c, label=b)
+        if with_acc:
+            front, best = [], -1.0
+            for x, y in sorted((f["p50_ms"], f["top1"] or 0.0) for f in rows):  # Pareto front: none faster and better
+                if y > best:
+                    front.append((x, y))
+                    best = y
+            if len(front) > 1:
+                ax.plot(*zip(*front), "k--", lw=1, label="Pareto front")
+        ax.legend(fontsize=8)
+        ax.set_xlabel("model-only p50 latency, ms (batch 1)")
+        ax.set_ylabel("top-1 accuracy" if with_acc else "file size, MB")
+        ax.set_title("accuracy vs latency (marker size = file size)" if with_acc else "file size vs latency (no accuracy measured)")
         ax.grid(alpha=0.3)
-        out.append(("Accuracy vs latency", _png(fig)))
+        out.append(("Accuracy vs latency" if with_acc else "Size vs latency", _png(fig)))
     return out
 
 
 def to_html(result: dict) -> str:
     d = result["device"]
-    cols = ("model", "backend", "precision", "batch", "threads", "p50_ms", "p90_ms", "p99_ms", "std_ms", "runs", "e2e_p50_ms",
-            "preprocess_p50_ms", "throughput_ips", "cold_load_plus_first_ms", "peak_rss_mb", "size_mb", "top1")
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    cols = {"model": "model", "backend": "backend", "precision": "precision", "batch": "batch", "threads": "threads",
+            "p50_ms": "p50", "p90_ms": "p90", "p99_ms": "p99", "std_ms": "std", "runs": "runs", "e2e_p50_ms": "e2e p50",
+            "preprocess_p50_ms": "pre p50", "throughput_ips": "img/s", "cold_load_plus_first_ms": "cold start",
+            "peak_rss_mb": "peak RSS MB", "size_mb": "file MB", "top1": "top-1"}
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols.values())
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(flat(r)[c]))}</td>" for c in cols) + "</tr>" for r in result["results"])
     figs = "".join(f"<h2>{html.escape(t)}</h2><img alt='{html.escape(t)}' src='data:image/png;base64,{b}'>" for t, b in plots(result))
     versions = ", ".join(f"{k} {v}" for k, v in d["versions"].items())
     gpu = "; ".join(f"{g['name']} (driver {g['driver']}, cc {g['compute_capability']})" for g in d["gpus"]) or "none"
     jetson = html.escape(json.dumps(d["jetson"])) if d["jetson"] else "not a Jetson"
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>edgecls-bench report</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse;font-size:13px}}
+<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1300px}}table{{border-collapse:collapse;font-size:12px}}
+th{{white-space:nowrap}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th:first-child,td:nth-child(2),td:nth-child(3){{text-align:left}}
 th{{background:#f2f2f2}}tr:nth-child(even){{background:#fafafa}}img{{max-width:100%;border:1px solid #eee}}.dev{{color:#555}}</style></head><body>
 <h1>edgecls-bench report</h1>
