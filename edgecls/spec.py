@@ -183,16 +183,14 @@ class ModelSpec:
         if isinstance(version, int) and version > SCHEMA_VERSION:
             raise SpecError(f"spec schema_version {version} is newer than this edgecls supports ({SCHEMA_VERSION}); upgrade edgecls")
         kw = _fields(cls, data, "spec")
-        kw["input"] = InputSpec(**_fields(InputSpec, kw.get("input", {}), "input")) if "input" in kw else InputSpec()
-        kw["preprocess"] = (
-            Preprocess(**_fields(Preprocess, kw["preprocess"], "preprocess")) if "preprocess" in kw else Preprocess()
-        )
+        kw["input"] = _make(InputSpec, kw["input"], "input") if "input" in kw else InputSpec()
+        kw["preprocess"] = _make(Preprocess, kw["preprocess"], "preprocess") if "preprocess" in kw else Preprocess()
         if "labels" in kw and not isinstance(kw["labels"], (list, tuple)):
             raise SpecError("spec.labels must be a list of strings")
         lineage = kw.get("lineage", [])
         if not isinstance(lineage, (list, tuple)):
             raise SpecError("spec.lineage must be a list")
-        kw["lineage"] = tuple(LineageStep(**_fields(LineageStep, s, f"lineage[{i}]")) for i, s in enumerate(lineage))
+        kw["lineage"] = tuple(_make(LineageStep, s, f"lineage[{i}]") for i, s in enumerate(lineage))
         for name in ("metrics", "artifact"):
             if name in kw and not isinstance(kw[name], dict):
                 raise SpecError(f"spec.{name} must be an object")
@@ -211,6 +209,13 @@ class ModelSpec:
 
 
 _SEQ_FIELDS = {"mean", "std"}
+
+
+def _make(cls: type, data: Any, where: str):
+    try:
+        return cls(**_fields(cls, data, where))
+    except TypeError as exc:  # a required field missing
+        raise SpecError(f"{where} is incomplete: {exc}") from exc
 
 
 def _fields(cls: type, data: Any, where: str) -> dict[str, Any]:

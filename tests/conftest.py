@@ -37,3 +37,11 @@ def artifacts(lite0, tmp_path_factory):
 @pytest.fixture(scope="session")
 def predictors(artifacts):
     return {name: edgecls.Predictor(path, threads=2) for name, path in artifacts.items()}
+
+
+# Fuzz tests run a fixed budget; in CI the examples are derandomized so a run is reproducible.
+from hypothesis import settings as _hsettings  # noqa: E402
+
+_hsettings.register_profile("ci", derandomize=True, deadline=None)
+if __import__("os").environ.get("CI"):
+    _hsettings.load_profile("ci")

@@ -84,7 +84,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=int(__import__("os").environ.get("EDGECLS_FUZZ_EXAMPLES", 300)), deadline=None)
 @given(st.dictionaries(st.sampled_from(list(make_spec().to_dict()) + ["junk"]), json_values, max_size=8))
 def test_fuzzed_spec_dicts_raise_only_spec_error(d):
     try:
@@ -93,7 +93,7 @@ def test_fuzzed_spec_dicts_raise_only_spec_error(d):
         pass
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=int(__import__("os").environ.get("EDGECLS_FUZZ_EXAMPLES", 300)), deadline=None)
 @given(st.data())
 def test_fuzzed_field_values_raise_only_spec_error(data):
     d = make_spec().to_dict()
