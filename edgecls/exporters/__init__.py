@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..artifacts import _fsync_dir, embed_pt_spec, save_pt, write_sidecar
+from ..artifacts import _fsync_dir, clear_dead_temporaries, embed_pt_spec, save_pt, write_sidecar
 from ..errors import ExportError
 from ..spec import ModelSpec
 from .onnx import DEFAULT_OPSET, embed_onnx_file, torch_to_onnx
@@ -80,28 +80,10 @@ def format_for(path: str | Path, format: str | None) -> Format:
     raise ExportError(f"cannot tell the format of {Path(path).name!r}; use a suffix of {', '.join(f.suffix for f in FORMATS.values())}")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _clear_dead_staging(final: Path) -> None:
-    """Staging folders of killed exports (named .<file>.<pid>.*.staging) are removed by the next export."""
-    for d in final.parent.glob(f".{final.name}.*.staging"):
-        pid = d.name[len(final.name) + 2 :].split(".", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            shutil.rmtree(d, ignore_errors=True)
-
-
 @contextlib.contextmanager
 def _staging(final: Path):
     final.parent.mkdir(parents=True, exist_ok=True)
-    _clear_dead_staging(final)
+    clear_dead_temporaries(final, ".staging")
     stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".staging", dir=final.parent))
     try:
         yield stage / final.name
