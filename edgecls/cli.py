@@ -30,7 +30,9 @@ def cmd_export(a) -> int:
     con = _console()
     for fmt in a.format:
         opts = {}
-        if fmt != "pt":
+        if fmt == "tflite":
+            opts = {"precision": a.precision}
+        elif fmt != "pt":
             opts = {"opset": a.opset, "dynamic_batch": a.dynamic_batch, "fuse_preprocess": not a.no_fuse_preprocess}
             if fmt == "openvino":
                 opts["fp16_weights"] = a.fp16_weights
@@ -141,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="export a .pt or a registered arch to ONNX / OpenVINO / .pt, verified against PyTorch")
     e.add_argument("source", help="an edgecls .pt file, or an arch name (see `edgecls archs`)")
     e.add_argument("--pretrained", action="store_true", help="with an arch name: load ImageNet weights")
-    e.add_argument("-f", "--format", nargs="+", default=["onnx", "openvino"], choices=["pt", "onnx", "openvino"])
+    e.add_argument("-f", "--format", nargs="+", default=["onnx", "openvino"], choices=["pt", "onnx", "openvino", "tflite"])
+    e.add_argument("--precision", default="fp32", choices=["fp32", "fp16"], help="TFLite: fp32 or fp16 weights")
     e.add_argument("-o", "--out-dir", default="exported")
     e.add_argument("--name", help="file stem (default: the source name)")
     e.add_argument("--opset", type=int, default=17)

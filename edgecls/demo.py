@@ -40,7 +40,7 @@ def run_demo(out_dir: Path) -> int:
     with con.status("building pretrained EfficientNet-Lite0 ..."):
         model, spec = create_model("efficientnet_lite0", pretrained=True)
     paths = []
-    for name in ("efficientnet_lite0.pt", "efficientnet_lite0.onnx", "efficientnet_lite0.xml"):
+    for name in ("efficientnet_lite0.pt", "efficientnet_lite0.onnx", "efficientnet_lite0.xml", "efficientnet_lite0.tflite"):
         with con.status(f"exporting {name} and verifying it against PyTorch ..."):
             result = export(model, spec, out_dir / name)
         con.print(f"[green]wrote[/] {result}")

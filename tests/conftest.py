@@ -21,7 +21,7 @@ def lite0():
 
 @pytest.fixture(scope="session")
 def artifacts(lite0, tmp_path_factory):
-    """name -> path of verified exports: pt, onnx (uint8 NHWC, fused), onnx_dyn (dynamic batch), onnx_f32 (float NCHW), xml."""
+    """name -> verified exports: pt, onnx (uint8 NHWC, fused), onnx_dyn (dynamic batch), onnx_f32 (float NCHW), xml, tflite."""
     model, spec = lite0
     d = tmp_path_factory.mktemp("artifacts")
     out = {
@@ -30,6 +30,7 @@ def artifacts(lite0, tmp_path_factory):
         "onnx_dyn": edgecls.export(model, spec, d / "lite0_dyn.onnx", dynamic_batch=True).path,
         "onnx_f32": edgecls.export(model, spec, d / "lite0_f32.onnx", fuse_preprocess=False).path,
         "xml": edgecls.export(model, spec, d / "lite0.xml").path,
+        "tflite": edgecls.export(model, spec, d / "lite0.tflite").path,
     }
     return out
 

@@ -16,7 +16,7 @@ from edgecls.artifacts import sidecar_path
 
 # --- model files ------------------------------------------------------------------------------------------
 def test_missing_file(tmp_path):
-    for suffix in (".onnx", ".xml", ".pt"):
+    for suffix in (".onnx", ".xml", ".pt", ".tflite"):
         with pytest.raises(ModelFileError, match="not found"):
             edgecls.Predictor(tmp_path / f"nope{suffix}")
 
@@ -35,7 +35,7 @@ def _copy_with_sidecar(src, dst):
     shutil.copy(sidecar_path(src), sidecar_path(dst))
 
 
-@pytest.mark.parametrize("name", ["onnx", "pt"])
+@pytest.mark.parametrize("name", ["onnx", "pt", "tflite"])
 def test_truncated_model_file(artifacts, tmp_path, name):
     src = artifacts[name]
     dst = tmp_path / src.name
@@ -45,7 +45,7 @@ def test_truncated_model_file(artifacts, tmp_path, name):
         edgecls.Predictor(dst)
 
 
-@pytest.mark.parametrize("name", ["onnx", "pt", "xml"])
+@pytest.mark.parametrize("name", ["onnx", "pt", "xml", "tflite"])
 def test_garbage_model_file(artifacts, tmp_path, name):
     src = artifacts[name]
     dst = tmp_path / src.name

@@ -106,3 +106,13 @@ def test_kill_during_export_leaves_a_loadable_artifact(lite0, tmp_path):
     # the next export clears the dead process's staging folder and temporary files
     edgecls.export(model, spec, target, verify=False)
     assert {p.name for p in tmp_path.iterdir()} == {"m.onnx", "m.onnx.json"}
+
+
+def test_tflite_carries_spec_and_labels(artifacts):
+    from edgecls.exporters.tflite import read_tflite_metadata
+
+    meta = read_tflite_metadata(artifacts["tflite"].read_bytes())
+    spec = ModelSpec.from_json(meta[SPEC_KEY])
+    assert spec == ModelSpec.from_json(sidecar_path(artifacts["tflite"]).read_text())
+    assert meta["labels"].decode().splitlines()[967] == "espresso"
+    assert spec.input.layout == "NHWC" and spec.input.dtype == "uint8" and spec.artifact["format"] == "tflite"

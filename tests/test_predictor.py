@@ -10,7 +10,7 @@ from edgecls import preprocess as P
 
 CATS = set(range(281, 286))
 ESPRESSO = 967
-BACKENDS = ["pt", "onnx", "onnx_dyn", "onnx_f32", "xml"]
+BACKENDS = ["pt", "onnx", "onnx_dyn", "onnx_f32", "xml", "tflite"]
 
 
 def reference_logits(model, spec, img):
@@ -79,7 +79,7 @@ def test_input_kinds_agree(predictors, photos, tmp_path):
 def test_batches_and_fixed_batch_models(predictors, photos):
     imgs = [photos["chelsea"], photos["coffee"], photos["rocket"]]
     singles = [predictors["onnx"].predict(i, color="RGB") for i in imgs]
-    for name in ("onnx", "onnx_dyn", "xml", "pt"):
+    for name in ("onnx", "onnx_dyn", "xml", "pt", "tflite"):
         batch = predictors[name].predict(imgs, color="RGB")
         assert [b.index for b in batch] == [s.index for s in singles]
     assert len(predictors["onnx_dyn"].predict_batch(imgs, color="RGB")) == 3
@@ -101,7 +101,7 @@ def test_temperature_softens_scores_without_reordering(artifacts, photos):
 
 def test_1080p_bgr_camera_frame(predictors, photos):
     frame = cv2.resize(np.ascontiguousarray(photos["coffee"][..., ::-1]), (1920, 1080))
-    for name in ("onnx", "xml"):
+    for name in ("onnx", "xml", "tflite"):
         assert predictors[name].predict(frame, color="BGR").index == ESPRESSO
 
 

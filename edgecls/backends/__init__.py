@@ -22,6 +22,7 @@ BACKENDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "torch": ("edgecls.backends.torch_backend", (".pt",)),
     "onnxruntime": ("edgecls.backends.onnxruntime_backend", (".onnx",)),
     "openvino": ("edgecls.backends.openvino_backend", (".xml",)),
+    "litert": ("edgecls.backends.litert_backend", (".tflite",)),
 }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import EdgeclsError
 
-SUFFIXES = (".pt", ".onnx", ".xml")
+SUFFIXES = (".pt", ".onnx", ".xml", ".tflite")
 
 
 def collect(paths: list[str]) -> list[Path]:

@@ -22,6 +22,7 @@ from ..errors import ExportError
 from ..spec import ModelSpec
 from .onnx import DEFAULT_OPSET, embed_onnx_file, torch_to_onnx
 from .openvino import embed_openvino_file, onnx_to_openvino
+from .tflite import embed_tflite_spec, torch_to_tflite
 from .verify import VerifyReport, verify_artifact
 
 
@@ -53,6 +54,7 @@ FORMATS: dict[str, Format] = {
     "pt": Format("pt", ".pt", {}, _build_pt, embed_pt_spec),
     "onnx": Format("onnx", ".onnx", dict(_GRAPH), torch_to_onnx, embed_onnx_file),
     "openvino": Format("openvino", ".xml", {**_GRAPH, "fp16_weights": False}, _build_openvino, embed_openvino_file),
+    "tflite": Format("tflite", ".tflite", {"precision": "fp32"}, torch_to_tflite, embed_tflite_spec),
 }
 
 
@@ -136,4 +138,4 @@ def export(
     return ExportResult(final, art_spec, report)
 
 
-__all__ = ["FORMATS", "ExportResult", "export", "onnx_to_openvino", "torch_to_onnx"]
+__all__ = ["FORMATS", "ExportResult", "export", "onnx_to_openvino", "torch_to_onnx", "torch_to_tflite"]
