@@ -2,7 +2,7 @@
 
 - OpenVINO: benchmark_app -hint none -nstreams 1 -api sync -nthreads T -infer_precision f32 (edgecls runs f32 too)
 - ONNX Runtime: onnxruntime_perf_test, when installed (pip wheels do not ship it)
-- LiteRT: litert-benchmark, once edgecls writes .tflite (not yet)
+- LiteRT: litert-benchmark --num_threads T (its CompiledModel API; edgecls runs the Interpreter with XNNPACK)
 Runs alternate native / edgecls `--rounds` times; medians are compared round by round.
 
     .venv/bin/python benchmarks/native_crosscheck.py [--threads 2] [--runs 500] [--rounds 3]
@@ -36,6 +36,16 @@ def benchmark_app(xml: Path, threads: int, runs: int) -> float:
     return float(m.group(1))
 
 
+def litert_benchmark(tfl: Path, threads: int, runs: int) -> float:
+    import json
+
+    exe = shutil.which("litert-benchmark") or str(Path(sys.executable).with_name("litert-benchmark"))
+    res = tfl.with_suffix(".bench.json")
+    subprocess.run([exe, "--model", str(tfl), "--num_runs", str(runs), "--warmup_runs", "20", "--num_threads", str(threads),
+                    "--result_json", str(res)], capture_output=True, text=True, timeout=600, check=True)
+    return float(json.loads(res.read_text())["latency"]["median_ms"])
+
+
 def edgecls_p50(pred: edgecls.Predictor, runs: int) -> float:
     x = pred.preprocess(camera_frame(3), color="BGR")
     return float(np.median(time_calls(lambda: pred.infer(x), 20, runs, None)))
@@ -49,16 +59,20 @@ def main() -> None:
     a = ap.parse_args()
     out = Path(tempfile.mkdtemp(prefix="edgecls-native-"))
     model, spec = edgecls.create_model("efficientnet_lite0", pretrained=True)
-    xml = edgecls.export(model, spec, out / "lite0.xml").path
-    pred = edgecls.Predictor(xml, threads=a.threads)
-    ratios = []
-    for i in range(a.rounds):
-        native = benchmark_app(xml, a.threads, a.runs)
-        ours = edgecls_p50(pred, a.runs)
-        ratios.append(ours / native)
-        print(f"round {i + 1}: OpenVINO benchmark_app median {native:.3f} ms | edgecls model-only p50 {ours:.3f} ms | ratio {ours / native:.3f}")
-    print(f"OpenVINO edgecls/benchmark_app p50 ratio: median over rounds {np.median(ratios):.3f} (target within 5%: 0.95-1.05)")
-    for tool in ("onnxruntime_perf_test", "litert-benchmark"):
+    pairs = [
+        ("OpenVINO benchmark_app", edgecls.export(model, spec, out / "lite0.xml").path, benchmark_app),
+        ("LiteRT litert-benchmark", edgecls.export(model, spec, out / "lite0.tflite").path, litert_benchmark),
+    ]
+    for tool, path, native_fn in pairs:
+        pred = edgecls.Predictor(path, threads=a.threads)
+        ratios = []
+        for i in range(a.rounds):
+            native = native_fn(path, a.threads, a.runs)
+            ours = edgecls_p50(pred, a.runs)
+            ratios.append(ours / native)
+            print(f"{tool} round {i + 1}: native median {native:.3f} ms | edgecls model-only p50 {ours:.3f} ms | ratio {ours / native:.3f}")
+        print(f"==> {tool}: edgecls/native p50 ratio, median over rounds {np.median(ratios):.3f} (target 0.95-1.05)")
+    for tool in ("onnxruntime_perf_test",):
         print(f"{tool}: {'found at ' + shutil.which(tool) if shutil.which(tool) else 'not installed here; no comparison'}")
 
 
