@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 CAT_CLASSES = range(281, 286)  # ImageNet tabby, tiger cat, Persian, Siamese, Egyptian cat
 ESPRESSO = 967
 
