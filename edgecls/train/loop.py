@@ -51,8 +51,7 @@ def _seed(seed: int) -> None:
 def _limit(ds: ArrayDataset, n: int | None, seed: int) -> ArrayDataset:
     if n is None or n >= len(ds):
         return ds
-    _, keep = stratified_split(ds, n / len(ds), seed) if n < len(ds) else (None, ds)
-    return keep
+    return stratified_split(ds, n / len(ds), seed)[1]  # the held-out side is a stratified sample of ~n images
 
 
 def _datasets(cfg: TrainConfig) -> tuple[ArrayDataset, ArrayDataset, ArrayDataset | None]:
