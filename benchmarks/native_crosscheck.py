@@ -11,6 +11,7 @@ Runs alternate native / edgecls `--rounds` times; medians are compared round by 
 from __future__ import annotations
 
 import argparse
+import gc
 import re
 import shutil
 import subprocess
@@ -55,15 +56,19 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=500)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--tools", nargs="+", default=["openvino", "litert"], choices=["openvino", "litert"])
     a = ap.parse_args()
     out = Path(tempfile.mkdtemp(prefix="edgecls-native-"))
     model, spec = edgecls.create_model("efficientnet_lite0", pretrained=True)
-    pairs = [
-        ("OpenVINO benchmark_app", edgecls.export(model, spec, out / "lite0.xml").path, benchmark_app),
-        ("LiteRT litert-benchmark", edgecls.export(model, spec, out / "lite0.tflite").path, litert_benchmark),
-    ]
-    for tool, path, native_fn in pairs:
+    pairs = {"openvino": ("OpenVINO benchmark_app", "lite0.xml", benchmark_app),
+             "litert": ("LiteRT litert-benchmark", "lite0.tflite", litert_benchmark)}
+    for key in a.tools:
+        tool, name, native_fn = pairs[key]
+        # export right before measuring: the TFLite converter loads JAX/XLA thread pools that must not sit
+        # beside the OpenVINO measurement
+        path = edgecls.export(model, spec, out / name).path
+        gc.collect()
         pred = edgecls.Predictor(path, threads=a.threads)
         ratios = []
         for i in range(a.rounds):
