@@ -6,6 +6,7 @@ Preprocessing defaults come from timm's pretrained_cfg, so they are never retype
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -102,7 +103,7 @@ def create_model(
     if in_chans not in (1, 3):
         raise ValueError(f"in_chans={in_chans} is not supported; use 1 or 3")
     if in_chans == 1:
-        pre = pre.__class__(**{**pre.__dict__, "mean": (sum(pre.mean) / 3,), "std": (sum(pre.std) / 3,)})
+        pre = dataclasses.replace(pre, mean=(sum(pre.mean) / 3,), std=(sum(pre.std) / 3,))
     if input_size is not None:
         h, w = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
         inp = InputSpec(height=int(h), width=int(w), channels=in_chans, batch=None)
