@@ -23,7 +23,7 @@ def _read(path):
         raise ModelFileError(f"{p} needs its weights file {p.with_suffix('.bin').name} beside it; copy both files")
     try:
         core = ov.Core()
-        return ov, core, core.read_model(str(p))
+        return core, core.read_model(str(p))
     except Exception as exc:  # OpenVINO raises RuntimeError with its own text
         raise ModelFileError(
             f"OpenVINO cannot read {p} ({str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__}); "
@@ -33,7 +33,7 @@ def _read(path):
 
 class OvSession:
     def __init__(self, path, device: str = "cpu", threads: int | None = None, cache_dir: str | None = None, inference_precision: str = "f32"):
-        ov, core, model = _read(path)
+        core, model = _read(path)
         self.embedded_spec = ModelSpec.from_json(model.get_rt_info([SPEC_KEY]).astype(str)) if model.has_rt_info([SPEC_KEY]) else None
         if device not in _DEVICES:
             raise ValueError(f"device={device!r} is not valid for OpenVINO; choose one of {', '.join(_DEVICES)}")
