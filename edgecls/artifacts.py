@@ -154,7 +154,11 @@ def load_pt(path: str | os.PathLike, spec: ModelSpec | None = None):
     spec = spec or ModelSpec.from_json(payload["spec"])
     from .models import create_model
 
+    from .models.structure import fit_to_state_dict
+
     model, _ = create_model(spec.arch, num_classes=spec.num_classes, in_chans=spec.input.channels)
+    if any(s.step == "prune" for s in spec.lineage):  # channels were removed: resize the modules to the weights
+        fit_to_state_dict(model, payload["state_dict"])
     try:
         model.load_state_dict(payload["state_dict"], strict=True)
     except RuntimeError as exc:

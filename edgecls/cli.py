@@ -130,6 +130,22 @@ def _add_train_flags(t) -> None:
             t.add_argument(flag, dest=f.name, type=kind, default=None, help=f"default: {f.default}")
 
 
+def cmd_compress(a) -> int:
+    from .compress import CompressConfig, run
+
+    cfg = CompressConfig.from_yaml(a.config)
+    for name in ("model", "out_dir", "threads", "val_limit", "test_limit"):
+        if getattr(a, name) is not None:
+            setattr(cfg, name, getattr(a, name))
+    if a.max_drop is not None:  # the budget applies to every INT8 step of the chain
+        for step in cfg.steps:
+            if "quantize" in step:
+                step["quantize"] = {**(step["quantize"] or {}), "max_drop": a.max_drop}
+    run(cfg)
+    print(f"report: {Path(cfg.out_dir) / 'compress.json'}")
+    return 0
+
+
 def cmd_demo(a) -> int:
     from .demo import run_demo
 
@@ -174,6 +190,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", help="YAML file of TrainConfig settings; flags override it")
     _add_train_flags(t)
     t.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("compress", help="prune -> fine-tune/distill -> INT8 (PTQ/QAT) from a YAML config, under --max-drop")
+    c.add_argument("config", help="YAML: model, data, steps (see benchmarks/compress_*.yaml)")
+    c.add_argument("--model", help="override the config's float .pt")
+    c.add_argument("--max-drop", type=float, help="INT8 budget: top-1 points below the float model on the val split")
+    c.add_argument("-o", "--out-dir", dest="out_dir")
+    c.add_argument("--threads", type=int)
+    c.add_argument("--val-limit", type=int, help="judge budgets on this many val images (default: all)")
+    c.add_argument("--test-limit", type=int)
+    c.set_defaults(func=cmd_compress)
 
     sub.add_parser("archs", help="list the architectures edgecls builds").set_defaults(func=cmd_archs)
 

@@ -43,6 +43,10 @@ class TrainConfig:
     random_erasing: float = 0.0
     mixup: float = 0.0
     cutmix: float = 0.0
+    # knowledge distillation: loss = (1 - kd_alpha) * CE + kd_alpha * T^2 * KL(student/T || teacher/T)
+    teacher: str | None = None  # an edgecls .pt whose preprocessing matches the student's
+    kd_alpha: float = 0.7
+    kd_temperature: float = 4.0
     # averaging, stopping, reproducibility, output
     ema: bool = True
     ema_decay: float = 0.999
@@ -64,6 +68,7 @@ class TrainConfig:
             (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
             (0 < self.ema_decay < 1, "ema_decay must be in (0, 1)"),
             (self.in_chans in (None, 1, 3), "in_chans must be 1 or 3"),
+            (0 <= self.kd_alpha <= 1 and self.kd_temperature > 0, "kd_alpha must be in [0, 1] and kd_temperature > 0"),
         ]
         for ok, msg in checks:
             if not ok:

@@ -10,6 +10,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -23,6 +24,14 @@ from .config import TrainConfig
 from .data import ArrayDataset, DataError, class_weights, load_fashion_mnist, load_image_folder, stratified_split
 from .evaluate import classification_metrics, fit_temperature
 from .transforms import TrainSet, augmenter
+
+
+@dataclass(frozen=True)
+class ModelIO:
+    """How the best model is written and read back: an edgecls .pt by default; QAT keeps its own state."""
+
+    save: Callable[[torch.nn.Module, ModelSpec, Path], object] = save_pt
+    load: Callable[[Path, ModelSpec], torch.nn.Module] | None = None  # None: edgecls.artifacts.load_pt
 
 
 @dataclass
@@ -129,8 +138,34 @@ def _as_pixels(img: np.ndarray) -> np.ndarray:
     return img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img
 
 
+def _teacher(cfg: TrainConfig, spec: ModelSpec, given: torch.nn.Module | None):
+    """The frozen teacher; it sees the student's input tensor, so both must define that tensor the same way."""
+    if given is None and not cfg.teacher:
+        return None
+    if given is None:
+        from ..artifacts import load_pt
+
+        given, tspec = load_pt(cfg.teacher)
+        if (tspec.preprocess, tspec.input.channels) != (spec.preprocess, spec.input.channels) or tspec.labels != spec.labels:
+            raise ValueError(f"teacher {cfg.teacher} takes different inputs or labels than the student "
+                             f"(preprocess {tspec.preprocess} vs {spec.preprocess}; {tspec.num_classes} vs {spec.num_classes} "
+                             "classes); train the teacher on the same data with edgecls")
+    for p in given.parameters():
+        p.requires_grad = False
+    return given.eval()
+
+
+def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Hinton et al.'s soft-target loss, scaled by T^2 so its gradients keep their size as T changes."""
+    t = temperature
+    return torch.nn.functional.kl_div(torch.log_softmax(student / t, 1), torch.log_softmax(teacher / t, 1),
+                                      reduction="batchmean", log_target=True) * (t * t)
+
+
 # --- the loop --------------------------------------------------------------------------------------------
-def train(cfg: TrainConfig | dict, *, console=None) -> TrainResult:
+def train(cfg: TrainConfig | dict, *, console=None, model: torch.nn.Module | None = None, spec: ModelSpec | None = None,
+          teacher: torch.nn.Module | None = None, io: ModelIO = ModelIO()) -> TrainResult:
+    """Train `cfg.arch` from cfg, or fine-tune a given (model, spec) — a pruned or fake-quantized one — in place."""
     import timm.data
     import timm.loss
     import timm.utils
@@ -148,10 +183,16 @@ def train(cfg: TrainConfig | dict, *, console=None) -> TrainResult:
     out.mkdir(parents=True, exist_ok=True)
 
     train_ds, val_ds, test_ds = _datasets(cfg)
-    model, spec = _build(cfg, train_ds)
+    if model is None:
+        model, spec = _build(cfg, train_ds)
+    elif spec is None or tuple(train_ds.classes) != spec.labels:
+        raise ValueError("fine-tuning a given model needs its spec, and the data's classes must be its labels")
+    teacher = _teacher(cfg, spec, teacher)
     k = spec.num_classes
     device = torch.device("cuda", rank % torch.cuda.device_count()) if torch.cuda.is_available() else torch.device("cpu")
     model.to(device).to(memory_format=torch.channels_last)
+    if teacher is not None:
+        teacher.to(device).to(memory_format=torch.channels_last)
 
     sample_hw = train_ds.image(0).shape[:2]
     train_set = TrainSet(train_ds, spec, augmenter(cfg, spec, sample_hw))
@@ -216,7 +257,12 @@ def train(cfg: TrainConfig | dict, *, console=None) -> TrainResult:
                 if mix is not None:
                     x, y = mix(x, y)
                 with torch.autocast(device.type, enabled=use_amp):
-                    loss = loss_fn(net(x), y)
+                    logits = net(x)
+                    loss = loss_fn(logits, y)
+                    if teacher is not None:
+                        with torch.no_grad():
+                            t_out = teacher(x)
+                        loss = (1 - cfg.kd_alpha) * loss + cfg.kd_alpha * kd_loss(logits, t_out, cfg.kd_temperature)
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if cfg.grad_clip:
@@ -240,7 +286,7 @@ def train(cfg: TrainConfig | dict, *, console=None) -> TrainResult:
             improved = val_top1 > best
             if improved:
                 best, best_epoch = val_top1, epoch
-                save_pt(evaluated, spec.replace(metrics={"val_top1": val_top1}), best_path)
+                io.save(evaluated, spec.replace(metrics={"val_top1": val_top1}), best_path)
             history.append({"epoch": epoch + 1, "loss": loss_sum / max(seen, 1), "val_top1": val_top1,
                             "lr": opt.param_groups[0]["lr"], "images_per_s": seen * world / train_time, "seconds": train_time})
             say(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {loss_sum / max(seen, 1):.4f}  val top-1 {val_top1:.4f}"
@@ -259,15 +305,15 @@ def train(cfg: TrainConfig | dict, *, console=None) -> TrainResult:
         torch.distributed.destroy_process_group()
         if rank != 0:
             return TrainResult(model, spec, {}, out, best_path)
-    return _finish(cfg, spec, best_path, val_ds, test_ds, history, best_epoch, out)
+    return _finish(cfg, spec, best_path, val_ds, test_ds, history, best_epoch, out, io, teacher is not None)
 
 
-def _finish(cfg, spec, best_path, val_ds, test_ds, history, best_epoch, out) -> TrainResult:
+def _finish(cfg, spec, best_path, val_ds, test_ds, history, best_epoch, out, io: ModelIO, distilled: bool) -> TrainResult:
     """Best weights -> temperature on val -> metrics (val, test) before/after -> plots, JSON, final best.pt."""
     from ..artifacts import load_pt
     from .plots import confusion_png, reliability_png
 
-    model, _ = load_pt(best_path, spec)
+    model = io.load(best_path, spec) if io.load else load_pt(best_path, spec)[0]
     val_logits = predict_logits(model, val_ds, spec)
     temperature = fit_temperature(val_logits, val_ds.labels)
     eval_ds = test_ds if test_ds is not None else val_ds
@@ -283,8 +329,8 @@ def _finish(cfg, spec, best_path, val_ds, test_ds, history, best_epoch, out) -> 
         "train_seconds": float(sum(h["seconds"] for h in history)),
     }
     params = {k: v for k, v in cfg.to_dict().items() if k not in ("out_dir", "resume")}
-    spec = spec.replace(temperature=temperature, metrics=summary).with_step("train", params, summary)
-    save_pt(model, spec, best_path)
+    spec = spec.replace(temperature=temperature, metrics=summary).with_step("distill" if distilled else "train", params, summary)
+    io.save(model, spec, best_path)
     full = {"summary": summary, "temperature": temperature, eval_name: before, f"{eval_name}_calibrated": after,
             "history": history, "config": cfg.to_dict()}
     atomic_write_bytes(out / "metrics.json", json.dumps(full, indent=2).encode())

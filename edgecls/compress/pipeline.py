@@ -1,0 +1,152 @@
+"""`edgecls compress CONFIG.yaml`: chain prune -> fine-tune/distill -> INT8 (PTQ or QAT) under an accuracy budget.
+
+The config names the float model (an edgecls .pt), the data, and the steps in order; each step hands the next a
+model and a ModelSpec with one more lineage entry. Every accuracy is measured on the validation split through the
+artifact's own runtime; the test split (Fashion-MNIST) is reported at the end and never used to decide anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import EdgeclsError
+
+STEPS = ("prune", "finetune", "quantize")
+
+
+class CompressError(EdgeclsError):
+    """The compression config is invalid, or a step cannot meet what was asked (e.g. the accuracy budget)."""
+
+
+@dataclass
+class CompressConfig:
+    model: str  # the float model: an edgecls .pt
+    data: str = "fashion-mnist"  # or an ImageFolder with the model's class names
+    data_root: str | None = None
+    val_dir: str | None = None
+    val_fraction: float = 0.1  # the trainer's split (same seed): budget decisions never see training images
+    seed: int = 0
+    out_dir: str = "runs/compress"
+    threads: int | None = None
+    val_limit: int | None = None  # evaluate budgets on this many val images (all by default)
+    test_limit: int | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)  # [{prune: {...}}, {finetune: {...}}, {quantize: {...}}]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CompressConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise CompressError(f"unknown compress setting(s) {unknown}; known: {sorted(names)}")
+        if "model" not in d:
+            raise CompressError("the compress config needs `model:` (the float edgecls .pt to start from)")
+        cfg = cls(**d)
+        for i, s in enumerate(cfg.steps):
+            if not isinstance(s, dict) or len(s) != 1 or next(iter(s)) not in STEPS:
+                raise CompressError(f"steps[{i}] = {s!r}: each step is one of {', '.join(STEPS)} with its options, "
+                                    "e.g. `- prune: {target_macs: 0.5}`")
+        return cfg
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> CompressConfig:
+        import yaml
+
+        try:
+            d = yaml.safe_load(Path(path).read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise CompressError(f"cannot read compress config {path}: {exc}") from exc
+        if not isinstance(d, dict):
+            raise CompressError(f"{path} must hold a mapping of settings")
+        return cls.from_dict(d)
+
+
+def _options(name: str, given: dict | None, allowed: dict[str, Any]) -> dict[str, Any]:
+    given = given or {}
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise CompressError(f"{name} does not take option(s) {unknown}; it takes {sorted(allowed)}")
+    return {**allowed, **given}
+
+
+PRUNE_OPTIONS = {"target_macs": 0.5, "ratio": None, "steps": 5, "round_to": 8}
+QUANT_OPTIONS = {"method": "ptq", "backends": ["onnx", "openvino"], "max_drop": None, "calibration": 300,
+                 "calibration_method": "minmax", "keep_float": [], "qat_epochs": 1, "qat_lr": 1e-4,
+                 "qat_limit_train": None, "max_float_layers": 12}
+
+
+def run(cfg: CompressConfig, console=None) -> dict:
+    """Run the steps; returns (and writes to out_dir/compress.json) every figure and the final artifacts."""
+    from rich.console import Console
+
+    from ..artifacts import load_pt, save_pt
+    from .data import load_splits, subset
+
+    con = console or Console()
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
+    model, spec = load_pt(cfg.model)
+    splits = load_splits(cfg.data, val_fraction=cfg.val_fraction, seed=cfg.seed, data_root=cfg.data_root, val_dir=cfg.val_dir)
+    ctx = Context(cfg, con, out, splits, subset(splits.val, cfg.val_limit), subset(splits.test, cfg.test_limit) if splits.test is not None else None)
+    report: dict[str, Any] = {"config": dataclasses.asdict(cfg), "steps": []}
+    ctx.reference = ctx.evaluate_torch(model, spec, "float (start)")
+    report["float"] = ctx.reference
+    for i, step in enumerate(cfg.steps):
+        name, opts = next(iter(step.items()))
+        t0 = time.perf_counter()
+        con.rule(f"step {i + 1}/{len(cfg.steps)}: {name}")
+        model, spec, figures = STEP_FUNCS[name](ctx, model, spec, opts, i)
+        figures = {"step": name, "seconds": round(time.perf_counter() - t0, 1), **figures}
+        report["steps"].append(figures)
+        if name != "quantize":  # quantize leaves the float model as it was; its INT8 files are in its folder
+            save_pt(model, spec, out / f"step{i + 1}_{name}.pt")
+        _write(out / "compress.json", report)
+    _table(con, report)
+    return report
+
+
+def _write(path: Path, report: dict) -> None:
+    from ..artifacts import atomic_write_bytes
+
+    atomic_write_bytes(path, json.dumps(report, indent=2, default=str).encode())
+
+
+def _table(con, report: dict) -> None:
+    """One row per model or artifact; drops in top-1 points vs the float model the pipeline started from."""
+    from rich.table import Table
+
+    t = Table(title="edgecls compress (val = budget split; test = reported only)")
+    for c in ("step", "model / artifact", "how", "val top-1", "drop", "test top-1", "MACs", "params"):
+        t.add_column(c, overflow="fold")
+    ref = report["float"]
+    t.add_row("start", "float .pt", "", _fmt(ref["val_top1"]), "", _fmt(ref.get("test_top1")), _int(ref.get("macs")), _int(ref.get("params")))
+    for s in report["steps"]:
+        for row in s.get("rows", [s]):
+            name = Path(str(row.get("artifact", ""))).name
+            how = " ".join(str(x) for x in (row.get("backend", ""), row.get("precision", ""), row.get("method", "")) if x)
+            if row.get("keep_float"):
+                how += f" float={','.join(row['keep_float'])}"
+            drop = f"{(ref['val_top1'] - row['val_top1']) * 100:+.2f}" if row.get("val_top1") is not None else ""
+            t.add_row(s["step"], name, how, _fmt(row.get("val_top1")), drop, _fmt(row.get("test_top1")),
+                      _int(row.get("macs")), _int(row.get("params")))
+    con.print(t)
+
+
+def _fmt(v) -> str:
+    return "" if v is None else f"{v:.4f}"
+
+
+def _int(v) -> str:
+    return "" if v is None else f"{v / 1e6:.2f}M"
+
+
+from .context import Context  # noqa: E402  (Context needs the config types above)
+from .steps import STEP_FUNCS  # noqa: E402

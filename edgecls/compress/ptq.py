@@ -1,0 +1,110 @@
+"""Post-training INT8 through each runtime's own tooling: ONNX Runtime quantize_static (QDQ) and NNCF for OpenVINO.
+
+Both take calibration inputs already in the artifact's own input format (see data.calibration_inputs) and the
+layers to keep in float (`keep_float`: module names such as "conv_stem", "se", "blocks.5", matched as whole path
+components in each tool's node names, which all carry the PyTorch module path); budget.py decides that list.
+"""
+
+from __future__ import annotations
+
+import warnings
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ExportError, require
+from ..spec import ModelSpec
+
+ORT_METHODS = ("minmax", "entropy", "percentile")
+
+
+def scope_patterns(keep_float) -> list[str]:
+    """Module names -> regexes matching them as path components in ONNX ("/model/blocks.1/blocks.1.0/se/..."),
+    OpenVINO (the ONNX names) and NNCF-torch ("blocks.1.0.se.conv_reduce/conv2d/0") node names alike."""
+    return [rf"(^|.*[./]){re.escape(k)}([./].*|$)" for k in keep_float]
+
+
+def matching_nodes(names, keep_float) -> list[str]:
+    pats = [re.compile(p) for p in scope_patterns(keep_float)]
+    return [n for n in names if any(p.match(n) for p in pats)]
+
+
+def _batches(calib: np.ndarray, name: str):
+    for i in range(len(calib)):
+        yield {name: calib[i : i + 1]}
+
+
+def onnx_ptq(src: str | Path, dst: str | Path, spec: ModelSpec, calib: np.ndarray, *, method: str = "minmax",
+             per_channel: bool = True, keep_float: tuple[str, ...] = ()) -> ModelSpec:
+    """INT8 QDQ ONNX: per-channel symmetric int8 weights, uint8 activations (the U8S8 kernels x86 VNNI runs fastest)."""
+    q = require("onnxruntime.quantization", "onnx")
+    if method not in ORT_METHODS:
+        raise ExportError(f"calibration method {method!r} is not one of {', '.join(ORT_METHODS)}")
+    import onnx
+
+    name = onnx.load(str(src), load_external_data=False).graph.input[0].name
+
+    class Reader(q.CalibrationDataReader):
+        def __init__(self):
+            self.it = _batches(calib, name)
+
+        def get_next(self):
+            return next(self.it, None)
+
+    prepped = Path(dst).with_suffix(".prep.onnx")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # ORT advises pre-processing; we do it just below
+            q.shape_inference.quant_pre_process(str(src), str(prepped), skip_symbolic_shape=False)
+        exclude = matching_nodes([n.name for n in onnx.load(str(prepped)).graph.node], keep_float)
+        q.quantize_static(
+            str(prepped), str(dst), Reader(), quant_format=q.QuantFormat.QDQ, per_channel=per_channel,
+            activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8,
+            calibrate_method={"minmax": q.CalibrationMethod.MinMax, "entropy": q.CalibrationMethod.Entropy,
+                              "percentile": q.CalibrationMethod.Percentile}[method],
+            nodes_to_exclude=exclude, extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
+        )
+    except Exception as exc:
+        raise ExportError(f"ONNX Runtime quantize_static failed: {type(exc).__name__}: {str(exc)[:300]}") from exc
+    finally:
+        prepped.unlink(missing_ok=True)
+        for p in Path(dst).parent.glob("*.onnx-augmented*"):  # calibration scratch ORT may leave behind
+            p.unlink(missing_ok=True)
+    params = {"tool": "onnxruntime.quantize_static", "format": "QDQ", "calibration_images": len(calib), "method": method,
+              "per_channel": per_channel, "weights": "int8 symmetric", "activations": "uint8 asymmetric",
+              "keep_float": list(keep_float), "float_nodes": len(exclude)}
+    return _int8_spec(spec, "onnx", params)
+
+
+def openvino_ptq(src: str | Path, dst: str | Path, spec: ModelSpec, calib: np.ndarray, *, preset: str = "mixed",
+                 keep_float: tuple[str, ...] = (), fast_bias_correction: bool = True) -> ModelSpec:
+    """INT8 OpenVINO IR with NNCF PTQ. preset 'mixed': asymmetric activations, what hard-swish models need."""
+    ov = require("openvino", "openvino")
+    nncf = require("nncf", "compress")
+    model = ov.Core().read_model(str(src))
+    presets = {"mixed": nncf.QuantizationPreset.MIXED, "performance": nncf.QuantizationPreset.PERFORMANCE}
+    if preset not in presets:
+        raise ExportError(f"NNCF preset {preset!r} is not one of {', '.join(presets)}")
+    try:
+        qmodel = nncf.quantize(
+            model, nncf.Dataset(list(calib), lambda x: x[None]), preset=presets[preset], subset_size=len(calib),
+            fast_bias_correction=fast_bias_correction,
+            ignored_scope=nncf.IgnoredScope(patterns=scope_patterns(keep_float), validate=False) if keep_float else None,
+        )
+    except Exception as exc:
+        raise ExportError(f"NNCF quantization of the OpenVINO model failed: {type(exc).__name__}: {str(exc)[:300]}") from exc
+    ov.save_model(qmodel, str(dst), compress_to_fp16=False)
+    params = {"tool": "nncf.quantize (OpenVINO)", "calibration_images": len(calib), "preset": preset,
+              "fast_bias_correction": fast_bias_correction, "keep_float": list(keep_float)}
+    return _int8_spec(spec, "openvino", params)
+
+
+def _int8_spec(spec: ModelSpec, fmt: str, params: dict) -> ModelSpec:
+    art = {**spec.artifact, "format": fmt, "precision": "int8", "quantizer": params["tool"]}
+    if params["keep_float"]:
+        art["float_layers"] = len(params["keep_float"])
+    return spec.replace(artifact=art).with_step("quantize", params)
+
+
+__all__ = ["onnx_ptq", "openvino_ptq", "scope_patterns", "matching_nodes", "ORT_METHODS"]

@@ -1,0 +1,219 @@
+"""The pipeline's steps. Each takes (context, model, spec, options, index) and returns (model, spec, figures)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..artifacts import write_sidecar
+from ..spec import ModelSpec
+from .pipeline import PRUNE_OPTIONS, QUANT_OPTIONS, CompressError, _options
+
+DATA_FIELDS = ("data", "data_root", "val_dir", "val_fraction", "seed", "threads", "out_dir", "arch", "resume")
+
+
+def prune_step(ctx, model, spec, opts, i):
+    from .prune import prune
+
+    o = _options("prune", opts, PRUNE_OPTIONS)
+    before = ctx.evaluate_torch(model, spec, "before prune")
+    model, spec = prune(model, spec, target_macs=None if o["ratio"] else o["target_macs"], ratio=o["ratio"],
+                        steps=o["steps"], round_to=o["round_to"])
+    row = ctx.evaluate_torch(model, spec, "pruned (no fine-tune)")
+    ctx.console.print(f"MACs {before['macs'] / 1e6:.2f}M -> {row['macs'] / 1e6:.2f}M, params {before['params'] / 1e6:.2f}M -> "
+                      f"{row['params'] / 1e6:.2f}M; val top-1 {before['val_top1']:.4f} -> {row['val_top1']:.4f} before fine-tuning")
+    return model, spec, {**row, "mac_fraction": row["macs"] / before["macs"]}
+
+
+def train_config(ctx, spec: ModelSpec, opts: dict, out_dir: Path):
+    from ..train.config import TrainConfig
+
+    bad = sorted(set(opts) & set(DATA_FIELDS))
+    if bad:
+        raise CompressError(f"finetune options {bad} come from the compress config itself (data, seed, out_dir...)")
+    c = ctx.cfg
+    opts = dict(opts)
+    if opts.get("teacher") == "start":  # distil from the float model the pipeline started from
+        opts["teacher"] = c.model
+    try:
+        return TrainConfig.from_dict({"data": c.data, "data_root": c.data_root, "val_dir": c.val_dir, "val_fraction": c.val_fraction,
+                                      "seed": c.seed, "threads": c.threads, "out_dir": str(out_dir), "arch": spec.arch,
+                                      "eval_test": False, **opts})
+    except (TypeError, ValueError) as exc:
+        raise CompressError(f"finetune options: {exc}") from exc
+
+
+def finetune_step(ctx, model, spec, opts, i):
+    from ..train.loop import train
+
+    tcfg = train_config(ctx, spec, opts, ctx.out / f"step{i + 1}_finetune")
+    result = train(tcfg, model=model, spec=spec, console=ctx.console)
+    row = ctx.evaluate_torch(result.model, result.spec, "distilled" if tcfg.teacher else "fine-tuned")
+    return result.model, result.spec, {**row, "teacher": tcfg.teacher, "epochs": tcfg.epochs}
+
+
+# --- quantize ------------------------------------------------------------------------------------------------
+SUFFIX = {"onnx": ".onnx", "openvino": ".xml"}
+FIRST_LAST = ("conv_stem", "conv_head", "classifier")
+
+
+def _publish_int8(fmt: str, staged: Path, final: Path, spec: ModelSpec) -> None:
+    """Embed the INT8 spec, then move the files into place (companion .bin first), then the sidecar."""
+    from ..exporters import FORMATS
+
+    FORMATS[fmt].embed(staged, spec)
+    for f in sorted(staged.parent.iterdir(), key=lambda p: p == staged):
+        os.replace(f, final.with_name(f.name))
+    write_sidecar(final, spec)
+
+
+def _ptq(fmt: str, src: Path, dst: Path, spec: ModelSpec, calib, keep: tuple[str, ...], o: dict) -> ModelSpec:
+    import shutil
+    import tempfile
+
+    from .ptq import onnx_ptq, openvino_ptq
+
+    stage = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".staging", dir=dst.parent))
+    try:
+        staged = stage / dst.name
+        if fmt == "onnx":
+            q = onnx_ptq(src, staged, spec, calib, method=o["calibration_method"], keep_float=keep)
+        else:
+            q = openvino_ptq(src, staged, spec, calib, keep_float=keep)
+        _publish_int8(fmt, staged, dst, q)
+        return q
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _blocks(model) -> list[str]:
+    """Top-level stages ("blocks.0".."blocks.N"): the unit the ranked fallback keeps in float."""
+    return [f"blocks.{k}" for k in range(len(model.blocks))] if hasattr(model, "blocks") else []
+
+
+def quantize_step(ctx, model, spec, opts, i):
+    from ..exporters import export
+    from .data import calibration_inputs
+
+    o = _options("quantize", opts, QUANT_OPTIONS)
+    if o["method"] not in ("ptq", "qat", "auto"):
+        raise CompressError(f"quantize method {o['method']!r}: use ptq, qat or auto (PTQ, then QAT if over budget)")
+    bad = sorted(set(o["backends"]) - set(SUFFIX))
+    if bad:
+        raise CompressError(f"quantize backends {bad}: INT8 here covers {sorted(SUFFIX)} (TFLite INT8 is an export precision)")
+    d = ctx.out / f"step{i + 1}_quantize"
+    d.mkdir(parents=True, exist_ok=True)
+    budget = o["max_drop"]
+    rows, failed = [], []
+    floats = {}
+    for fmt in o["backends"]:
+        res = export(model, spec, d / f"float{SUFFIX[fmt]}", dynamic_batch=True)
+        floats[fmt] = (res.path, res.spec, ctx.evaluate_artifact(res.path))
+        rows.append({**floats[fmt][2], "backend": fmt, "precision": "fp32"})
+    calib = calibration_inputs(ctx.splits.train, floats[o["backends"][0]][1], o["calibration"], ctx.cfg.seed)
+    base_keep = tuple(o["keep_float"])
+
+    def judge(fmt, path, keep, how):
+        row = {**ctx.evaluate_artifact(path, test=False), "backend": fmt, "precision": "int8", "method": how,
+               "keep_float": list(keep)}
+        row["drop_pts"] = round((floats[fmt][2]["val_top1"] - row["val_top1"]) * 100, 3)
+        row["within_budget"] = budget is None or row["drop_pts"] <= budget
+        ctx.console.print(f"{fmt} {how} keep_float={list(keep) or 'none'}: val top-1 {row['val_top1']:.4f} "
+                          f"(drop {row['drop_pts']:+.2f} pts{'' if budget is None else f', budget {budget}'})")
+        return row
+
+    if o["method"] in ("ptq", "auto"):
+        for fmt in o["backends"]:
+            src, fspec, _ = floats[fmt]
+            attempts = []
+            for keep in _ladder(ctx, model, fmt, src, fspec, calib, base_keep, o, judge, attempts, d, budget):
+                if attempts[-1]["within_budget"]:
+                    break
+            best = attempts[-1]
+            best.setdefault("notes", f"{len(attempts)} attempt(s)")
+            rows.extend(attempts[:-1] and [{**a, "notes": "fallback attempt"} for a in attempts[:-1]])
+            rows.append(best)
+            if not best["within_budget"]:
+                failed.append(fmt)
+    if o["method"] == "qat" or (o["method"] == "auto" and failed):
+        targets = o["backends"] if o["method"] == "qat" else failed
+        rows.extend(_qat_rows(ctx, model, spec, o, calib, base_keep, targets, d, judge, i))
+        failed = [f for f in targets if not rows[-len(targets) + targets.index(f)]["within_budget"]]
+    finals = [r for r in rows if r["precision"] == "int8" and r.get("final")] or [r for r in rows if r["precision"] == "int8"]
+    for r in finals:
+        if ctx.test is not None and r.get("test_top1") is None:
+            r["test_top1"] = ctx.evaluate_artifact(Path(r["artifact"]))["test_top1"]
+    if failed:
+        ctx.console.print(f"[red]INT8 stays over the {budget}-point budget on {failed} after every fallback[/red]")
+        raise CompressError(f"INT8 on {failed} cannot stay within max_drop={budget} points of the float model on the "
+                            f"validation set; attempts: {[(r['backend'], r.get('method'), r['keep_float'], r['drop_pts']) for r in rows if r['precision'] == 'int8']}. "
+                            "Raise max_drop, use method: qat (or more qat_epochs), or fine-tune the float model longer")
+    return model, spec, {"rows": rows, "max_drop": budget}
+
+
+def _ladder(ctx, model, fmt, src, fspec, calib, base_keep, o, judge, attempts, d, budget):
+    """Yield after each attempt, keeping more in float each time: as asked; + first/last layers; + SE blocks;
+    then whole stages, most sensitive first (each stage's sensitivity measured alone), up to max_float_layers."""
+    def attempt(keep, how):
+        path = d / f"int8_{fmt}_{len(attempts)}{SUFFIX[fmt]}"
+        _ptq(fmt, src, path, fspec, calib, keep, o)
+        attempts.append({**judge(fmt, path, keep, how), "final": True})
+        if len(attempts) > 1:
+            attempts[-2]["final"] = False
+
+    attempt(base_keep, "ptq")
+    yield
+    if budget is None:
+        return
+    keep = tuple(dict.fromkeys(base_keep + FIRST_LAST))
+    attempt(keep, "ptq fallback: first/last layers float")
+    yield
+    keep = tuple(dict.fromkeys(keep + ("se",)))
+    attempt(keep, "ptq fallback: + SE blocks float")
+    yield
+    gains = []
+    for blk in _blocks(model):  # sensitivity: how much keeping this stage in float alone recovers
+        probe = d / f"probe_{fmt}{SUFFIX[fmt]}"
+        _ptq(fmt, src, probe, fspec, calib, keep + (blk,), o)
+        gains.append((judge(fmt, probe, keep + (blk,), "sensitivity probe")["val_top1"], blk))
+    for _, blk in sorted(gains, reverse=True)[: o["max_float_layers"]]:
+        keep = keep + (blk,)
+        attempt(keep, f"ptq fallback: + {blk} float (ranked)")
+        yield
+
+
+def _qat_rows(ctx, model, spec, o, calib_uint8, keep, targets, d, judge, i):
+    import tempfile
+
+    from ..exporters import export
+    from ..exporters.openvino import onnx_to_openvino
+    from .data import calibration_inputs
+    from .qat import qat
+
+    ctx.console.print(f"QAT with NNCF on PyTorch ({o['qat_epochs']} epoch(s), lr {o['qat_lr']}) for {targets}")
+    calib = calibration_inputs(ctx.splits.train, spec, o["calibration"], ctx.cfg.seed)  # float NCHW for PyTorch
+    tcfg = train_config(ctx, spec, {"epochs": o["qat_epochs"], "lr": o["qat_lr"], "min_lr": o["qat_lr"] / 10,
+                                     "warmup_epochs": 0.0, "ema": False, "limit_train": o["qat_limit_train"]},
+                        ctx.out / f"step{i + 1}_qat")
+    qmodel, qspec = qat(model, spec, tcfg, calib, keep)
+    rows = []
+    onnx_path = d / "int8_qat.onnx"
+    with tempfile.TemporaryDirectory(dir=d) as tmp:
+        staged = Path(tmp) / onnx_path.name
+        res = export(qmodel, qspec, staged, dynamic_batch=True, verify=False)
+        ospec = res.spec.replace(artifact={**res.spec.artifact, "precision": "int8", "quantizer": "nncf QAT (QDQ)"})
+        _publish_int8("onnx", staged, onnx_path, ospec)
+    for fmt in targets:
+        if fmt == "onnx":
+            path = onnx_path
+        else:
+            path = d / "int8_qat.xml"
+            with tempfile.TemporaryDirectory(dir=d) as tmp:
+                staged = Path(tmp) / path.name
+                vspec = onnx_to_openvino(onnx_path, ospec, staged)
+                _publish_int8("openvino", staged, path, vspec.replace(artifact={**vspec.artifact, "precision": "int8", "quantizer": "nncf QAT (QDQ)"}))
+        rows.append({**judge(fmt, path, keep, "qat"), "final": True})
+    return rows
+
+
+STEP_FUNCS = {"prune": prune_step, "finetune": finetune_step, "quantize": quantize_step}
