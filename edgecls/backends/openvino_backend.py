@@ -56,15 +56,34 @@ class OvSession:
         self._local = threading.local()  # an InferRequest is not thread-safe: one per calling thread
 
     def _request(self):
-        req = getattr(self._local, "req", None)
-        if req is None:
-            req = self._local.req = self._compiled.create_infer_request()
-        return req
+        return self._state()[0]
+
+    def _state(self) -> list:
+        """[infer request, numpy view of its input tensor, that view's shape] of the calling thread."""
+        st = getattr(self._local, "st", None)
+        if st is None:
+            req = self._compiled.create_infer_request()
+            view = req.get_input_tensor(0).data
+            st = self._local.st = [req, view, view.shape]
+        return st
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        req = self._request()
-        req.infer({0: batch})
-        return req.get_output_tensor(0).data.copy()  # the tensor's memory is reused by the next infer
+        # The leanest public path (measured against the runtime's own per-request latency, which is what
+        # benchmark_app reports): copy the batch into the request's own input tensor through a cached view
+        # (wrapping the array as a new shared tensor makes the plugin re-bind memory and costs more),
+        # start_async() + wait() (infer() also builds a dict of every output), then copy the one output out,
+        # since its memory is reused by the next call.
+        st = self._state()
+        req = st[0]
+        if batch.shape != st[2]:  # a dynamic-batch model, or a new batch size
+            tensor = req.get_input_tensor(0)
+            tensor.shape = batch.shape
+            st[1] = tensor.data
+            st[2] = st[1].shape
+        st[1][...] = batch
+        req.start_async()
+        req.wait()
+        return req.get_output_tensor(0).data.copy()
 
 
 def open(path, device: str = "cpu", threads: int | None = None, spec: ModelSpec | None = None) -> OvSession:  # noqa: A001
