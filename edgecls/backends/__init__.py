@@ -23,6 +23,7 @@ BACKENDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "onnxruntime": ("edgecls.backends.onnxruntime_backend", (".onnx",)),
     "openvino": ("edgecls.backends.openvino_backend", (".xml",)),
     "litert": ("edgecls.backends.litert_backend", (".tflite",)),
+    "tensorrt": ("edgecls.backends.tensorrt_backend", (".engine",)),
 }
 
 

@@ -22,6 +22,7 @@ from ..errors import ExportError
 from ..spec import ModelSpec
 from .onnx import DEFAULT_OPSET, embed_onnx_file, torch_to_onnx
 from .openvino import embed_openvino_file, onnx_to_openvino
+from .tensorrt import embed_tensorrt_spec, onnx_to_tensorrt
 from .tflite import embed_tflite_spec, torch_to_tflite
 from .verify import VerifyReport, verify_artifact
 
@@ -49,12 +50,30 @@ def _build_openvino(model, spec, path, *, opset, dynamic_batch, fuse_preprocess,
         onnx_path.unlink(missing_ok=True)
 
 
+def _build_tensorrt(model, spec, path, *, opset, dynamic_batch, fuse_preprocess, **trt_options):
+    from ..errors import require
+    from .tensorrt import gpu_facts
+
+    require("tensorrt", "tensorrt")  # fail before the ONNX export when the runtime or GPU is missing
+    gpu_facts()
+    onnx_path = Path(path).with_suffix(".src.onnx")
+    onnx_spec = torch_to_onnx(model, spec, onnx_path, opset=opset, dynamic_batch=dynamic_batch, fuse_preprocess=fuse_preprocess)
+    try:
+        return onnx_to_tensorrt(onnx_path, onnx_spec, path, **trt_options)
+    finally:
+        onnx_path.unlink(missing_ok=True)
+
+
+_TRT = {"precision": "fp32", "calibration": None, "calibration_cache": None, "batch": None, "workspace_mib": 1024,
+        "timing_cache": None, "dla_core": None}
 _GRAPH = {"opset": DEFAULT_OPSET, "dynamic_batch": False, "fuse_preprocess": True}
 FORMATS: dict[str, Format] = {
     "pt": Format("pt", ".pt", {}, _build_pt, embed_pt_spec),
     "onnx": Format("onnx", ".onnx", dict(_GRAPH), torch_to_onnx, embed_onnx_file),
     "openvino": Format("openvino", ".xml", {**_GRAPH, "fp16_weights": False}, _build_openvino, embed_openvino_file),
-    "tflite": Format("tflite", ".tflite", {"precision": "fp32"}, torch_to_tflite, embed_tflite_spec),
+    "tflite": Format("tflite", ".tflite", {"precision": "fp32", "calibration": None}, torch_to_tflite, embed_tflite_spec),
+    # the .engine stays native (trtexec/C++ load it): its spec lives only in the sidecar
+    "tensorrt": Format("tensorrt", ".engine", {**_GRAPH, **_TRT}, _build_tensorrt, embed_tensorrt_spec),
 }
 
 
@@ -138,4 +157,4 @@ def export(
     return ExportResult(final, art_spec, report)
 
 
-__all__ = ["FORMATS", "ExportResult", "export", "onnx_to_openvino", "torch_to_onnx", "torch_to_tflite"]
+__all__ = ["FORMATS", "ExportResult", "export", "onnx_to_openvino", "onnx_to_tensorrt", "torch_to_onnx", "torch_to_tflite"]
