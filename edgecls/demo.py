@@ -33,6 +33,9 @@ def run_demo(out_dir: Path) -> int:
         paths.append(result.path)
 
     preds = {p.suffix: Predictor(p, threads=2) for p in paths}
+    engine = _tensorrt_engine(model, spec, out_dir, con)
+    if engine is not None:  # a GPU row; not benchmarked below (edgecls-bench times CPU backends)
+        preds[".engine"] = Predictor(engine, device="cuda")
     photos = sample_images()
     table = Table(title="EfficientNet-Lite0 (ImageNet) on scikit-image photos: top-1 per backend")
     table.add_column("photo")
@@ -73,3 +76,22 @@ def run_demo(out_dir: Path) -> int:
         return 1
     con.print(f"[green]demo OK[/]: artifacts in {out_dir}/ ; try `edgecls info {paths[1]}`")
     return 0
+
+
+def _tensorrt_engine(model, spec, out_dir: Path, con):
+    """Build and verify a TensorRT FP32 engine when tensorrt and a CUDA GPU are present; else say why not."""
+    try:
+        import tensorrt  # noqa: F401
+        import torch
+    except ImportError:
+        con.print("[dim]TensorRT row skipped: tensorrt is not installed (pip install 'edgecls[tensorrt]')[/]")
+        return None
+    if not torch.cuda.is_available():
+        con.print("[dim]TensorRT row skipped: no CUDA GPU[/]")
+        return None
+    from . import export
+
+    with con.status("building a TensorRT engine and verifying it against PyTorch ..."):
+        result = export(model, spec, out_dir / "efficientnet_lite0.engine")
+    con.print(f"[green]wrote[/] {result}")
+    return result.path

@@ -46,3 +46,20 @@ from hypothesis import settings as _hsettings  # noqa: E402
 _hsettings.register_profile("ci", derandomize=True, deadline=None)
 if __import__("os").environ.get("CI"):
     _hsettings.load_profile("ci")
+
+
+@pytest.fixture(scope="session")
+def quantized_artifacts(lite0, photos, tmp_path_factory):
+    """name -> verified INT8/FP16 exports of the same model: the two static TFLite INT8 schemes (the slow part,
+    ~20-40 s each, calibrated on the bundled photos) and OpenVINO FP16 weights (a few seconds)."""
+    import warnings
+
+    model, spec = lite0
+    d = tmp_path_factory.mktemp("quantized")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "calibrating on 11 images": known, these are smoke-scale calibrations
+        return {
+            "tflite_int8": edgecls.export(model, spec, d / "lite0_int8.tflite", precision="int8", calibration=photos).path,
+            "tflite_int8_all": edgecls.export(model, spec, d / "lite0_int8_all.tflite", precision="int8_all").path,
+            "xml_fp16": edgecls.export(model, spec, d / "lite0_fp16.xml", fp16_weights=True).path,
+        }

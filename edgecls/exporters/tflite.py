@@ -66,6 +66,11 @@ def torch_to_tflite(model, spec: ModelSpec, path: str | Path, *, precision: str 
         art["calibration_images"] = params["calibration_images"] = len(samples)
     if precision == "int8":
         art["float_islands"] = _count_ops(path, "DEQUANTIZE")  # why it may run slower than FP32: see benchmarks/
+    if precision == "dynamic_int8":
+        # measured with benchmarks/tflite_int8_latency.py on x86 XNNPACK, 2 threads: 1.5x (MobileNetV3) to 3x
+        # (EfficientNet-Lite0) SLOWER than FP32; the hybrid kernels are not XNNPACK's. It buys size, not speed.
+        art["note"] = "dynamic-range INT8: ~4x smaller, but measured 1.5-3x slower than FP32 on x86 XNNPACK"
+        warnings.warn(f"{Path(path).name}: {art['note']}; for speed use precision='int8' or 'int8_all'", UserWarning, stacklevel=3)
     out = spec.replace(input=inp, artifact=art).with_step("export", params)
     embed_tflite_spec(path, out)
     return out
