@@ -89,7 +89,7 @@ def onnx_to_tensorrt(
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mib) << 20)
     if hasattr(trt.BuilderFlag, "TF32"):
         config.clear_flag(trt.BuilderFlag.TF32)  # on by default: FP32 engines would drift ~1e-3 from PyTorch
-    source = _set_precision(trt, major, config, precision, qdq, fp16_graph, flags)
+    source = _set_precision(trt, major, config, precision, qdq, fp16_graph)
     inp = network.get_input(0)
     profile_batch = _profile(builder, config, inp, batch)
     calibrator = None
@@ -125,7 +125,7 @@ def onnx_to_tensorrt(
     return out.with_step("export", {"format": "tensorrt", "precision": precision, "int8_source": art.get("int8_source")})
 
 
-def _set_precision(trt, major, config, precision, qdq, fp16_graph, flags) -> str | None:
+def _set_precision(trt, major, config, precision, qdq, fp16_graph) -> str | None:
     if precision == "fp16" and not fp16_graph:
         if major >= 11:
             raise ExportError(
@@ -135,9 +135,7 @@ def _set_precision(trt, major, config, precision, qdq, fp16_graph, flags) -> str
         config.set_flag(trt.BuilderFlag.FP16)
     if precision != "int8":
         return None
-    if qdq:
-        if major == 10 and not flags:
-            config.set_flag(trt.BuilderFlag.INT8)
+    if qdq:  # strongly typed on both 10.x (flag set above) and 11.x: the Q/DQ nodes fix the types, no INT8 flag
         return "qdq"
     if major >= 11:
         raise ExportError(
