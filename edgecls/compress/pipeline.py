@@ -20,7 +20,13 @@ STEPS = ("prune", "finetune", "quantize")
 
 
 class CompressError(EdgeclsError):
-    """The compression config is invalid, or a step cannot meet what was asked (e.g. the accuracy budget)."""
+    """The compression config is invalid, or a step cannot meet what was asked (e.g. the accuracy budget).
+
+    rows: the figures of every attempt the failing step made (also written to compress.json)."""
+
+    def __init__(self, message: str, rows: list[dict] | None = None):
+        super().__init__(message)
+        self.rows = rows or []
 
 
 @dataclass
@@ -103,7 +109,12 @@ def run(cfg: CompressConfig, console=None) -> dict:
         name, opts = next(iter(step.items()))
         t0 = time.perf_counter()
         con.rule(f"step {i + 1}/{len(cfg.steps)}: {name}")
-        model, spec, figures = STEP_FUNCS[name](ctx, model, spec, opts, i)
+        try:
+            model, spec, figures = STEP_FUNCS[name](ctx, model, spec, opts, i)
+        except CompressError as exc:
+            report["steps"].append({"step": name, "error": str(exc), "rows": exc.rows})
+            _write(out / "compress.json", report)
+            raise
         figures = {"step": name, "seconds": round(time.perf_counter() - t0, 1), **figures}
         report["steps"].append(figures)
         if name != "quantize":  # quantize leaves the float model as it was; its INT8 files are in its folder
@@ -134,6 +145,8 @@ def _table(con, report: dict) -> None:
             how = " ".join(str(x) for x in (row.get("backend", ""), row.get("precision", ""), row.get("method", "")) if x)
             if row.get("keep_float"):
                 how += f" float={','.join(row['keep_float'])}"
+            if row.get("drop_pts") is not None:
+                how += f" ({row['drop_pts']:+.2f} pts vs its float {row['backend']})"
             drop = f"{(ref['val_top1'] - row['val_top1']) * 100:+.2f}" if row.get("val_top1") is not None else ""
             t.add_row(s["step"], name, how, _fmt(row.get("val_top1")), drop, _fmt(row.get("test_top1")),
                       _int(row.get("macs")), _int(row.get("params")))

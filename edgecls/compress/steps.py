@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from ..artifacts import write_sidecar
 from ..spec import ModelSpec
 from .pipeline import PRUNE_OPTIONS, QUANT_OPTIONS, CompressError, _options
+from .ptq import publish_int8, quantize_file
 
 DATA_FIELDS = ("data", "data_root", "val_dir", "val_fraction", "seed", "threads", "out_dir", "arch", "resume")
 
@@ -55,35 +54,6 @@ def finetune_step(ctx, model, spec, opts, i):
 # --- quantize ------------------------------------------------------------------------------------------------
 SUFFIX = {"onnx": ".onnx", "openvino": ".xml"}
 FIRST_LAST = ("conv_stem", "conv_head", "classifier")
-
-
-def _publish_int8(fmt: str, staged: Path, final: Path, spec: ModelSpec) -> None:
-    """Embed the INT8 spec, then move the files into place (companion .bin first), then the sidecar."""
-    from ..exporters import FORMATS
-
-    FORMATS[fmt].embed(staged, spec)
-    for f in sorted(staged.parent.iterdir(), key=lambda p: p == staged):
-        os.replace(f, final.with_name(f.name))
-    write_sidecar(final, spec)
-
-
-def _ptq(fmt: str, src: Path, dst: Path, spec: ModelSpec, calib, keep: tuple[str, ...], o: dict) -> ModelSpec:
-    import shutil
-    import tempfile
-
-    from .ptq import onnx_ptq, openvino_ptq
-
-    stage = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".staging", dir=dst.parent))
-    try:
-        staged = stage / dst.name
-        if fmt == "onnx":
-            q = onnx_ptq(src, staged, spec, calib, method=o["calibration_method"], keep_float=keep)
-        else:
-            q = openvino_ptq(src, staged, spec, calib, keep_float=keep)
-        _publish_int8(fmt, staged, dst, q)
-        return q
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
 
 
 def _blocks(model) -> list[str]:
@@ -147,7 +117,7 @@ def quantize_step(ctx, model, spec, opts, i):
         ctx.console.print(f"[red]INT8 stays over the {budget}-point budget on {failed} after every fallback[/red]")
         raise CompressError(f"INT8 on {failed} cannot stay within max_drop={budget} points of the float model on the "
                             f"validation set; attempts: {[(r['backend'], r.get('method'), r['keep_float'], r['drop_pts']) for r in rows if r['precision'] == 'int8']}. "
-                            "Raise max_drop, use method: qat (or more qat_epochs), or fine-tune the float model longer")
+                            "Raise max_drop, use method: qat (or more qat_epochs), or fine-tune the float model longer", rows)
     return model, spec, {"rows": rows, "max_drop": budget}
 
 
@@ -156,7 +126,7 @@ def _ladder(ctx, model, fmt, src, fspec, calib, base_keep, o, judge, attempts, d
     then whole stages, most sensitive first (each stage's sensitivity measured alone), up to max_float_layers."""
     def attempt(keep, how):
         path = d / f"int8_{fmt}_{len(attempts)}{SUFFIX[fmt]}"
-        _ptq(fmt, src, path, fspec, calib, keep, o)
+        quantize_file(fmt, src, path, fspec, calib, keep_float=keep, method=o["calibration_method"])
         attempts.append({**judge(fmt, path, keep, how), "final": True})
         if len(attempts) > 1:
             attempts[-2]["final"] = False
@@ -174,7 +144,7 @@ def _ladder(ctx, model, fmt, src, fspec, calib, base_keep, o, judge, attempts, d
     gains = []
     for blk in _blocks(model):  # sensitivity: how much keeping this stage in float alone recovers
         probe = d / f"probe_{fmt}{SUFFIX[fmt]}"
-        _ptq(fmt, src, probe, fspec, calib, keep + (blk,), o)
+        quantize_file(fmt, src, probe, fspec, calib, keep_float=keep + (blk,), method=o["calibration_method"])
         gains.append((judge(fmt, probe, keep + (blk,), "sensitivity probe")["val_top1"], blk))
     for _, blk in sorted(gains, reverse=True)[: o["max_float_layers"]]:
         keep = keep + (blk,)
@@ -202,7 +172,7 @@ def _qat_rows(ctx, model, spec, o, calib_uint8, keep, targets, d, judge, i):
         staged = Path(tmp) / onnx_path.name
         res = export(qmodel, qspec, staged, dynamic_batch=True, verify=False)
         ospec = res.spec.replace(artifact={**res.spec.artifact, "precision": "int8", "quantizer": "nncf QAT (QDQ)"})
-        _publish_int8("onnx", staged, onnx_path, ospec)
+        publish_int8("onnx", staged, onnx_path, ospec)
     for fmt in targets:
         if fmt == "onnx":
             path = onnx_path
@@ -211,7 +181,7 @@ def _qat_rows(ctx, model, spec, o, calib_uint8, keep, targets, d, judge, i):
             with tempfile.TemporaryDirectory(dir=d) as tmp:
                 staged = Path(tmp) / path.name
                 vspec = onnx_to_openvino(onnx_path, ospec, staged)
-                _publish_int8("openvino", staged, path, vspec.replace(artifact={**vspec.artifact, "precision": "int8", "quantizer": "nncf QAT (QDQ)"}))
+                publish_int8("openvino", staged, path, vspec.replace(artifact={**vspec.artifact, "precision": "int8", "quantizer": "nncf QAT (QDQ)"}))
         rows.append({**judge(fmt, path, keep, "qat"), "final": True})
     return rows
 

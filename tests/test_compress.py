@@ -1,0 +1,163 @@
+"""Compression on real data: pruning (torch-pruning), distillation, INT8 PTQ on ONNX Runtime and OpenVINO (NNCF),
+QAT with NNCF, and the --max-drop fallback — tiny Fashion-MNIST models so the suite stays fast."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import edgecls
+from edgecls.compress import CompressConfig, CompressError, run
+from edgecls.compress.prune import measure, prune
+from edgecls.compress.ptq import matching_nodes, quantize_file
+from edgecls.train.loop import kd_loss
+from test_train import TINY, needs_fmnist
+
+
+@pytest.fixture(scope="module")
+def tiny_teacher(tmp_path_factory):
+    """A real (small) float model trained on 1,000 Fashion-MNIST images."""
+    from edgecls.train import TrainConfig, train
+
+    d = tmp_path_factory.mktemp("teacher")
+    r = train(TrainConfig(**TINY, epochs=2, out_dir=str(d)))
+    return d / "best.pt"
+
+
+def _pipeline(tmp_path, model, steps, **kw) -> CompressConfig:
+    return CompressConfig.from_dict({"model": str(model), "out_dir": str(tmp_path), "threads": 2, "val_limit": 200,
+                                     "test_limit": 100, "steps": steps, **kw})
+
+
+def test_kd_loss_matches_hand_computed_kl():
+    s = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]])
+    t = torch.tensor([[1.0, 1.5, -0.5], [3.0, -1.0, 0.0]])
+    T = 3.0
+    ps, pt = np.exp(s.numpy() / T), np.exp(t.numpy() / T)
+    ps, pt = ps / ps.sum(1, keepdims=True), pt / pt.sum(1, keepdims=True)
+    want = T * T * np.mean(np.sum(pt * (np.log(pt) - np.log(ps)), 1))
+    assert kd_loss(s, t, T).item() == pytest.approx(want, rel=1e-5)
+    assert kd_loss(t, t, T).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_pruned_model_is_smaller_and_reloads_from_a_weights_only_pt(tmp_path):
+    model, spec = edgecls.create_model("mobilenetv3_small_100", num_classes=10, in_chans=1, input_size=64)
+    before = measure(model, spec)
+    model, spec = prune(model, spec, target_macs=0.5, steps=2)
+    after = measure(model, spec)
+    assert after.macs <= 0.5 * before.macs and after.params < before.params
+    step = spec.lineage[-1]
+    assert step.step == "prune" and step.params["after"]["macs"] == after.macs
+    path = edgecls.save(model, spec, tmp_path / "pruned.pt")
+    again, _ = edgecls.load(path)
+    x = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(x), again(x))
+    # the pruned graph exports and verifies like any model
+    r = edgecls.export(again, spec, tmp_path / "pruned.onnx")
+    assert r.report.top1_agreement == 1.0
+
+
+def test_ptq_int8_onnx_and_openvino_agree_with_fp32_on_photos(artifacts, predictors, photos, tmp_path):
+    from edgecls.compress.calibration import photo_crops
+
+    for name, fmt in (("onnx", "onnx"), ("xml", "openvino")):
+        fp32 = predictors[name]
+        calib = np.concatenate([fp32.preprocess(c, color="RGB") for c in photo_crops(32)])
+        dst = tmp_path / f"int8{artifacts[name].suffix}"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            spec = quantize_file(fmt, artifacts[name], dst, fp32.spec, calib)
+        assert spec.artifact["precision"] == "int8" and spec.lineage[-1].step == "quantize"
+        q = edgecls.Predictor(dst, threads=2)
+        assert q.spec == spec  # embedded and sidecar
+        agree = [fp32.predict(img, color="RGB").index == q.predict(img, color="RGB").index for img in photos.values()]
+        assert sum(agree) >= len(agree) - 1, (fmt, agree)  # INT8 may flip one low-confidence photo, not more
+    import onnx
+
+    ops = {n.name: n.op_type for n in onnx.load(str(tmp_path / "int8.onnx")).graph.node}
+    assert "QuantizeLinear" in ops.values() and ops.get("/Mul") == "Mul"  # input normalization kept float
+
+
+def test_scope_patterns_match_module_paths_in_every_naming():
+    names = ["/model/blocks.1/blocks.1.0/se/conv_reduce/Conv", "blocks.1.0.se.conv_reduce/conv2d/0",
+             "/model/blocks.10/x/Conv", "/model/conv_stem/Conv", "/model/blocks.1/blocks.1.0/conv_pw/Conv"]
+    assert matching_nodes(names, ("se",)) == names[:2]
+    assert matching_nodes(names, ("blocks.1",)) == [names[0], names[1], names[4]]  # not blocks.10
+    assert matching_nodes(names, ("conv_stem",)) == [names[3]]
+
+
+@needs_fmnist
+def test_pipeline_prune_distill_quantize_within_budget(tiny_teacher, tmp_path):
+    cfg = _pipeline(tmp_path, tiny_teacher, [
+        {"prune": {"ratio": 0.3, "steps": 1}},
+        {"finetune": {"epochs": 1, "teacher": "start", "limit_train": 512, "limit_val": 128, "batch_size": 64, "ema": False}},
+        {"quantize": {"method": "ptq", "backends": ["onnx", "openvino"], "max_drop": 100, "calibration": 64}},
+    ])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = run(cfg)
+    on_disk = json.loads((tmp_path / "compress.json").read_text())
+    assert on_disk["steps"][0]["macs"] < on_disk["float"]["macs"]
+    assert on_disk["steps"][1]["teacher"] == str(tiny_teacher)
+    rows = report["steps"][2]["rows"]
+    int8 = {r["backend"]: r for r in rows if r["precision"] == "int8"}
+    assert set(int8) == {"onnx", "openvino"} and all(r["within_budget"] for r in int8.values())
+    for r in int8.values():
+        p = edgecls.Predictor(r["artifact"])
+        steps = [s.step for s in p.spec.lineage]
+        at = [steps.index(name) for name in ("create", "train", "prune", "distill", "export", "quantize")]
+        assert at == sorted(at) and steps[-1] == "quantize", steps  # the whole history, in order
+        assert p.spec.artifact["precision"] == "int8"
+    pruned = edgecls.Predictor(tmp_path / "step2_finetune.pt")
+    assert [s.step for s in pruned.spec.lineage][-2:] == ["prune", "distill"]
+
+
+@needs_fmnist
+def test_max_drop_triggers_the_fallback_and_fails_with_a_report(tiny_teacher, tmp_path):
+    # a budget INT8 cannot meet (it would have to beat the float model by 50 points): every fallback is tried
+    cfg = _pipeline(tmp_path, tiny_teacher, [{"quantize": {"method": "ptq", "backends": ["onnx"], "max_drop": -50,
+                                                           "calibration": 64, "max_float_layers": 1}}])
+    with warnings.catch_warnings(), pytest.raises(CompressError, match="max_drop=-50") as err:
+        warnings.simplefilter("ignore")
+        run(cfg)
+    # the ladder: as asked, + first/last layers, + SE blocks, + the most sensitive stage (after probing each stage)
+    kept = [r["keep_float"] for r in err.value.rows if r["precision"] == "int8" and r["method"] != "sensitivity probe"]
+    assert kept[0] == [] and "conv_stem" in kept[1] and "se" in kept[2] and kept[3][-1].startswith("blocks.")
+    assert len(kept) == 4
+    saved = json.loads((tmp_path / "compress.json").read_text())["steps"][-1]
+    assert "max_drop=-50" in saved["error"] and len(saved["rows"]) == len(err.value.rows)
+
+
+@needs_fmnist
+def test_qat_exports_qdq_that_onnxruntime_and_openvino_run(tiny_teacher, tmp_path):
+    cfg = _pipeline(tmp_path, tiny_teacher, [{"quantize": {"method": "qat", "backends": ["onnx", "openvino"], "calibration": 32,
+                                                           "qat_limit_train": 256, "qat_epochs": 1}}])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = run(cfg)
+    rows = [r for r in report["steps"][0]["rows"] if r.get("method") == "qat"]
+    assert {r["backend"] for r in rows} == {"onnx", "openvino"}
+    import onnx
+
+    ops = [n.op_type for n in onnx.load(rows[0]["artifact"]).graph.node]
+    assert ops.count("QuantizeLinear") > 10 and ops.count("DequantizeLinear") > 10
+    fp32 = next(r for r in report["steps"][0]["rows"] if r["precision"] == "fp32")
+    for r in rows:  # a tiny QAT run must not wreck the model: within 5 points of float on 200 val images
+        assert r["val_top1"] > fp32["val_top1"] - 0.05, r
+
+
+def test_bad_compress_configs_are_clear_errors(tmp_path):
+    with pytest.raises(CompressError, match="needs `model:`"):
+        CompressConfig.from_dict({"steps": []})
+    with pytest.raises(CompressError, match="unknown compress setting"):
+        CompressConfig.from_dict({"model": "x.pt", "epochs": 3})
+    with pytest.raises(CompressError, match="each step is one of"):
+        CompressConfig.from_dict({"model": "x.pt", "steps": [{"shrink": {}}]})
+    (tmp_path / "c.yaml").write_text("- not a mapping")
+    with pytest.raises(CompressError, match="mapping"):
+        CompressConfig.from_yaml(tmp_path / "c.yaml")
