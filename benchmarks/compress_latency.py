@@ -40,8 +40,7 @@ def main() -> None:
             arts[f"{name} {fmt}"] = export(model, spec, out / f"{name}{suffix}").path
     for d in a.int8:
         for p in sorted(Path(d).glob("int8_*.onnx")) + sorted(Path(d).glob("int8_*.xml")):
-            if not p.name.startswith("int8_onnx_") or p.name.endswith("_0.onnx"):
-                arts[f"{Path(d).name}/{p.name}"] = p
+            arts[f"{Path(d).name}/{p.name}"] = p
     img = load_fashion_mnist("test").images[0][..., 0]
     preds = {k: Predictor(p, threads=a.threads) for k, p in arts.items()}
     xs = {k: p.preprocess(img, color="RGB") for k, p in preds.items()}
