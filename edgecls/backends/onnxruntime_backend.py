@@ -14,7 +14,7 @@ NAME, SUFFIXES, EXTRA = "onnxruntime", (".onnx",), "onnx"
 _PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
 
 
-def _session(ort, path, device: str, threads: int | None):
+def _session(ort, path, device: str, threads: int | None, spinning: bool = False):
     p = Path(path)
     if not p.is_file():
         raise ModelFileError(f"model file not found: {p}")
@@ -29,6 +29,11 @@ def _session(ort, path, device: str, threads: int | None):
         )
     so = ort.SessionOptions()
     so.log_severity_level = 3
+    # ORT's worker threads busy-wait after each op and each run by default. Between two runs of an app that
+    # does anything else (decode, preprocess, draw) they burn the cores that work needs: on 2 shared cores,
+    # EfficientNet-Lite0 went from 18-21 ms to 10 ms model-only and 23 ms to 11 ms end-to-end with spinning off.
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    so.add_session_config_entry("session.inter_op.allow_spinning", "1" if spinning else "0")
     if threads:
         so.intra_op_num_threads = int(threads)
         so.inter_op_num_threads = 1
@@ -42,9 +47,9 @@ def _session(ort, path, device: str, threads: int | None):
 
 
 class OrtSession:
-    def __init__(self, path, device: str = "cpu", threads: int | None = None):
+    def __init__(self, path, device: str = "cpu", threads: int | None = None, spinning: bool = False):
         ort = require("onnxruntime", EXTRA)
-        self._sess = _session(ort, path, device, threads)
+        self._sess = _session(ort, path, device, threads, spinning)
         text = self._sess.get_modelmeta().custom_metadata_map.get(SPEC_KEY)
         self.embedded_spec = ModelSpec.from_json(text) if text else None
         inp, out = self._sess.get_inputs()[0], self._sess.get_outputs()[0]
