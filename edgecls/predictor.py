@@ -16,7 +16,7 @@ from .artifacts import read_sidecar, sidecar_path
 from .backends import backend_for
 from .errors import InputError, SpecError
 from .images import load_image
-from .scores import softmax
+from .scores import softmax, topk_indices
 from .spec import ModelSpec
 
 
@@ -145,10 +145,10 @@ class Predictor:
 
     def to_predictions(self, probs: np.ndarray, topk: int | None = None) -> list[Prediction]:
         k = max(1, min(int(topk or self.topk), self.spec.num_classes))
-        out = []
+        labels, out = self.spec.labels, []
         for row in probs:
-            idx = np.argsort(-row, kind="stable")[:k]
-            tops = tuple(Top(int(i), self.spec.labels[i], float(row[i])) for i in idx)
+            idx = topk_indices(row, k)
+            tops = tuple(Top(i, labels[i], v) for i, v in zip(idx.tolist(), row[idx].tolist()))
             out.append(Prediction(tops[0].index, tops[0].label, tops[0].score, tops))
         return out
 

@@ -6,7 +6,23 @@ import numpy as np
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float64) / temperature
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    """softmax(logits / temperature) over the last axis, in float64; one new array, the rest in place."""
+    z = np.array(logits, dtype=np.float64)
+    if temperature != 1.0:
+        z /= temperature
+    z -= z.max(axis=-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=-1, keepdims=True)
+    return z
+
+
+def topk_indices(row: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest values, largest first, ties by lower index: exactly
+    np.argsort(-row, kind="stable")[:k], without sorting the whole row."""
+    n = row.shape[0]
+    if k >= n or n <= 64:
+        return np.argsort(-row, kind="stable")[:k]
+    kth = np.partition(row, n - k)[n - k]  # the k-th largest value
+    cand = np.flatnonzero(row >= kth)  # every value that can make the top k, ties at the boundary included
+    order = np.lexsort((cand, -row[cand]))  # by value descending, then index ascending
+    return cand[order[:k]]
