@@ -2,7 +2,9 @@
 uint8 frame, for each batch size x thread count, plus optional accuracy on a labelled set.
 
 Honest timing: time.perf_counter (monotonic), warmup excluded, each timed call is the Predictor's own call (the
-output copy included), and every result carries its number of runs.
+output copy included), and every result carries its number of runs. Model-only, preprocessing and end-to-end calls
+are timed in alternating chunks of ten, so their ratios are not skewed by load that comes and goes on a shared
+machine.
 """
 
 from __future__ import annotations
@@ -71,6 +73,27 @@ def time_calls(fn: Callable[[], object], warmup: int, runs: int, duration_s: flo
     return ms
 
 
+def time_interleaved(fns: dict[str, Callable[[], object]], warmup: int, runs: int, duration_s: float | None,
+                     chunk: int = 10) -> dict[str, list[float]]:
+    """Time several calls in alternating chunks of `chunk` consecutive calls (A x10, B x10, C x10, A x10, ...), so a
+    change in background load on a shared machine lands on all of them alike and their ratios hold; each sample is
+    still one whole call. With duration_s, all of them together run about len(fns) * duration_s."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    ms: dict[str, list[float]] = {k: [] for k in fns}
+    end = time.perf_counter() + duration_s * len(fns) if duration_s else None
+    while (min(map(len, ms.values())) < runs) if end is None else (time.perf_counter() < end or min(map(len, ms.values())) < 2):
+        for k, fn in fns.items():
+            out = ms[k]
+            n = chunk if end is not None else min(chunk, runs - len(out))
+            for _ in range(n):
+                t = time.perf_counter()
+                fn()
+                out.append((time.perf_counter() - t) * 1e3)
+    return ms
+
+
 def cold_start(path: Path, threads: int) -> dict:
     cmd = [sys.executable, "-m", "edgecls.bench.cold", str(path)] + (["--threads", str(threads)] if threads else [])
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -112,13 +135,13 @@ def bench_artifact(path: Path, opts: BenchOptions, progress: Callable[[str], Non
         for batch in opts.batch_sizes:
             progress(f"{path.name}: batch {batch}, threads {threads or 'default'}")
             x = np.concatenate([pred.preprocess(frame, color="BGR")] * batch)
-            model_ms = time_calls(lambda: pred.infer(x), opts.warmup, opts.runs, opts.duration_s)
             frames = [frame] * batch
-            e2e_ms = (
-                time_calls(lambda: pred.predict(frames if batch > 1 else frame, color="BGR"), opts.warmup, opts.runs, opts.duration_s)
-                if opts.end_to_end else None
-            )
-            pre_ms = time_calls(lambda: pred.preprocess(frame, color="BGR"), opts.warmup, opts.runs, opts.duration_s)
+            calls = {"model": lambda: pred.infer(x), "pre": lambda: pred.preprocess(frame, color="BGR")}
+            if opts.end_to_end:
+                calls["e2e"] = lambda: pred.predict(frames if batch > 1 else frame, color="BGR")
+            # interleaved: the e2e / model-only ratio comes from one stretch of time, not two
+            ms = time_interleaved(calls, opts.warmup, opts.runs, opts.duration_s)
+            model_ms, pre_ms, e2e_ms = ms["model"], ms["pre"], ms.get("e2e")
             m = latency_stats(model_ms)
             art = pred.spec.artifact
             rows.append({
