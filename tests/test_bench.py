@@ -107,3 +107,32 @@ def test_cli_errors_and_compare(bench_run, tmp_path):
     r = subprocess.run([sys.executable, "-m", "edgecls.bench", "--compare", str(rep / "bench.json"), str(rep / "bench.json")],
                        capture_output=True, text=True)
     assert r.returncode == 0 and "1.00" in r.stdout
+
+
+def test_interleaved_timing_alternates_chunks_and_counts_runs():
+    from edgecls.bench.runner import time_interleaved
+
+    calls = []
+    ms = time_interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, warmup=1, runs=25, duration_s=None, chunk=10)
+    assert len(ms["a"]) == len(ms["b"]) == 25 and all(v >= 0 for v in ms["a"] + ms["b"])
+    # warmup a, warmup b, then a x10, b x10, a x10, b x10, a x5, b x5
+    assert "".join(calls) == "ab" + "a" * 10 + "b" * 10 + "a" * 10 + "b" * 10 + "a" * 5 + "b" * 5
+
+
+def test_topk_is_the_stable_argsort_prefix():
+    import numpy as np
+
+    from edgecls.scores import softmax, topk_indices
+
+    row = np.array([0.1, 0.5, 0.5, 0.2, 0.5] + [0.0] * 95)
+    # three-way tie at 0.5: lower index first; the 4th is 0.2 at index 3
+    assert topk_indices(row, 4).tolist() == [1, 2, 4, 3]
+    assert topk_indices(row, 2).tolist() == [1, 2]  # the tie at the boundary keeps the lowest indices
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        r = rng.integers(0, 4, int(rng.integers(65, 400))).astype(np.float64)
+        k = int(rng.integers(1, 10))
+        assert topk_indices(r, k).tolist() == np.argsort(-r, kind="stable")[:k].tolist()
+    # softmax by hand: logits (0, ln 3) -> (1/4, 3/4); temperature 2 -> (1, sqrt 3) / (1 + sqrt 3)
+    np.testing.assert_allclose(softmax(np.array([[0.0, np.log(3.0)]])), [[0.25, 0.75]], rtol=1e-12)
+    np.testing.assert_allclose(softmax(np.array([0.0, np.log(3.0)]), 2.0), np.array([1.0, 3**0.5]) / (1 + 3**0.5), rtol=1e-12)
