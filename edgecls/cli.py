@@ -30,17 +30,31 @@ def cmd_export(a) -> int:
     con = _console()
     for fmt in a.format:
         opts = {}
-        if fmt == "tflite":
+        if fmt in ("tflite", "tensorrt"):
             opts = {"precision": a.precision}
-        elif fmt != "pt":
-            opts = {"opset": a.opset, "dynamic_batch": a.dynamic_batch, "fuse_preprocess": not a.no_fuse_preprocess}
+            if a.calibration:
+                opts["calibration"] = _calibration_images(a.calibration)
+        if fmt in ("onnx", "openvino", "tensorrt"):
+            opts.update({"opset": a.opset, "dynamic_batch": a.dynamic_batch, "fuse_preprocess": not a.no_fuse_preprocess})
             if fmt == "openvino":
                 opts["fp16_weights"] = a.fp16_weights
-        out = Path(a.out_dir) / f"{name}{FORMATS[fmt].suffix}"
+        tag = f"_{a.precision}" if fmt in ("tflite", "tensorrt") and a.precision != "fp32" else ""
+        out = Path(a.out_dir) / f"{name}{tag}{FORMATS[fmt].suffix}"
         with con.status(f"exporting {out} ..."):
             result = export(model, spec, out, verify=not a.no_verify, **opts)
         con.print(f"[green]wrote[/] {result}")
     return 0
+
+
+def _calibration_images(folder: str) -> list:
+    """Every image under `folder` (recursively), decoded to RGB uint8: INT8 calibration from the user's own data."""
+    from .images import load_image
+    from .train.data import IMAGE_SUFFIXES
+
+    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"--calibration {folder}: no images ({', '.join(IMAGE_SUFFIXES)}) found there")
+    return [load_image(p, color=None, channels=3)[0] for p in files]
 
 
 def cmd_predict(a) -> int:
@@ -159,8 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="export a .pt or a registered arch to ONNX / OpenVINO / .pt, verified against PyTorch")
     e.add_argument("source", help="an edgecls .pt file, or an arch name (see `edgecls archs`)")
     e.add_argument("--pretrained", action="store_true", help="with an arch name: load ImageNet weights")
-    e.add_argument("-f", "--format", nargs="+", default=["onnx", "openvino"], choices=["pt", "onnx", "openvino", "tflite"])
-    e.add_argument("--precision", default="fp32", choices=["fp32", "fp16"], help="TFLite: fp32 or fp16 weights")
+    e.add_argument("-f", "--format", nargs="+", default=["onnx", "openvino"], choices=["pt", "onnx", "openvino", "tflite", "tensorrt"])
+    e.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "dynamic_int8", "int8", "int8_all"],
+                   help="TFLite: fp32, fp16, dynamic_int8, int8 (PT2E), int8_all (all-int8 graph); TensorRT: fp32, fp16, int8")
+    e.add_argument("--calibration", help="folder of your images for INT8 calibration (default: the bundled photos)")
     e.add_argument("-o", "--out-dir", default="exported")
     e.add_argument("--name", help="file stem (default: the source name)")
     e.add_argument("--opset", type=int, default=17)

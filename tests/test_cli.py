@@ -45,3 +45,18 @@ def test_errors_exit_2_with_a_message(tmp_path):
 def test_archs():
     r = run("archs")
     assert r.returncode == 0 and "efficientnet_lite0" in r.stdout and "offline ImageNet weights" in r.stdout
+
+
+def test_export_calibration_folder_must_hold_images(artifacts, tmp_path):
+    (tmp_path / "calib").mkdir()
+    (tmp_path / "calib" / "notes.txt").write_text("not an image")
+    r = run("export", artifacts["pt"], "-f", "tflite", "--precision", "int8", "--calibration", tmp_path / "calib", "-o", tmp_path)
+    assert r.returncode == 2 and "no images" in r.stderr and "Traceback" not in r.stderr
+    assert not list(tmp_path.glob("*.tflite"))
+
+
+def test_compress_config_errors_exit_2(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: m.pt\nsteps:\n  - shrink: {}\n")
+    r = run("compress", cfg)
+    assert r.returncode == 2 and "each step is one of prune, finetune, quantize" in r.stderr
