@@ -149,49 +149,116 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+_MARKERS = {"fp32": "o", "fp16": "^", "int8": "s"}  # other precisions: "D"
+
+
+def _prec(r: dict) -> str:
+    return str(r.get("precision") or "fp32").upper()
+
+
+def sorted_rows(result: dict) -> list[dict]:
+    """Rows grouped by backend, then precision: the order of the HTML table and its plots."""
+    return sorted(result["results"], key=lambda r: (r["backend"], _prec(r), r["model"], r["batch"], r["threads"]))
+
+
+def _row_label(r: dict, batch_and_threads: bool = True) -> str:
+    label = f"{r['model']} · {r['backend']} · {_prec(r)}"
+    return label + (f" · b{r['batch']} t{r['threads'] or 'def'}" if batch_and_threads else "")
+
+
+def _backend_colors(rows: list[dict]) -> dict:
+    import matplotlib.pyplot as plt
+
+    return {b: plt.cm.tab10(i) for i, b in enumerate(sorted({r["backend"] for r in rows}))}
+
+
+def _log_if_spread(ax, values: list[float]) -> bool:
+    """A log latency axis when the fastest and slowest differ by more than 8x (PyTorch eager beside INT8)."""
+    lo, hi = min(values), max(values)
+    if lo > 0 and hi / lo > 8:
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 1 2 5 10 20 50 ...: readable without counting
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        return True
+    return False
+
+
 def plots(result: dict) -> list[tuple[str, str]]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.patches import Patch
 
     out = []
-    samples = {f"{r['model']} b{r['batch']} t{r['threads'] or 'def'}": r["model_samples_ms"] for r in result["results"]}
-    if samples:
-        fig, ax = plt.subplots(figsize=(9, 0.6 + 0.55 * len(samples)))
-        names = list(samples)
-        ax.boxplot([samples[n] for n in names], vert=False, whis=(1, 99), showfliers=True, flierprops={"markersize": 2})
-        ax.set_yticks(range(1, len(names) + 1), names, fontsize=8)
-        ax.set_xlabel("model-only latency, ms (whiskers: p1-p99)")
-        ax.set_title("latency distribution")
-        ax.grid(axis="x", alpha=0.3)
+    results = sorted_rows(result)
+    if results:
+        # one box per row, grouped by backend then precision; colour = backend, hatched = INT8
+        colors = _backend_colors(results)
+        fig, ax = plt.subplots(figsize=(10, 1.2 + 0.42 * len(results)))
+        data = [r["model_samples_ms"] for r in results]
+        bp = ax.boxplot(data, vert=False, whis=(1, 99), showfliers=True, patch_artist=True, widths=0.6,
+                        flierprops={"markersize": 2, "alpha": 0.5}, medianprops={"color": "black", "lw": 1.5})
+        for box, r in zip(bp["boxes"], results):
+            box.set_facecolor(colors[r["backend"]])
+            box.set_alpha(0.75)
+            if _prec(r) == "INT8":
+                box.set_hatch("///")
+        ax.set_yticks(range(1, len(results) + 1), [_row_label(r) for r in results], fontsize=8)
+        ax.invert_yaxis()  # first row on top, as in the table
+        _log_if_spread(ax, [min(d) for d in data] + [max(d) for d in data])
+        ax.set_xlabel("model-only latency, ms (box: p25-p75, line: median, whiskers: p1-p99)")
+        ax.set_title("latency distribution per artifact")
+        ax.grid(axis="x", which="both", alpha=0.3)
+        handles = [Patch(facecolor=c, alpha=0.75, label=b) for b, c in colors.items()]
+        if any(_prec(r) == "INT8" for r in results):
+            handles.append(Patch(facecolor="white", edgecolor="black", hatch="///", label="INT8"))
+        ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
         out.append(("Latency distribution", _png(fig)))
-    rows = [flat(r) for r in result["results"] if r["batch"] == 1]
+    rows = [(r, flat(r)) for r in results if r["batch"] == 1]
     if rows:
-        with_acc = any(f["top1"] is not None for f in rows)
-        fig, ax = plt.subplots(figsize=(7.5, 4.5))
-        colors = {b: plt.cm.tab10(i) for i, b in enumerate(sorted({f["backend"] for f in rows}))}
-        for f in rows:
-            y = (f["top1"] or 0.0) if with_acc else f["size_mb"]
-            ax.scatter(f["p50_ms"], y, s=30 + 6 * f["size_mb"], alpha=0.65, color=colors[f["backend"]],
-                       marker="o" if f["precision"] == "fp32" else "s")
-            ax.annotate(f"{f['model']} {f['precision']} {f['threads'] or 'def'}t", (f["p50_ms"], y), fontsize=7,
-                        xytext=(5, 5 + 7 * (hash(f["model"]) % 3)), textcoords="offset points")
-        for b, c in colors.items():
-            ax.scatter([], [], color=c, label=b)
+        with_acc = any(f["top1"] is not None for _, f in rows)
+        colors = _backend_colors([r for r, _ in rows])
+        fig, ax = plt.subplots(figsize=(11, 5.2))
+        pts = []
+        for n, (r, f) in enumerate(rows, 1):
+            y = ((f["top1"] or 0.0) * 100) if with_acc else f["size_mb"]
+            prec = _prec(r)
+            ax.scatter(f["p50_ms"], y, s=40 + 6 * f["size_mb"], alpha=0.7, color=colors[r["backend"]], edgecolors="black",
+                       linewidths=0.6, marker=_MARKERS.get(prec.lower(), "D"),
+                       label=f"{n}  {_row_label(r, batch_and_threads=False)}  ({f['p50_ms']:.2f} ms)")
+            pts.append((f["p50_ms"], y, n))
         if with_acc:
             front, best = [], -1.0
-            for x, y in sorted((f["p50_ms"], f["top1"] or 0.0) for f in rows):  # Pareto front: none faster and better
+            for x, y, _ in sorted(pts):  # Pareto front: none faster and better
                 if y > best:
                     front.append((x, y))
                     best = y
             if len(front) > 1:
                 ax.plot(*zip(*front), "k--", lw=1, label="Pareto front")
-        ax.legend(fontsize=8)
+        log = _log_if_spread(ax, [x for x, _, _ in pts])
+        # number tags beside the points; a point within 3% of the x span of another at the same y gets its tag
+        # stacked above that one's, not printed on top of it
+        pos = lambda x: np.log10(x) if log else x  # noqa: E731
+        span = (pos(max(x for x, _, _ in pts)) - pos(min(x for x, _, _ in pts))) or 1.0
+        placed: list[tuple[float, float, int]] = []
+        for x, y, n in sorted(pts):
+            level = 1 + max([lv for px, py, lv in placed if py == y and abs(pos(x) - px) < 0.03 * span] + [-1])
+            placed.append((pos(x), y, level))
+            ax.annotate(str(n), (x, y), fontsize=8, fontweight="bold", xytext=(6, 4 + 10 * level), textcoords="offset points")
+        leg = ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0,
+                        title="colour = backend, shape = precision (● FP32, ■ INT8, ▲ FP16)", title_fontsize=8)
+        for h in leg.legend_handles:  # equal-size legend markers; the plot's size encodes the file size
+            if hasattr(h, "set_sizes"):
+                h.set_sizes([40])
         ax.set_xlabel("model-only p50 latency, ms (batch 1)")
-        ax.set_ylabel("top-1 accuracy" if with_acc else "file size, MB")
+        ax.set_ylabel("top-1 accuracy, %" if with_acc else "file size, MB")
         ax.set_title("accuracy vs latency (marker size = file size)" if with_acc else "file size vs latency (no accuracy measured)")
-        ax.grid(alpha=0.3)
+        ax.grid(alpha=0.3, which="both")
         out.append(("Accuracy vs latency" if with_acc else "Size vs latency", _png(fig)))
     return out
 
@@ -203,7 +270,7 @@ def to_html(result: dict) -> str:
             "preprocess_p50_ms": "pre p50", "throughput_ips": "img/s", "cold_load_plus_first_ms": "cold start",
             "peak_rss_mb": "peak RSS MB", "size_mb": "file MB", "top1": "top-1"}
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols.values())
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(flat(r)[c]))}</td>" for c in cols) + "</tr>" for r in result["results"])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(flat(r)[c]))}</td>" for c in cols) + "</tr>" for r in sorted_rows(result))
     figs = "".join(f"<h2>{html.escape(t)}</h2><img alt='{html.escape(t)}' src='data:image/png;base64,{b}'>" for t, b in plots(result))
     versions = ", ".join(f"{k} {v}" for k, v in d["versions"].items())
     gpu = "; ".join(f"{g['name']} (driver {g['driver']}, cc {g['compute_capability']})" for g in d["gpus"]) or "none"
