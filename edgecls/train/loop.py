@@ -178,6 +178,9 @@ def train(cfg: TrainConfig | dict, *, console=None, model: torch.nn.Module | Non
     say = con.print if rank == 0 else (lambda *a, **k: None)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    # Trained MobileNetV3s produce denormal activations; on x86 each costs ~100 cycles: measured here, a teacher's
+    # forward pass went 3.0 s -> 0.8 s per batch with flush-to-zero. Values below 1e-38 change nothing we compute.
+    torch.set_flush_denormal(True)
     _seed(cfg.seed + rank)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
