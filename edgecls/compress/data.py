@@ -59,7 +59,7 @@ def inputs(ds, spec: ModelSpec) -> np.ndarray:
     return np.concatenate([_pre.fast(_pixels(ds, i), "RGB", spec) for i in range(len(ds))])
 
 
-def calibration_inputs(ds, spec: ModelSpec, n: int = MIN_CALIBRATION, seed: int = 0) -> np.ndarray:
+def dataset_calibration(ds, spec: ModelSpec, n: int = MIN_CALIBRATION, seed: int = 0) -> np.ndarray:
     if len(ds) < n or n < MIN_CALIBRATION:
         warnings.warn(f"calibrating INT8 on {min(n, len(ds))} images; fewer than {MIN_CALIBRATION} gives unstable "
                       "activation ranges (use more of your own images)", stacklevel=2)

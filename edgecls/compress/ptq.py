@@ -1,6 +1,6 @@
 """Post-training INT8 through each runtime's own tooling: ONNX Runtime quantize_static (QDQ) and NNCF for OpenVINO.
 
-Both take calibration inputs already in the artifact's own input format (see data.calibration_inputs) and the
+Both take calibration inputs already in the artifact's own input format (see data.dataset_calibration) and the
 layers to keep in float (`keep_float`: module names such as "conv_stem", "se", "blocks.5", matched as whole path
 components in each tool's node names, which all carry the PyTorch module path); budget.py decides that list.
 """

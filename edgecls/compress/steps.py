@@ -63,7 +63,7 @@ def _blocks(model) -> list[str]:
 
 def quantize_step(ctx, model, spec, opts, i):
     from ..exporters import export
-    from .data import calibration_inputs
+    from .data import dataset_calibration
 
     o = _options("quantize", opts, QUANT_OPTIONS)
     if o["method"] not in ("ptq", "qat", "auto"):
@@ -80,7 +80,7 @@ def quantize_step(ctx, model, spec, opts, i):
         res = export(model, spec, d / f"float{SUFFIX[fmt]}", dynamic_batch=True)
         floats[fmt] = (res.path, res.spec, ctx.evaluate_artifact(res.path))
         rows.append({**floats[fmt][2], "backend": fmt, "precision": "fp32"})
-    calib = calibration_inputs(ctx.splits.train, floats[o["backends"][0]][1], o["calibration"], ctx.cfg.seed)
+    calib = dataset_calibration(ctx.splits.train, floats[o["backends"][0]][1], o["calibration"], ctx.cfg.seed)
     base_keep = tuple(o["keep_float"])
 
     def judge(fmt, path, keep, how):
@@ -157,11 +157,11 @@ def _qat_rows(ctx, model, spec, o, calib_uint8, keep, targets, d, judge, i):
 
     from ..exporters import export
     from ..exporters.openvino import onnx_to_openvino
-    from .data import calibration_inputs
+    from .data import dataset_calibration
     from .qat import qat
 
     ctx.console.print(f"QAT with NNCF on PyTorch ({o['qat_epochs']} epoch(s), lr {o['qat_lr']}) for {targets}")
-    calib = calibration_inputs(ctx.splits.train, spec, o["calibration"], ctx.cfg.seed)  # float NCHW for PyTorch
+    calib = dataset_calibration(ctx.splits.train, spec, o["calibration"], ctx.cfg.seed)  # float NCHW for PyTorch
     tcfg = train_config(ctx, spec, {"epochs": o["qat_epochs"], "lr": o["qat_lr"], "min_lr": o["qat_lr"] / 10,
                                      "warmup_epochs": 0.0, "ema": False, "limit_train": o["qat_limit_train"]},
                         ctx.out / f"step{i + 1}_qat")
