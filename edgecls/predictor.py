@@ -77,6 +77,11 @@ class Predictor:
 
     Thread safety: one Predictor may be shared by many threads. ONNX Runtime runs concurrent calls on one session;
     OpenVINO gives each calling thread its own infer request; PyTorch serializes calls with a lock.
+
+    Runtime settings: OpenVINO compiles with the LATENCY hint, f32 inference precision and `threads` inference
+    threads, and runs one request at a time through start_async()/wait() on its pinned stream thread (what
+    `benchmark_app -hint none -nstreams 1 -api async -nireq 1 -nthreads T -infer_precision f32` measures).
+    ONNX Runtime's worker threads do not spin between runs, so the cores stay free for decoding and preprocessing.
     """
 
     def __init__(
