@@ -35,15 +35,17 @@ def measure(model: torch.nn.Module, spec: ModelSpec) -> Size:
     return Size(int(macs), int(params))
 
 
-def prune(model: torch.nn.Module, spec: ModelSpec, *, target_macs: float | None = 0.5, ratio: float | None = None,
+def prune(model: torch.nn.Module, spec: ModelSpec, *, target_macs: float | None = None, ratio: float | None = None,
           steps: int = 5, round_to: int = 8, between=None) -> tuple[torch.nn.Module, ModelSpec]:
-    """Remove channels of `model` (in place) until MACs <= target_macs x the original, or by channel `ratio`.
+    """Remove channels of `model` (in place) until MACs <= target_macs x the original (default 0.5), or by `ratio`.
 
     between(model, step): called after each of the `steps` iterations (e.g. a short fine-tune).
     """
     tp = require("torch_pruning", "compress")
-    if (target_macs is None) == (ratio is None):
-        raise ValueError("give exactly one of target_macs (fraction of the original MACs) or ratio (of channels)")
+    if target_macs is not None and ratio is not None:
+        raise ValueError("give one of target_macs (fraction of the original MACs) or ratio (of channels), not both")
+    if target_macs is None and ratio is None:
+        target_macs = 0.5
     goal = target_macs if target_macs is not None else ratio
     if not 0 < goal < 1:
         raise ValueError(f"pruning target {goal} must be in (0, 1)")
