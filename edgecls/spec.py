@@ -195,9 +195,11 @@ class ModelSpec:
             if name in kw and not isinstance(kw[name], dict):
                 raise SpecError(f"spec.{name} must be an object")
         try:
-            return cls(**kw)
+            spec = cls(**kw)
         except TypeError as exc:  # a required field missing
             raise SpecError(f"spec is incomplete: {exc}") from exc
+        spec.to_json(indent=None)  # a spec read in must write out again: no inf/NaN in metrics, params or artifact
+        return spec
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ModelSpec:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import numpy as np
 
+from ..denormals import flush_denormals
 from ..errors import require
 from ..spec import ModelSpec
 
@@ -24,7 +25,6 @@ class TorchSession:
         self._torch = torch
         if threads:
             torch.set_num_threads(int(threads))  # process-wide in PyTorch: documented on Predictor
-        torch.set_flush_denormal(True)  # process-wide too: trained MobileNetV3s hit denormals, 4-10x slower on x86
         model, spec = load_pt(path, spec)
         self.embedded_spec = spec
         self._model = model.to(device).eval()
@@ -37,7 +37,7 @@ class TorchSession:
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         torch = self._torch
-        with self._lock, torch.inference_mode():
+        with self._lock, torch.inference_mode(), flush_denormals():
             out = self._model(torch.from_numpy(np.ascontiguousarray(batch)).to(self._device))
         return out.float().cpu().numpy()
 
