@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("images", nargs="+")
     p.add_argument("--backend")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", help="cpu or cuda (default: the backend's own: cuda for .engine, cpu otherwise)")
     p.add_argument("--threads", type=int)
     p.add_argument("-k", "--topk", type=int, default=5)
     p.add_argument("--json", action="store_true")

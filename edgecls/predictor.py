@@ -89,7 +89,7 @@ class Predictor:
         path: str | os.PathLike,
         backend: str | None = None,
         *,
-        device: str = "cpu",
+        device: str | None = None,
         threads: int | None = None,
         color: str | None = None,
         spec: ModelSpec | None = None,
@@ -102,10 +102,13 @@ class Predictor:
         if threads is not None and (not isinstance(threads, int) or threads <= 0):
             raise ValueError(f"threads={threads!r} must be a positive integer or None")
         self.backend = backend_for(self.path, backend)
-        self._session = self.backend.open(self.path, device=device, threads=threads, spec=spec)
+        # device None: the backend's own default (cpu; cuda for TensorRT engines, which run nowhere else)
+        opts = {"threads": threads, "spec": spec} | ({"device": device} if device is not None else {})
+        self._session = self.backend.open(self.path, **opts)
         self.spec = _resolve_spec(self.path, spec, self._session.embedded_spec)
         _check_spec(self.spec, self._session, self.path)
-        self.color, self.topk, self.device, self.threads = color, int(topk), device, threads
+        self.color, self.topk, self.threads = color, int(topk), threads
+        self.device = device or getattr(self._session, "device", None) or ("cuda" if self.path.suffix == ".engine" else "cpu")
         self.workers = int(workers)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
