@@ -24,7 +24,7 @@ def tiny_teacher(tmp_path_factory):
     from edgecls.train import TrainConfig, train
 
     d = tmp_path_factory.mktemp("teacher")
-    r = train(TrainConfig(**TINY, epochs=2, out_dir=str(d)))
+    train(TrainConfig(**TINY, epochs=2, out_dir=str(d)))
     return d / "best.pt"
 
 

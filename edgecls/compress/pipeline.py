@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..configfile import known_fields, read_yaml_mapping
 from ..errors import EdgeclsError
 
 STEPS = ("prune", "finetune", "quantize")
@@ -45,10 +46,7 @@ class CompressConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CompressConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise CompressError(f"unknown compress setting(s) {unknown}; known: {sorted(names)}")
+        known_fields(cls, d, CompressError, "compress")
         if "model" not in d:
             raise CompressError("the compress config needs `model:` (the float edgecls .pt to start from)")
         cfg = cls(**d)
@@ -60,15 +58,7 @@ class CompressConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> CompressConfig:
-        import yaml
-
-        try:
-            d = yaml.safe_load(Path(path).read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise CompressError(f"cannot read compress config {path}: {exc}") from exc
-        if not isinstance(d, dict):
-            raise CompressError(f"{path} must hold a mapping of settings")
-        return cls.from_dict(d)
+        return cls.from_dict(read_yaml_mapping(path, CompressError, "compress"))
 
 
 def _options(name: str, given: dict | None, allowed: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..configfile import known_fields, read_yaml_mapping
+
 
 @dataclass
 class TrainConfig:
@@ -83,20 +85,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown training setting(s) {unknown}; known: {sorted(names)}")
+        known_fields(cls, d, ValueError, "training")
         return cls(**d)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
-        import yaml
-
-        try:
-            d = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ValueError(f"cannot read training config {path}: {exc}") from exc
-        if not isinstance(d, dict):
-            raise ValueError(f"{path} must hold a mapping of settings")
-        return cls.from_dict(d)
+        return cls.from_dict(read_yaml_mapping(path, ValueError, "training"))
