@@ -72,7 +72,7 @@ def _options(name: str, given: dict | None, allowed: dict[str, Any]) -> dict[str
 PRUNE_OPTIONS = {"target_macs": 0.5, "ratio": None, "steps": 5, "round_to": 8}
 QUANT_OPTIONS = {"method": "ptq", "backends": ["onnx", "openvino"], "max_drop": None, "calibration": 300,
                  "calibration_method": "minmax", "keep_float": [], "qat_epochs": 1, "qat_lr": 1e-4,
-                 "qat_limit_train": None, "max_float_layers": 12}
+                 "qat_limit_train": None, "qat_distill": True, "max_float_layers": 12}
 
 
 def run(cfg: CompressConfig, console=None) -> dict:
@@ -82,7 +82,7 @@ def run(cfg: CompressConfig, console=None) -> dict:
     from ..artifacts import load_pt, save_pt
     from .data import load_splits, subset
 
-    con = console or Console()
+    con = console or Console(width=max(Console().width, 150))  # the report table is wide; logs are not terminals
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:

@@ -44,18 +44,19 @@ def _state_io(qmodel):
     return ModelIO(save=save, load=load)
 
 
-def qat(model, spec: ModelSpec, train_cfg, calib: np.ndarray, keep_float: tuple[str, ...] = ()):
-    """Fake-quantize, fine-tune with the edgecls trainer (train_cfg: a TrainConfig), strip. Returns (model, spec)."""
+def qat(model, spec: ModelSpec, train_cfg, calib: np.ndarray, keep_float: tuple[str, ...] = (), teacher=None):
+    """Fake-quantize, fine-tune with the edgecls trainer (train_cfg: a TrainConfig; teacher: distil from it),
+    strip. Returns (model, spec)."""
     torch = require("torch", "torch")
     nncf = require("nncf", "compress")
     from ..train.loop import train
 
     qmodel = fake_quantize(model, calib, keep_float)
-    result = train(train_cfg, model=qmodel, spec=spec, io=_state_io(qmodel))
+    result = train(train_cfg, model=qmodel, spec=spec, teacher=teacher, io=_state_io(qmodel))
     i = spec.input
     example = torch.zeros(1, i.channels, i.height, i.width)
     stripped = nncf.strip(result.model.eval(), do_copy=True, strip_format=nncf.StripFormat.NATIVE, example_input=example)
     params = {"tool": "nncf.quantize + edgecls trainer + nncf.strip", "calibration_images": len(calib),
-              "epochs": train_cfg.epochs, "lr": train_cfg.lr, "keep_float": list(keep_float)}
+              "epochs": train_cfg.epochs, "lr": train_cfg.lr, "keep_float": list(keep_float), "distilled": teacher is not None}
     out = result.spec.with_step("qat", params, {"val_top1_fake_quant": result.metrics["summary"].get("val_top1")})
     return stripped.eval(), out

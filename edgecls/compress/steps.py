@@ -153,6 +153,7 @@ def _ladder(ctx, model, fmt, src, fspec, calib, base_keep, o, judge, attempts, d
 
 
 def _qat_rows(ctx, model, spec, o, calib_uint8, keep, targets, d, judge, i):
+    import copy
     import tempfile
 
     from ..exporters import export
@@ -165,7 +166,8 @@ def _qat_rows(ctx, model, spec, o, calib_uint8, keep, targets, d, judge, i):
     tcfg = train_config(ctx, spec, {"epochs": o["qat_epochs"], "lr": o["qat_lr"], "min_lr": o["qat_lr"] / 10,
                                      "warmup_epochs": 0.0, "ema": False, "limit_train": o["qat_limit_train"]},
                         ctx.out / f"step{i + 1}_qat")
-    qmodel, qspec = qat(model, spec, tcfg, calib, keep)
+    # the float model teaches its own fake-quantized copy: soft targets keep QAT from drifting off what it knew
+    qmodel, qspec = qat(model, spec, tcfg, calib, keep, teacher=copy.deepcopy(model) if o["qat_distill"] else None)
     rows = []
     onnx_path = d / "int8_qat.onnx"
     with tempfile.TemporaryDirectory(dir=d) as tmp:
