@@ -123,7 +123,7 @@ def publish_int8(fmt: str, staged: Path, final: Path, spec: ModelSpec) -> None:
 
 
 def quantize_file(fmt: str, src: str | Path, dst: str | Path, spec: ModelSpec, calib: np.ndarray, *,
-                  keep_float: tuple[str, ...] = (), method: str = "minmax") -> ModelSpec:
+                  keep_float: tuple[str, ...] = (), method: str = "minmax", per_channel: bool = True) -> ModelSpec:
     """PTQ of a float artifact (`fmt` "onnx" or "openvino") into `dst`, built in a staging folder, published whole."""
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -131,8 +131,10 @@ def quantize_file(fmt: str, src: str | Path, dst: str | Path, spec: ModelSpec, c
     try:
         staged = stage / dst.name
         if fmt == "onnx":
-            q = onnx_ptq(src, staged, spec, calib, method=method, keep_float=keep_float)
+            q = onnx_ptq(src, staged, spec, calib, method=method, keep_float=keep_float, per_channel=per_channel)
         elif fmt == "openvino":
+            if not per_channel:
+                raise ExportError("NNCF quantizes OpenVINO weights per channel always; per_channel=False is ONNX Runtime only")
             q = openvino_ptq(src, staged, spec, calib, keep_float=keep_float)
         else:
             raise ExportError(f"post-training INT8 here covers onnx and openvino, not {fmt!r} (TFLite INT8 is an export precision)")

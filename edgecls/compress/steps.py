@@ -99,10 +99,12 @@ def quantize_step(ctx, model, spec, opts, i):
             for keep in _ladder(ctx, model, fmt, src, fspec, calib, base_keep, o, judge, attempts, d, budget):
                 if attempts[-1]["within_budget"]:
                     break
-            best = attempts[-1]
-            best.setdefault("notes", f"{len(attempts)} attempt(s)")
-            rows.extend(attempts[:-1] and [{**a, "notes": "fallback attempt"} for a in attempts[:-1]])
-            rows.append(best)
+            # the first attempt within budget (the ladder stops there), else the most accurate one tried
+            best = attempts[-1] if attempts[-1]["within_budget"] else max(attempts, key=lambda a: a["val_top1"])
+            for a in attempts:
+                a["final"] = a is best
+            best["notes"] = f"chosen of {len(attempts)} attempt(s)"
+            rows.extend(attempts)
             if not best["within_budget"]:
                 failed.append(fmt)
     if o["method"] == "qat" or (o["method"] == "auto" and failed):
@@ -126,10 +128,8 @@ def _ladder(ctx, model, fmt, src, fspec, calib, base_keep, o, judge, attempts, d
     then whole stages, most sensitive first (each stage's sensitivity measured alone), up to max_float_layers."""
     def attempt(keep, how):
         path = d / f"int8_{fmt}_{len(attempts)}{SUFFIX[fmt]}"
-        quantize_file(fmt, src, path, fspec, calib, keep_float=keep, method=o["calibration_method"])
-        attempts.append({**judge(fmt, path, keep, how), "final": True})
-        if len(attempts) > 1:
-            attempts[-2]["final"] = False
+        quantize_file(fmt, src, path, fspec, calib, keep_float=keep, method=o["calibration_method"], per_channel=o["per_channel"])
+        attempts.append(judge(fmt, path, keep, how))
 
     attempt(base_keep, "ptq")
     yield
@@ -144,7 +144,7 @@ def _ladder(ctx, model, fmt, src, fspec, calib, base_keep, o, judge, attempts, d
     gains = []
     for blk in _blocks(model):  # sensitivity: how much keeping this stage in float alone recovers
         probe = d / f"probe_{fmt}{SUFFIX[fmt]}"
-        quantize_file(fmt, src, probe, fspec, calib, keep_float=keep + (blk,), method=o["calibration_method"])
+        quantize_file(fmt, src, probe, fspec, calib, keep_float=keep + (blk,), method=o["calibration_method"], per_channel=o["per_channel"])
         gains.append((judge(fmt, probe, keep + (blk,), "sensitivity probe")["val_top1"], blk))
     for _, blk in sorted(gains, reverse=True)[: o["max_float_layers"]]:
         keep = keep + (blk,)
