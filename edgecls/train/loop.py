@@ -196,6 +196,12 @@ def _train(cfg, console, model, spec, teacher, io) -> TrainResult:
     train_ds, val_ds, test_ds = _datasets(cfg)
     if model is None:
         model, spec = _build(cfg, train_ds)
+        if cfg.teacher:  # a new student sees exactly the teacher's input tensor (same mean/std, measured or not)
+            from ..artifacts import read_pt
+
+            tspec = ModelSpec.from_json(read_pt(cfg.teacher)["spec"])
+            if tspec.input.channels == spec.input.channels:
+                spec = spec.replace(preprocess=tspec.preprocess)
     elif spec is None or tuple(train_ds.classes) != spec.labels:
         raise ValueError("fine-tuning a given model needs its spec, and the data's classes must be its labels")
     teacher = _teacher(cfg, spec, teacher)
