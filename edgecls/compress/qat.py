@@ -7,6 +7,7 @@ OpenVINO and TensorRT all run as INT8.
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,9 @@ from ..spec import ModelSpec
 
 def fake_quantize(model, calib: np.ndarray, keep_float: tuple[str, ...] = ()):
     """A copy of `model` with NNCF fake quantizers; keep_float: regexes of module paths left in float."""
+    # NNCF compiles a C++ extension on first use and gives up after 60 s: on a 2-core board (or a busy CI machine)
+    # the compile alone takes longer. Respect a value the user set; otherwise wait up to 10 minutes.
+    os.environ.setdefault("NNCF_EXTENSION_LOAD_TIMEOUT", "600")
     torch = require("torch", "torch")
     nncf = require("nncf", "compress")
     from .ptq import scope_patterns
