@@ -37,6 +37,7 @@ class TrainConfig:
     momentum: float = 0.9
     warmup_epochs: float = 1.0
     grad_clip: float | None = 2.0
+    freeze_bn: bool = False  # keep BatchNorm statistics as they are (fine-tuning a converged or fake-quantized model)
     label_smoothing: float = 0.1
     balance: str = "none"  # none | loss | sampler: class-imbalance handling
     # augmentation

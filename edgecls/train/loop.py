@@ -263,6 +263,10 @@ def _train(cfg, console, model, spec, teacher, io) -> TrainResult:
         if world > 1:
             sampler.set_epoch(epoch)
         net.train()
+        if cfg.freeze_bn:
+            for m in model.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         t0, seen, loss_sum = time.perf_counter(), 0, 0.0
         with Progress(TextColumn(f"epoch {epoch + 1}/{cfg.epochs}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("loss {task.fields[loss]:.4f}"), TimeRemainingColumn(), console=con,
