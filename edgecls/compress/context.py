@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,6 @@ class Context:
     splits: Any  # data.Splits
     val: Any  # the validation images budgets are judged on
     test: Any | None  # reported only
-    reference: dict = field(default_factory=dict)  # figures of the float model the pipeline started from
 
     def _top1(self, logits: np.ndarray, ds) -> float:
         return float((logits.argmax(1) == ds.labels).mean())
@@ -34,15 +33,12 @@ class Context:
         return row
 
     def evaluate_artifact(self, path: Path, *, test: bool = True) -> dict:
+        from ..bench.runner import artifact_files
         from .data import predict_logits
 
         row = {"artifact": str(path), "val_top1": self._top1(predict_logits(path, self.val, threads=self.cfg.threads), self.val),
-               "file_mb": round(sum(p.stat().st_size for p in _files(path)) / 1e6, 3)}
+               "file_mb": round(sum(p.stat().st_size for p in artifact_files(Path(path))) / 1e6, 3)}
         if test and self.test is not None:
             row["test_top1"] = self._top1(predict_logits(path, self.test, threads=self.cfg.threads), self.test)
         return row
 
-
-def _files(path: Path) -> list[Path]:
-    path = Path(path)
-    return [path] + ([path.with_suffix(".bin")] if path.suffix == ".xml" else [])

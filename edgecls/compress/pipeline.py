@@ -93,8 +93,7 @@ def run(cfg: CompressConfig, console=None) -> dict:
     splits = load_splits(cfg.data, val_fraction=cfg.val_fraction, seed=cfg.seed, data_root=cfg.data_root, val_dir=cfg.val_dir)
     ctx = Context(cfg, con, out, splits, subset(splits.val, cfg.val_limit), subset(splits.test, cfg.test_limit) if splits.test is not None else None)
     report: dict[str, Any] = {"config": dataclasses.asdict(cfg), "steps": []}
-    ctx.reference = ctx.evaluate_torch(model, spec, "float (start)")
-    report["float"] = ctx.reference
+    report["float"] = ctx.evaluate_torch(model, spec, "float (start)")
     for i, step in enumerate(cfg.steps):
         name, opts = next(iter(step.items()))
         t0 = time.perf_counter()

@@ -8,7 +8,6 @@ components in each tool's node names, which all carry the PyTorch module path); 
 from __future__ import annotations
 
 import warnings
-import os
 import re
 import shutil
 import tempfile
@@ -114,11 +113,10 @@ def openvino_ptq(src: str | Path, dst: str | Path, spec: ModelSpec, calib: np.nd
 def publish_int8(fmt: str, staged: Path, final: Path, spec: ModelSpec) -> None:
     """Embed the INT8 spec, move the files into place (a companion .bin first, the main file last), write the sidecar."""
     from ..artifacts import write_sidecar
-    from ..exporters import FORMATS
+    from ..exporters import FORMATS, _publish
 
     FORMATS[fmt].embed(staged, spec)
-    for f in sorted(staged.parent.iterdir(), key=lambda p: p == staged):
-        os.replace(f, final.with_name(f.name))
+    _publish(staged, final)  # export()'s own publish: fsync, companions first, main file last
     write_sidecar(final, spec)
 
 

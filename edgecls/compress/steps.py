@@ -109,8 +109,9 @@ def quantize_step(ctx, model, spec, opts, i):
                 failed.append(fmt)
     if o["method"] == "qat" or (o["method"] == "auto" and failed):
         targets = o["backends"] if o["method"] == "qat" else failed
-        rows.extend(_qat_rows(ctx, model, spec, o, calib, base_keep, targets, d, judge, i))
-        failed = [f for f in targets if not rows[-len(targets) + targets.index(f)]["within_budget"]]
+        qat_rows = _qat_rows(ctx, model, spec, o, base_keep, targets, d, judge, i)
+        rows.extend(qat_rows)
+        failed = [r["backend"] for r in qat_rows if not r["within_budget"]]
     finals = [r for r in rows if r["precision"] == "int8" and r.get("final")] or [r for r in rows if r["precision"] == "int8"]
     for r in finals:
         if ctx.test is not None and r.get("test_top1") is None:
@@ -146,13 +147,15 @@ def _ladder(ctx, model, fmt, src, fspec, calib, base_keep, o, judge, attempts, d
         probe = d / f"probe_{fmt}{SUFFIX[fmt]}"
         quantize_file(fmt, src, probe, fspec, calib, keep_float=keep + (blk,), method=o["calibration_method"], per_channel=o["per_channel"])
         gains.append((judge(fmt, probe, keep + (blk,), "sensitivity probe")["val_top1"], blk))
+    for scratch in (probe, probe.with_suffix(".bin"), probe.with_name(probe.name + ".json")) if gains else ():
+        scratch.unlink(missing_ok=True)  # probes are measurements, not artifacts to ship
     for _, blk in sorted(gains, reverse=True)[: o["max_float_layers"]]:
         keep = keep + (blk,)
         attempt(keep, f"ptq fallback: + {blk} float (ranked)")
         yield
 
 
-def _qat_rows(ctx, model, spec, o, calib_uint8, keep, targets, d, judge, i):
+def _qat_rows(ctx, model, spec, o, keep, targets, d, judge, i):
     import copy
     import tempfile
 
