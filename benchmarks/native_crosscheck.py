@@ -20,8 +20,11 @@ alike; a round's ratio is the p50 of edgecls's pooled calls over the median of t
 native block caught by a burst of other work does not decide the round). Each round also reports how many
 cores other processes used meanwhile (from /proc/stat): on a shared machine a busy round mostly measures the
 scheduler (pinned runtime threads cannot move away from a busy core), so the summary repeats the quiet rounds apart.
+Many short rounds rather than a few long ones: on this VM the speed of the whole machine drifts by 20-30% over
+seconds even with nothing else running (native medians of one round: 6.5 to 8.5 ms), so short, adjacent blocks pair
+better; 16 rounds of 100 calls gave a median ratio of 1.026 where 6 rounds of 300 gave 1.050 on the same quiet machine.
 
-    .venv/bin/python benchmarks/native_crosscheck.py [--threads 2] [--runs 300] [--rounds 8] [--tools openvino litert]
+    .venv/bin/python benchmarks/native_crosscheck.py [--threads 2] [--runs 100] [--rounds 16] [--tools openvino litert]
                                                      [--xml M.xml] [--tflite M.tflite]
 """
 
@@ -172,8 +175,8 @@ def crosscheck(key: str, path: Path, threads: int, runs: int, rounds: int, out: 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--runs", type=int, default=300, help="timed calls per side per round")
-    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--runs", type=int, default=100, help="timed calls per side per round")
+    ap.add_argument("--rounds", type=int, default=16)
     ap.add_argument("--tools", nargs="+", default=["openvino", "litert"], choices=["openvino", "litert"])
     ap.add_argument("--quiet-cores", type=float, default=0.3, help="a round is quiet when other processes used less")
     ap.add_argument("--xml", type=Path, help="an existing OpenVINO IR (default: export pretrained EfficientNet-Lite0)")
