@@ -1,6 +1,7 @@
 """Pretrained EfficientNet-Lite0: INT8 PTQ on ONNX Runtime and OpenVINO vs FP32, on this CPU, in one run.
 
     .venv/bin/python benchmarks/int8_lite0.py [--out bench_out/int8] [--runs 300] [--rounds 4] [--threads 2]
+                                              [--overflow-fix auto|enable|first_layer_only|disable]
 
 Prints, per backend: model-only p50 FP32 and INT8 (alternating rounds, same process), the speed-up, and top-1
 agreement / top-5 overlap of INT8 vs FP32 on the 11 real photos. Calibration: 300 crops of the bundled photos
@@ -18,7 +19,8 @@ import numpy as np
 from edgecls import Predictor
 from edgecls.bench.runner import time_calls
 from edgecls.compress.calibration import photo_crops
-from edgecls.compress.ptq import quantize_file
+from edgecls.compress.ptq import OVERFLOW_FIX, quantize_file, resolve_overflow_fix
+from edgecls.cpuinfo import cpu_model_and_flags, int8_saturates
 from edgecls.exporters import export
 from edgecls.models import create_model
 from edgecls.samples import sample_images
@@ -30,6 +32,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--overflow-fix", default="auto", choices=OVERFLOW_FIX, help="7-bit weights where U8S8 saturates")
     a = ap.parse_args()
     out = Path(a.out)
     model, spec = create_model("efficientnet_lite0", pretrained=True)
@@ -40,7 +43,7 @@ def main() -> None:
         with Predictor(f32.path, threads=a.threads) as p:
             calib = np.concatenate([p.preprocess(c, color="RGB") for c in photo_crops(300)])
         i8 = out / f"lite0_int8{suffix}"
-        quantize_file(fmt, f32.path, i8, f32.spec, calib)
+        quantize_file(fmt, f32.path, i8, f32.spec, calib, overflow_fix=a.overflow_fix)
         with Predictor(f32.path, threads=a.threads) as pf, Predictor(i8, threads=a.threads) as pq:
             xs = {n: pf.preprocess(img, color="RGB") for n, img in photos.items()}
             lf = {n: pf.infer(x)[0] for n, x in xs.items()}
@@ -54,7 +57,9 @@ def main() -> None:
                 p50["int8"].append(statistics.median(time_calls(lambda: pq.infer(x), 30, a.runs, None)))
         f, q = statistics.median(p50["fp32"]), statistics.median(p50["int8"])
         rows.append((fmt, f, q, f / q, agree, top5, [round(u / v, 2) for u, v in zip(p50["fp32"], p50["int8"])]))
-    print(f"\nEfficientNet-Lite0 224px, batch 1, {a.threads} threads, model-only p50 (median of {a.rounds} alternating rounds x {a.runs} runs)")
+    print(f"\nCPU {cpu_model_and_flags()[0]}: U8S8 saturation risk {int8_saturates()}; overflow fix {a.overflow_fix} -> "
+          f"{resolve_overflow_fix(a.overflow_fix)}")
+    print(f"EfficientNet-Lite0 224px, batch 1, {a.threads} threads, model-only p50 (median of {a.rounds} alternating rounds x {a.runs} runs)")
     print(f"{'backend':10s} {'FP32 ms':>8s} {'INT8 ms':>8s} {'speed-up':>9s} {'top-1 agree':>12s} {'top-5 overlap':>14s}  per-round speed-ups")
     for fmt, f, q, r, agree, top5, rounds in rows:
         print(f"{fmt:10s} {f:8.2f} {q:8.2f} {r:8.2f}x {agree:12.0%} {top5:14.0%}  {rounds}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,24 @@ def _check_spec(spec: ModelSpec, session: Any, path: Path) -> None:
         )
 
 
+def _warn_int8_saturation(spec: ModelSpec, backend: str, path: Path) -> None:
+    """An INT8 ONNX Runtime / OpenVINO artifact with full 8-bit weights, on an x86 CPU without VNNI: its U8S8 kernels
+    saturate (see cpuinfo). Say so once at load, not silently lose accuracy."""
+    if spec.artifact.get("precision") != "int8" or backend not in ("onnxruntime", "openvino"):
+        return
+    steps = [s for s in spec.lineage if s.step in ("quantize", "qat")]
+    if steps and steps[-1].params.get("overflow_fix") == "enable":
+        return
+    from .cpuinfo import cpu_model_and_flags, int8_saturates
+
+    if int8_saturates():
+        warnings.warn(
+            f"{path.name}: INT8 with full-range 8-bit weights on a CPU without VNNI ({cpu_model_and_flags()[0]}): "
+            f"{backend}'s U8S8 kernels saturate on this CPU and accuracy can drop far below what was measured on the "
+            "build machine. Re-quantize for this device with overflow_fix: enable (7-bit weights; `edgecls compress`, "
+            "or quantize_file(..., overflow_fix='enable'))", RuntimeWarning, stacklevel=3)
+
+
 class Predictor:
     """Load an artifact (.pt, .onnx, .xml) and classify images with the preprocessing stored in its spec.
 
@@ -107,6 +126,7 @@ class Predictor:
         self._session = self.backend.open(self.path, **opts)
         self.spec = _resolve_spec(self.path, spec, self._session.embedded_spec)
         _check_spec(self.spec, self._session, self.path)
+        _warn_int8_saturation(self.spec, self.backend.NAME, self.path)
         self.color, self.topk, self.threads = color, int(topk), threads
         self.device = device or getattr(self._session, "device", None) or ("cuda" if self.path.suffix == ".engine" else "cpu")
         self.workers = int(workers)

@@ -75,12 +75,65 @@ def test_ptq_int8_onnx_and_openvino_agree_with_fp32_on_photos(artifacts, predict
         assert spec.artifact["precision"] == "int8" and spec.lineage[-1].step == "quantize"
         q = edgecls.Predictor(dst, threads=2)
         assert q.spec == spec  # embedded and sidecar
-        agree = [fp32.predict(img, color="RGB").index == q.predict(img, color="RGB").index for img in photos.values()]
-        assert sum(agree) >= len(agree) - 1, (fmt, agree)  # INT8 may flip one low-confidence photo, not more
+        ref = {n: fp32.predict(img, color="RGB") for n, img in photos.items()}
+        got = {n: q.predict(img, color="RGB") for n, img in photos.items()}
+        confident = [n for n in photos if ref[n].score > 0.5]
+        assert confident and all(got[n].index == ref[n].index for n in confident), (fmt, confident)
+        # most photos are low-confidence (top-1 p 0.1-0.4): INT8 may reorder near-ties, not replace the top-5
+        overlap = np.mean([len({t.index for t in got[n].topk} & {t.index for t in ref[n].topk}) / 5 for n in photos])
+        assert overlap >= 0.7, (fmt, overlap)
     import onnx
 
     ops = {n.name: n.op_type for n in onnx.load(str(tmp_path / "int8.onnx")).graph.node}
     assert "QuantizeLinear" in ops.values() and ops.get("/Mul") == "Mul"  # input normalization kept float
+
+
+def test_overflow_fix_makes_onnxruntime_int8_kernels_match_the_quantized_graph(artifacts, predictors, photos, tmp_path):
+    """The QDQ graph run unfused (ORT_DISABLE_ALL: dequantize, float conv) is what the quantizer meant; the fused
+    int8 kernels must compute the same. On x86 without VNNI they saturate with 8-bit weights; 7-bit weights
+    (overflow_fix enable = reduce_range) do not. The Predictor warns about the former on such a CPU."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    from edgecls.compress.calibration import photo_crops
+    from edgecls.cpuinfo import int8_saturates
+
+    fp32 = predictors["onnx"]
+    calib = np.concatenate([fp32.preprocess(c, color="RGB") for c in photo_crops(32)])
+    xs = [fp32.preprocess(img, color="RGB") for img in photos.values()]
+    gap = {}
+    for fix in ("enable", "disable"):
+        dst = tmp_path / fix / "int8.onnx"
+        spec = quantize_file("onnx", artifacts["onnx"], dst, fp32.spec, calib, overflow_fix=fix)
+        assert spec.lineage[-1].params["overflow_fix"] == fix
+        weights = [numpy_helper.to_array(t) for t in onnx.load(str(dst)).graph.initializer]
+        peak = max(int(np.abs(w.astype(np.int32)).max()) for w in weights if w.dtype == np.int8 and w.ndim == 4)
+        assert peak == (64 if fix == "enable" else 127), (fix, peak)
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        sim = ort.InferenceSession(str(dst), so, providers=["CPUExecutionProvider"])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            q = edgecls.Predictor(dst, threads=2)
+        warned = any("without VNNI" in str(w.message) for w in caught)
+        assert warned == (fix == "disable" and bool(int8_saturates())), (fix, [str(w.message) for w in caught])
+        name = sim.get_inputs()[0].name
+        gap[fix] = max(float(np.abs(q.infer(x)[0] - sim.run(None, {name: x})[0][0]).mean()) for x in xs)
+    assert gap["enable"] < 0.15, gap  # measured 0.056 (AVX2 EPYC)
+    if int8_saturates():
+        assert gap["disable"] > 0.3, gap  # measured 0.61: the saturation this option exists for
+
+
+def test_overflow_fix_values_are_checked():
+    from edgecls.compress.ptq import resolve_overflow_fix
+    from edgecls.cpuinfo import int8_saturates
+    from edgecls.errors import ExportError
+
+    assert resolve_overflow_fix("disable") == "disable"
+    assert resolve_overflow_fix("auto") == ("enable" if int8_saturates() else "first_layer_only")
+    with pytest.raises(ExportError, match="overflow_fix='on'"):
+        resolve_overflow_fix("on")
 
 
 def test_scope_patterns_match_module_paths_in_every_naming():

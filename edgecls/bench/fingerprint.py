@@ -10,7 +10,9 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16",
+from ..cpuinfo import cpu_model_and_flags, int8_saturates
+
+ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16",
              "asimd", "asimddp", "sve", "i8mm", "bf16")
 RUNTIMES = ("edgecls", "numpy", "opencv-python-headless", "onnxruntime", "onnxruntime-gpu", "openvino", "torch",
             "ai-edge-litert", "tensorrt", "nncf")
@@ -27,21 +29,12 @@ def _run(cmd: list[str], timeout: float = 5.0) -> str | None:
 
 
 def _cpu() -> dict:
-    model, flags = None, set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            key = key.strip().lower()
-            if key in ("model name", "hardware", "cpu model") and not model:
-                model = value.strip()
-            if key in ("flags", "features"):
-                flags |= set(value.split())
-    except OSError:
-        pass
+    model, flags = cpu_model_and_flags()
     return {
-        "model": model or platform.processor() or None,
+        "model": model,
         "arch": platform.machine(),
         "isa": sorted(f for f in ISA_FLAGS if f in flags),
+        "int8_saturation_risk": int8_saturates(),
         "logical_cores": os.cpu_count(),
         "affinity_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
     }

@@ -32,18 +32,41 @@ def matching_nodes(names, keep_float) -> list[str]:
     return [n for n in names if any(p.match(n) for p in pats)]
 
 
+OVERFLOW_FIX = ("auto", "enable", "first_layer_only", "disable")
+
+
+def resolve_overflow_fix(value: str) -> str:
+    """INT8 weights in a 7-bit range where the target CPU's U8S8 kernels saturate (x86 without VNNI, see cpuinfo).
+
+    "enable": every layer (ORT reduce_range; NNCF OverflowFix.ENABLE) - safe on any CPU, costs a little accuracy on
+    VNNI/ARM. "first_layer_only": NNCF's default (ORT: none). "disable": full 8-bit range. "auto": "enable" when
+    THIS machine's CPU saturates, else "first_layer_only" - right when the artifact runs where it is built; set it
+    explicitly when building for another device.
+    """
+    if value not in OVERFLOW_FIX:
+        raise ExportError(f"overflow_fix={value!r}: use one of {', '.join(OVERFLOW_FIX)}")
+    if value != "auto":
+        return value
+    from ..cpuinfo import int8_saturates
+
+    return "enable" if int8_saturates() else "first_layer_only"
+
+
 def _batches(calib: np.ndarray, name: str):
     for i in range(len(calib)):
         yield {name: calib[i : i + 1]}
 
 
 def onnx_ptq(src: str | Path, dst: str | Path, spec: ModelSpec, calib: np.ndarray, *, method: str = "minmax",
-             per_channel: bool = True, keep_float: tuple[str, ...] = (), op_types: tuple[str, ...] | None = None) -> ModelSpec:
+             per_channel: bool = True, keep_float: tuple[str, ...] = (), op_types: tuple[str, ...] | None = None,
+             overflow_fix: str = "auto") -> ModelSpec:
     """INT8 QDQ ONNX: per-channel symmetric int8 weights, uint8 activations (the U8S8 kernels x86 VNNI runs fastest).
 
     The graph's own input normalization (uint8 -> float, outside the "/model/" scope) stays float: quantized, its
     full-resolution QLinearMul/QLinearAdd cost more than all the convolutions gain (measured: 2.6 ms of 11 ms).
     op_types: op types to quantize (default: ORT's list).
+    overflow_fix: see resolve_overflow_fix; "enable" is ORT's reduce_range (7-bit weights), what its docs advise
+    for x86 without VNNI. (U8U8 has no saturation either, but ran Lite0 6.5x slower than FP32 here.)
     """
     q = require("onnxruntime.quantization", "onnx")
     if method not in ORT_METHODS:
@@ -51,6 +74,7 @@ def onnx_ptq(src: str | Path, dst: str | Path, spec: ModelSpec, calib: np.ndarra
     import onnx
 
     name = onnx.load(str(src), load_external_data=False).graph.input[0].name
+    fix = resolve_overflow_fix(overflow_fix)
 
     class Reader(q.CalibrationDataReader):
         def __init__(self):
@@ -69,7 +93,7 @@ def onnx_ptq(src: str | Path, dst: str | Path, spec: ModelSpec, calib: np.ndarra
         if spec.input.normalized_in_graph:
             exclude += [n for n in nodes if not n.startswith("/model/")]
         q.quantize_static(
-            str(prepped), str(dst), Reader(), quant_format=q.QuantFormat.QDQ, per_channel=per_channel,
+            str(prepped), str(dst), Reader(), quant_format=q.QuantFormat.QDQ, per_channel=per_channel, reduce_range=fix == "enable",
             activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8,
             calibrate_method={"minmax": q.CalibrationMethod.MinMax, "entropy": q.CalibrationMethod.Entropy,
                               "percentile": q.CalibrationMethod.Percentile}[method],
@@ -82,16 +106,21 @@ def onnx_ptq(src: str | Path, dst: str | Path, spec: ModelSpec, calib: np.ndarra
         for p in Path(dst).parent.glob("*.onnx-augmented*"):  # calibration scratch ORT may leave behind
             p.unlink(missing_ok=True)
     params = {"tool": "onnxruntime.quantize_static", "format": "QDQ", "calibration_images": len(calib), "method": method,
-              "per_channel": per_channel, "weights": "int8 symmetric", "activations": "uint8 asymmetric",
+              "per_channel": per_channel, "overflow_fix": fix,
+              "weights": "int8 symmetric" + (" (7-bit range)" if fix == "enable" else ""), "activations": "uint8 asymmetric",
               "keep_float": list(keep_float), "float_nodes": len(exclude)}
     return _int8_spec(spec, "onnx", params)
 
 
 def openvino_ptq(src: str | Path, dst: str | Path, spec: ModelSpec, calib: np.ndarray, *, preset: str = "mixed",
-                 keep_float: tuple[str, ...] = (), fast_bias_correction: bool = True) -> ModelSpec:
-    """INT8 OpenVINO IR with NNCF PTQ. preset 'mixed': asymmetric activations, what hard-swish models need."""
+                 keep_float: tuple[str, ...] = (), fast_bias_correction: bool = True, overflow_fix: str = "auto") -> ModelSpec:
+    """INT8 OpenVINO IR with NNCF PTQ. preset 'mixed': asymmetric activations, what hard-swish models need.
+    overflow_fix: NNCF's own option (see resolve_overflow_fix)."""
     ov = require("openvino", "openvino")
     nncf = require("nncf", "compress")
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
+
+    fix = resolve_overflow_fix(overflow_fix)
     model = ov.Core().read_model(str(src))
     presets = {"mixed": nncf.QuantizationPreset.MIXED, "performance": nncf.QuantizationPreset.PERFORMANCE}
     if preset not in presets:
@@ -100,13 +129,14 @@ def openvino_ptq(src: str | Path, dst: str | Path, spec: ModelSpec, calib: np.nd
         qmodel = nncf.quantize(
             model, nncf.Dataset(list(calib), lambda x: x[None]), preset=presets[preset], subset_size=len(calib),
             fast_bias_correction=fast_bias_correction,
+            advanced_parameters=AdvancedQuantizationParameters(overflow_fix=OverflowFix(fix)),
             ignored_scope=nncf.IgnoredScope(patterns=scope_patterns(keep_float), validate=False) if keep_float else None,
         )
     except Exception as exc:
         raise ExportError(f"NNCF quantization of the OpenVINO model failed: {type(exc).__name__}: {str(exc)[:300]}") from exc
     ov.save_model(qmodel, str(dst), compress_to_fp16=False)
     params = {"tool": "nncf.quantize (OpenVINO)", "calibration_images": len(calib), "preset": preset,
-              "fast_bias_correction": fast_bias_correction, "keep_float": list(keep_float)}
+              "fast_bias_correction": fast_bias_correction, "overflow_fix": fix, "keep_float": list(keep_float)}
     return _int8_spec(spec, "openvino", params)
 
 
@@ -121,7 +151,8 @@ def publish_int8(fmt: str, staged: Path, final: Path, spec: ModelSpec) -> None:
 
 
 def quantize_file(fmt: str, src: str | Path, dst: str | Path, spec: ModelSpec, calib: np.ndarray, *,
-                  keep_float: tuple[str, ...] = (), method: str = "minmax", per_channel: bool = True) -> ModelSpec:
+                  keep_float: tuple[str, ...] = (), method: str = "minmax", per_channel: bool = True,
+                  overflow_fix: str = "auto") -> ModelSpec:
     """PTQ of a float artifact (`fmt` "onnx" or "openvino") into `dst`, built in a staging folder, published whole."""
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -129,11 +160,12 @@ def quantize_file(fmt: str, src: str | Path, dst: str | Path, spec: ModelSpec, c
     try:
         staged = stage / dst.name
         if fmt == "onnx":
-            q = onnx_ptq(src, staged, spec, calib, method=method, keep_float=keep_float, per_channel=per_channel)
+            q = onnx_ptq(src, staged, spec, calib, method=method, keep_float=keep_float, per_channel=per_channel,
+                         overflow_fix=overflow_fix)
         elif fmt == "openvino":
             if not per_channel:
                 raise ExportError("NNCF quantizes OpenVINO weights per channel always; per_channel=False is ONNX Runtime only")
-            q = openvino_ptq(src, staged, spec, calib, keep_float=keep_float)
+            q = openvino_ptq(src, staged, spec, calib, keep_float=keep_float, overflow_fix=overflow_fix)
         else:
             raise ExportError(f"post-training INT8 here covers onnx and openvino, not {fmt!r} (TFLite INT8 is an export precision)")
         publish_int8(fmt, staged, dst, q)
@@ -149,4 +181,5 @@ def _int8_spec(spec: ModelSpec, fmt: str, params: dict) -> ModelSpec:
     return spec.replace(artifact=art).with_step("quantize", params)
 
 
-__all__ = ["onnx_ptq", "openvino_ptq", "quantize_file", "publish_int8", "scope_patterns", "matching_nodes", "ORT_METHODS"]
+__all__ = ["onnx_ptq", "openvino_ptq", "quantize_file", "publish_int8", "scope_patterns", "matching_nodes", "ORT_METHODS",
+           "OVERFLOW_FIX", "resolve_overflow_fix"]

@@ -129,7 +129,8 @@ def _ladder(ctx, model, fmt, src, fspec, calib, base_keep, o, judge, attempts, d
     then whole stages, most sensitive first (each stage's sensitivity measured alone), up to max_float_layers."""
     def attempt(keep, how):
         path = d / f"int8_{fmt}_{len(attempts)}{SUFFIX[fmt]}"
-        quantize_file(fmt, src, path, fspec, calib, keep_float=keep, method=o["calibration_method"], per_channel=o["per_channel"])
+        quantize_file(fmt, src, path, fspec, calib, keep_float=keep, method=o["calibration_method"], per_channel=o["per_channel"],
+                      overflow_fix=o["overflow_fix"])
         attempts.append(judge(fmt, path, keep, how))
 
     attempt(base_keep, "ptq")
@@ -145,7 +146,8 @@ def _ladder(ctx, model, fmt, src, fspec, calib, base_keep, o, judge, attempts, d
     gains = []
     for blk in _blocks(model):  # sensitivity: how much keeping this stage in float alone recovers
         probe = d / f"probe_{fmt}{SUFFIX[fmt]}"
-        quantize_file(fmt, src, probe, fspec, calib, keep_float=keep + (blk,), method=o["calibration_method"], per_channel=o["per_channel"])
+        quantize_file(fmt, src, probe, fspec, calib, keep_float=keep + (blk,), method=o["calibration_method"], per_channel=o["per_channel"],
+                      overflow_fix=o["overflow_fix"])
         gains.append((judge(fmt, probe, keep + (blk,), "sensitivity probe")["val_top1"], blk))
     for scratch in (probe, probe.with_suffix(".bin"), probe.with_name(probe.name + ".json")) if gains else ():
         scratch.unlink(missing_ok=True)  # probes are measurements, not artifacts to ship
@@ -171,7 +173,8 @@ def _qat_rows(ctx, model, spec, o, keep, targets, d, judge, i):
                                      "freeze_bn": True},  # re-estimated BN stats cost ~0.4 points in one QAT epoch
                         ctx.out / f"step{i + 1}_qat")
     # the float model teaches its own fake-quantized copy: soft targets keep QAT from drifting off what it knew
-    qmodel, qspec = qat(model, spec, tcfg, calib, keep, teacher=copy.deepcopy(model) if o["qat_distill"] else None)
+    qmodel, qspec = qat(model, spec, tcfg, calib, keep, teacher=copy.deepcopy(model) if o["qat_distill"] else None,
+                        overflow_fix=o["overflow_fix"])
     rows = []
     onnx_path = d / "int8_qat.onnx"
     with tempfile.TemporaryDirectory(dir=d) as tmp:
