@@ -66,7 +66,8 @@ def run_demo(out_dir: Path) -> int:
     from .bench.fingerprint import fingerprint
     from .bench.runner import BenchOptions, bench_artifact
 
-    opts = BenchOptions(runs=100, threads=[2])
+    # agreement with the FP32 ONNX file: how faithful each build is, without an ImageNet set offline
+    opts = BenchOptions(runs=100, threads=[2], reference=str(exported[".onnx"].path))
     rows = []
     with con.status("edgecls-bench on the artifacts ..."):
         for p in paths + int8_paths:

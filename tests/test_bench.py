@@ -41,7 +41,8 @@ def bench_run(artifacts, photos, tmp_path_factory):
     data = _photo_folder(out / "data", photos)
     r = subprocess.run(
         [sys.executable, "-m", "edgecls.bench", str(artifacts["onnx"]), str(artifacts["xml"]), "--runs", "12", "--warmup", "2",
-         "--batch", "1", "2", "--threads", "1", "--accuracy", str(data), "-o", str(out / "rep"), "--budget-ms", "1000"],
+         "--batch", "1", "2", "--threads", "1", "--accuracy", str(data), "--reference", str(artifacts["onnx"]), "-o", str(out / "rep"),
+         "--budget-ms", "1000"],
         capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     return out / "rep", r.stdout
@@ -58,12 +59,29 @@ def test_real_run_matches_schema_and_writes_every_format(bench_run):
         assert r["model_ms"]["min"] <= r["model_ms"]["p50"] <= r["model_ms"]["p99"] <= r["model_ms"]["max"]
         assert r["cold_start"]["load_plus_first_ms"] > 0 and r["cold_start"]["peak_rss_mb"] > 0
         assert r["accuracy"]["n"] == 6 and r["accuracy"]["top1"] >= 0.5
+        assert r["agreement"]["reference"] == "lite0.onnx" and r["agreement"]["n"] == 6  # the labelled images, unlabelled
+        # the reference agrees with itself exactly; OpenVINO FP32 of the same model at least on every top-1
+        assert r["agreement"]["top1"] == 1.0 and r["agreement"]["top5_overlap"] >= (1.0 if r["backend"] == "onnxruntime" else 0.8)
+        assert r["cold_start"]["import_ms"] > 1.0  # `import edgecls` is timed, not done before the clock starts
     assert result["device"]["cpu"]["logical_cores"] >= 1 and "onnxruntime" in result["device"]["versions"]
     assert (rep / "bench.csv").read_text().count("\n") == 5
     assert "| model |" in (rep / "bench.md").read_text()
     html = (rep / "bench.html").read_text()
     assert html.count("data:image/png;base64,") == 2 and "<table>" in html
     assert "pick" in stdout
+
+
+def test_cold_start_reports_the_child_not_the_parent(artifacts):
+    """ru_maxrss survives exec on Linux: a parent holding 1.5 GB made every child 'peak' at 1.5 GB."""
+    import numpy as np
+
+    from edgecls.bench.cold import cold_start
+
+    ballast = np.ones(1536 * 2**20, np.uint8)  # touched pages: this process's RSS is now > 1.5 GB
+    cold = cold_start(artifacts["onnx"], 1)
+    assert ballast[-1] == 1 and "error" not in cold, cold
+    assert 20 < cold["peak_rss_mb"] < 1000, cold
+    assert cold["load_ms"] > 0 and cold["first_inference_ms"] > 0 and cold["import_ms"] > 1.0
 
 
 def _result(rows):
@@ -86,6 +104,12 @@ def test_budget_pick_most_accurate_that_fits():
     no_acc = _result([("a.onnx", 4.0, None), ("b.onnx", 3.0, None)])
     best, why = report.pick_under_budget(no_acc, 10.0)
     assert best["model"] == "b.onnx" and "fastest" in why
+    # no labels, agreement with a reference: the most faithful build that fits
+    agree = _result([("fp32.onnx", 8.0, None), ("int8a.onnx", 4.0, None), ("int8b.onnx", 5.0, None)])
+    for r, a in zip(agree["results"], (1.0, 0.7, 0.9)):
+        r["agreement"] = {"reference": "fp32.onnx", "n": 10, "top1": a, "top5_overlap": a}
+    best, why = report.pick_under_budget(agree, 7.0)
+    assert best["model"] == "int8b.onnx" and "most faithful of 2" in why
 
 
 def test_compare_ratios():

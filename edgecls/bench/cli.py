@@ -36,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-e2e", action="store_true", help="skip end-to-end timing from a 1080p frame")
     ap.add_argument("--no-cold", action="store_true", help="skip the fresh-process cold-start measurement")
     ap.add_argument("--accuracy", help="'fashion-mnist' or an ImageFolder whose class names match the model's labels")
-    ap.add_argument("--accuracy-limit", type=int, default=1000)
+    ap.add_argument("--accuracy-limit", type=int, default=1000, help="images of the labelled set (or reference) check")
+    ap.add_argument("--reference", help="an artifact (e.g. the FP32 one) to report each model's top-1 agreement with, on "
+                    "the --accuracy images or, without them, crops of the bundled photos: fidelity without labels")
     ap.add_argument("-o", "--out-dir", default="bench_out", help="where bench.json/.csv/.md/.html go")
     ap.add_argument("--budget-ms", type=float, help="pick the most accurate artifact under this end-to-end p50")
     ap.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="ratios B/A between two runs")
@@ -72,9 +74,12 @@ def run(a) -> int:
     if not a.models:
         raise FileNotFoundError("give at least one model or folder (or --compare A.json B.json)")
     opts = BenchOptions(warmup=a.warmup, runs=a.runs, duration_s=a.duration, batch_sizes=a.batch, threads=a.threads,
-                        end_to_end=not a.no_e2e, cold_start=not a.no_cold, accuracy=a.accuracy, accuracy_limit=a.accuracy_limit)
+                        end_to_end=not a.no_e2e, cold_start=not a.no_cold, accuracy=a.accuracy, accuracy_limit=a.accuracy_limit,
+                        reference=a.reference)
     if any(b < 1 for b in a.batch) or any(t < 0 for t in a.threads) or a.runs < 2:
         raise ValueError("batch sizes must be >= 1, thread counts >= 0 and --runs >= 2")
+    if a.reference and not Path(a.reference).is_file():
+        raise FileNotFoundError(f"--reference {a.reference}: no such artifact")
     models = collect(a.models)
     rows = []
     with con.status("benchmarking ...") as status:

@@ -45,7 +45,7 @@ def _acc(r: dict) -> float | None:
 
 FLAT_COLUMNS = ("model", "backend", "precision", "batch", "threads", "size_mb", "p50_ms", "p90_ms", "p99_ms", "mean_ms",
                 "std_ms", "min_ms", "max_ms", "runs", "e2e_p50_ms", "e2e_p99_ms", "preprocess_p50_ms", "throughput_ips",
-                "cold_load_plus_first_ms", "peak_rss_mb", "top1")
+                "cold_load_plus_first_ms", "peak_rss_mb", "top1", "agree_top1", "agree_top5")
 
 
 def flat(r: dict) -> dict:
@@ -56,6 +56,7 @@ def flat(r: dict) -> dict:
         "std_ms": m["std"], "min_ms": m["min"], "max_ms": m["max"], "runs": m["n"], "e2e_p50_ms": e.get("p50"),
         "e2e_p99_ms": e.get("p99"), "preprocess_p50_ms": r["preprocess_ms"]["p50"], "throughput_ips": r["throughput_ips"],
         "cold_load_plus_first_ms": c.get("load_plus_first_ms"), "peak_rss_mb": c.get("peak_rss_mb"), "top1": _acc(r),
+        "agree_top1": (r.get("agreement") or {}).get("top1"), "agree_top5": (r.get("agreement") or {}).get("top5_overlap"),
     }
 
 
@@ -78,7 +79,7 @@ def to_csv(result: dict) -> str:
 
 def to_markdown(result: dict) -> str:
     cols = ("model", "backend", "precision", "batch", "threads", "p50_ms", "p99_ms", "e2e_p50_ms", "throughput_ips",
-            "cold_load_plus_first_ms", "size_mb", "top1")
+            "cold_load_plus_first_ms", "size_mb", "top1", "agree_top1")
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in result["results"]:
         f = flat(r)
@@ -93,14 +94,14 @@ def print_table(result: dict, console=None) -> None:
     from rich.table import Table
 
     t = Table(title="edgecls-bench (ms; model-only unless noted)")
-    for col in ("model", "backend", "prec", "b", "thr", "p50", "p90", "p99", "e2e p50", "pre", "img/s", "cold", "MB", "top-1"):
+    for col in ("model", "backend", "prec", "b", "thr", "p50", "p90", "p99", "e2e p50", "pre", "img/s", "cold", "MB", "top-1", "agree"):
         t.add_column(col, justify="left" if col in ("model", "backend", "prec") else "right")
     for r in result["results"]:
         f = flat(r)
         t.add_row(f["model"], f["backend"], f["precision"], str(f["batch"]), str(f["threads"] or "def"), _fmt(f["p50_ms"]),
                   _fmt(f["p90_ms"]), _fmt(f["p99_ms"]), _fmt(f["e2e_p50_ms"]), _fmt(f["preprocess_p50_ms"]),
                   f"{f['throughput_ips']:.1f}", _fmt(f["cold_load_plus_first_ms"]), f"{f['size_mb']:.1f}",
-                  "-" if f["top1"] is None else f"{f['top1']:.2%}")
+                  "-" if f["top1"] is None else f"{f['top1']:.2%}", "-" if f["agree_top1"] is None else f"{f['agree_top1']:.0%}")
     (console or Console()).print(t)
 
 
@@ -114,11 +115,14 @@ def pick_under_budget(result: dict, budget_ms: float, metric: str = "e2e_p50_ms"
     if not fits:
         fastest = min(rows, key=lambda f: f[metric])
         return None, f"nothing fits {budget_ms} ms; the fastest is {fastest['model']} at {fastest[metric]:.2f} ms ({metric})"
-    has_acc = any(f["top1"] is not None for f in fits)
-    best = max(fits, key=lambda f: ((f["top1"] or -1) if has_acc else 0, -f[metric]))
+    key = "top1" if any(f["top1"] is not None for f in fits) else "agree_top1"
+    has_acc = any(f[key] is not None for f in fits)
+    best = max(fits, key=lambda f: ((f[key] if f[key] is not None else -1) if has_acc else 0, -f[metric]))
     why = (f"{best['model']} ({best['backend']}, {best['precision']}, batch {best['batch']}, threads {best['threads'] or 'default'}): "
            f"{best[metric]:.2f} ms {metric} within {budget_ms} ms")
-    why += f", top-1 {best['top1']:.2%}, the most accurate of {len(fits)} that fit" if has_acc else f", fastest of {len(fits)} that fit (no accuracy measured)"
+    what = "top-1" if key == "top1" else "top-1 agreement with the reference"
+    why += (f", {what} {best[key]:.2%}, the {'most accurate' if key == 'top1' else 'most faithful'} of {len(fits)} that fit"
+            if has_acc else f", fastest of {len(fits)} that fit (no accuracy measured)")
     return best, why
 
 
@@ -221,12 +225,13 @@ def plots(result: dict) -> list[tuple[str, str]]:
         out.append(("Latency distribution", _png(fig)))
     rows = [(r, flat(r)) for r in results if r["batch"] == 1]
     if rows:
-        with_acc = any(f["top1"] is not None for _, f in rows)
+        key = "top1" if any(f["top1"] is not None for _, f in rows) else "agree_top1"
+        with_acc = any(f[key] is not None for _, f in rows)
         colors = _backend_colors([r for r, _ in rows])
         fig, ax = plt.subplots(figsize=(11, 5.2))
         pts = []
         for n, (r, f) in enumerate(rows, 1):
-            y = ((f["top1"] or 0.0) * 100) if with_acc else f["size_mb"]
+            y = ((f[key] or 0.0) * 100) if with_acc else f["size_mb"]
             prec = _prec(r)
             ax.scatter(f["p50_ms"], y, s=40 + 6 * f["size_mb"], alpha=0.7, color=colors[r["backend"]], edgecolors="black",
                        linewidths=0.6, marker=_MARKERS.get(prec.lower(), "D"),
@@ -256,10 +261,13 @@ def plots(result: dict) -> list[tuple[str, str]]:
             if hasattr(h, "set_sizes"):
                 h.set_sizes([40])
         ax.set_xlabel("model-only p50 latency, ms (batch 1)")
-        ax.set_ylabel("top-1 accuracy, %" if with_acc else "file size, MB")
-        ax.set_title("accuracy vs latency (marker size = file size)" if with_acc else "file size vs latency (no accuracy measured)")
+        ref = next((r["agreement"] for r, _ in rows if r.get("agreement")), None)
+        ylabel = {"top1": "top-1 accuracy, %", "agree_top1": f"top-1 agreement with {ref['reference'] if ref else '?'}, %"}[key]
+        ax.set_ylabel(ylabel if with_acc else "file size, MB")
+        ax.set_title(f"{'accuracy' if key == 'top1' else 'agreement'} vs latency (marker size = file size)" if with_acc
+                     else "file size vs latency (no accuracy measured)")
         ax.grid(alpha=0.3, which="both")
-        out.append(("Accuracy vs latency" if with_acc else "Size vs latency", _png(fig)))
+        out.append((("Accuracy" if key == "top1" else "Agreement") + " vs latency" if with_acc else "Size vs latency", _png(fig)))
     return out
 
 
@@ -268,26 +276,37 @@ def to_html(result: dict) -> str:
     cols = {"model": "model", "backend": "backend", "precision": "precision", "batch": "batch", "threads": "threads",
             "p50_ms": "p50", "p90_ms": "p90", "p99_ms": "p99", "std_ms": "std", "runs": "runs", "e2e_p50_ms": "e2e p50",
             "preprocess_p50_ms": "pre p50", "throughput_ips": "img/s", "cold_load_plus_first_ms": "cold start",
-            "peak_rss_mb": "peak RSS MB", "size_mb": "file MB", "top1": "top-1"}
+            "peak_rss_mb": "peak RSS MB", "size_mb": "file MB", "top1": "top-1",
+            "agree_top1": "agree top-1", "agree_top5": "agree top-5"}
+    flats = [flat(r) for r in sorted_rows(result)]
+    cols = {k: v for k, v in cols.items() if any(f[k] is not None for f in flats)}  # no all-empty columns
+    pct = ("top1", "agree_top1", "agree_top5")
+    cell = lambda f, c: "-" if f[c] is None else f"{f[c]:.1%}" if c in pct else _fmt(f[c])  # noqa: E731
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols.values())
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(flat(r)[c]))}</td>" for c in cols) + "</tr>" for r in sorted_rows(result))
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell(f, c))}</td>" for c in cols) + "</tr>" for f in flats)
     figs = "".join(f"<h2>{html.escape(t)}</h2><img alt='{html.escape(t)}' src='data:image/png;base64,{b}'>" for t, b in plots(result))
     versions = ", ".join(f"{k} {v}" for k, v in d["versions"].items())
     gpu = "; ".join(f"{g['name']} (driver {g['driver']}, cc {g['compute_capability']})" for g in d["gpus"]) or "none"
     jetson = html.escape(json.dumps(d["jetson"])) if d["jetson"] else "not a Jetson"
+    risk = {True: "yes: x86 without VNNI, full-range INT8 weights saturate (see README, overflow_fix)", False: "no",
+            None: "unknown"}[d["cpu"].get("int8_saturation_risk")]
+    ref = next((r["agreement"] for r in result["results"] if r.get("agreement")), None)
+    agree = (f" Agreement: top-1 agreement and top-5 overlap with <b>{html.escape(ref['reference'])}</b> on "
+             f"{html.escape(str(ref.get('images')))}, for builds (INT8, FP16) where no labelled set is at hand." if ref else "")
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>edgecls-bench report</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1300px}}table{{border-collapse:collapse;font-size:12px}}
 th{{white-space:nowrap}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th:first-child,td:nth-child(2),td:nth-child(3){{text-align:left}}
+td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}td:first-child,th:first-child,td:nth-child(2),td:nth-child(3),th:nth-child(2),th:nth-child(3){{text-align:left}}
 th{{background:#f2f2f2}}tr:nth-child(even){{background:#fafafa}}img{{max-width:100%;border:1px solid #eee}}.dev{{color:#555}}</style></head><body>
 <h1>edgecls-bench report</h1>
 <p class="dev"><b>Device</b>: {html.escape(str(d['cpu']['model']))} ({html.escape(d['cpu']['arch'])}; {html.escape(', '.join(d['cpu']['isa']))}),
 {d['cpu']['logical_cores']} logical cores, {d['memory_gb']} GiB, {html.escape(d['os'])}, Python {d['python']}<br>
+<b>INT8 saturation risk</b>: {html.escape(risk)}<br>
 <b>GPU</b>: {html.escape(gpu)} &nbsp; <b>Jetson</b>: {jetson}<br><b>Runtimes</b>: {html.escape(versions)}<br>
 <b>Created</b>: {result['created']} &nbsp; <b>Options</b>: {html.escape(json.dumps(result['options']))}</p>
 <p>Latencies in ms. Model-only: a preprocessed batch through the runtime (the Predictor's own call, output copy included).
 End-to-end (e2e): a 1080p uint8 BGR frame through preprocessing, inference and top-k. Cold: a fresh process loading the
-model and running its first inference. Percentiles by linear interpolation; <i>runs</i> is the number of timed calls.</p>
+model and running its first inference. Percentiles by linear interpolation; <i>runs</i> is the number of timed calls.{agree}</p>
 <table><tr>{head}</tr>{body}</table>{figs}</body></html>"""
 
 

@@ -9,6 +9,7 @@ machine.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ class BenchOptions:
     end_to_end: bool = True
     cold_start: bool = True
     accuracy: str | None = None  # "fashion-mnist" or an ImageFolder path whose class names match the labels
+    reference: str | None = None  # an artifact to measure top-1 agreement with (on the accuracy set or photo crops)
     accuracy_limit: int = 1000
 
     def as_dict(self) -> dict:
@@ -92,29 +94,63 @@ def time_interleaved(fns: dict[str, Callable[[], object]], warmup: int, runs: in
     return ms
 
 
-def accuracy(pred: Predictor, source: str, limit: int) -> dict:
+def _labelled_subset(source: str, limit: int):
+    """The dataset and a fixed, class-mixed subset of its indices (the same one for every artifact)."""
     from ..train.data import load_fashion_mnist, load_image_folder
 
     ds = load_fashion_mnist("test") if source.lower() in ("fashion-mnist", "fashion_mnist") else load_image_folder(source)
+    n = min(limit, len(ds))
+    return ds, np.random.default_rng(0).permutation(len(ds))[:n]
+
+
+def _image(ds, i: int) -> np.ndarray:
+    img = ds.image(int(i))
+    return img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img
+
+
+def accuracy(pred: Predictor, source: str, limit: int) -> dict:
+    ds, idx = _labelled_subset(source, limit)
     index = {name: i for i, name in enumerate(pred.spec.labels)}
     missing = [c for c in ds.classes if c not in index]
     if missing:
         return {"error": f"dataset classes {missing[:5]} are not labels of this model"}
-    n = min(limit, len(ds))
-    idx = np.random.default_rng(0).permutation(len(ds))[:n]  # a fixed, class-mixed subset
-    correct = 0
-    for i in idx:
-        img = ds.image(int(i))
-        img = img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img
-        p = pred.predict(img, color="RGB")
-        correct += p.index == index[ds.classes[ds.labels[i]]]
-    return {"dataset": source, "n": int(n), "top1": correct / n}
+    correct = sum(pred.predict(_image(ds, i), color="RGB").index == index[ds.classes[ds.labels[i]]] for i in idx)
+    return {"dataset": source, "n": len(idx), "top1": correct / len(idx)}
+
+
+def fidelity_images(source: str | None, limit: int) -> tuple[str, list[np.ndarray]]:
+    """Images for agreement with a reference: the labelled set's subset, or crops of the bundled photos."""
+    if source:
+        ds, idx = _labelled_subset(source, limit)
+        return f"{source} ({len(idx)} images)", [_image(ds, i) for i in idx]
+    from ..compress.calibration import photo_crops
+
+    n = min(limit, 200)
+    return f"{n} crops of the bundled photos", photo_crops(n, seed=1)
+
+
+@functools.lru_cache(maxsize=2)
+def _reference_top5(reference: str, source: str | None, limit: int) -> tuple[str, list[np.ndarray]]:
+    what, images = fidelity_images(source, limit)
+    with Predictor(reference) as ref:
+        return what, [np.array([t.index for t in ref.predict(img, color="RGB", topk=5).topk]) for img in images]
+
+
+def agreement(pred: Predictor, reference: str, source: str | None, limit: int) -> dict:
+    """Top-1 agreement and top-5 overlap with a reference artifact (say the FP32 one): how faithful an INT8 or FP16
+    build is where no labelled set of the model's domain is at hand (an ImageNet model, offline)."""
+    what, ref = _reference_top5(str(reference), source, limit)
+    _, images = fidelity_images(source, limit)
+    got = [np.array([t.index for t in pred.predict(img, color="RGB", topk=5).topk]) for img in images]
+    return {"reference": Path(reference).name, "images": what, "n": len(got),
+            "top1": float(np.mean([g[0] == r[0] for g, r in zip(got, ref)])),
+            "top5_overlap": float(np.mean([len(set(g) & set(r)) / len(r) for g, r in zip(got, ref)]))}
 
 
 def bench_artifact(path: Path, opts: BenchOptions, progress: Callable[[str], None] = lambda s: None) -> list[dict]:
     rows = []
     size_mb = sum(f.stat().st_size for f in artifact_files(path)) / 2**20
-    acc = None
+    acc = agree = None
     for threads in opts.threads:
         cold = cold_start(path, threads) if opts.cold_start else None
         pred = Predictor(path, threads=threads or None)
@@ -122,6 +158,9 @@ def bench_artifact(path: Path, opts: BenchOptions, progress: Callable[[str], Non
         if opts.accuracy and acc is None:
             progress(f"{path.name}: accuracy on {opts.accuracy}")
             acc = accuracy(pred, opts.accuracy, opts.accuracy_limit)
+        if opts.reference and agree is None:
+            progress(f"{path.name}: agreement with {Path(opts.reference).name}")
+            agree = agreement(pred, opts.reference, opts.accuracy, opts.accuracy_limit)
         for batch in opts.batch_sizes:
             progress(f"{path.name}: batch {batch}, threads {threads or 'default'}")
             x = np.concatenate([pred.preprocess(frame, color="BGR")] * batch)
@@ -153,5 +192,6 @@ def bench_artifact(path: Path, opts: BenchOptions, progress: Callable[[str], Non
                 "throughput_ips": batch * 1e3 / m["mean"],
                 "cold_start": cold,
                 "accuracy": acc,
+                "agreement": agree,
             })
     return rows
