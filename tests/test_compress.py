@@ -197,8 +197,18 @@ def test_qat_exports_qdq_that_onnxruntime_and_openvino_run(tiny_teacher, tmp_pat
     assert {r["backend"] for r in rows} == {"onnx", "openvino"}
     import onnx
 
-    ops = [n.op_type for n in onnx.load(rows[0]["artifact"]).graph.node]
+    import onnxruntime as ort
+
+    qat_onnx = next(r["artifact"] for r in rows if r["backend"] == "onnx")
+    ops = [n.op_type for n in onnx.load(qat_onnx).graph.node]
     assert ops.count("QuantizeLinear") > 10 and ops.count("DequantizeLinear") > 10
+    assert "BatchNormalization" not in ops  # folded before QAT
+    # ONNX Runtime turns every convolution into an int8 QLinearConv (a float Conv left over ran 4x slower)
+    so = ort.SessionOptions()
+    so.optimized_model_filepath = str(tmp_path / "ort_optimized.onnx")
+    ort.InferenceSession(qat_onnx, so, providers=["CPUExecutionProvider"])
+    fused = [n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node]
+    assert fused.count("QLinearConv") == ops.count("Conv") > 0 and "Conv" not in fused and "FusedConv" not in fused, fused
     fp32 = next(r for r in report["steps"][0]["rows"] if r["precision"] == "fp32")
     for r in rows:  # a tiny QAT run must not wreck the model: within 5 points of float on 200 val images
         assert r["val_top1"] > fp32["val_top1"] - 0.05, r

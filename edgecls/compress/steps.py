@@ -173,25 +173,26 @@ def _qat_rows(ctx, model, spec, o, keep, targets, d, judge, i):
                                      "freeze_bn": True},  # re-estimated BN stats cost ~0.4 points in one QAT epoch
                         ctx.out / f"step{i + 1}_qat")
     # the float model teaches its own fake-quantized copy: soft targets keep QAT from drifting off what it knew
-    qmodel, qspec = qat(model, spec, tcfg, calib, keep, teacher=copy.deepcopy(model) if o["qat_distill"] else None,
-                        overflow_fix=o["overflow_fix"])
+    qmodel, qspec, trained = qat(model, spec, tcfg, calib, keep, teacher=copy.deepcopy(model) if o["qat_distill"] else None,
+                                 overflow_fix=o["overflow_fix"])
     rows = []
-    onnx_path = d / "int8_qat.onnx"
     with tempfile.TemporaryDirectory(dir=d) as tmp:
-        staged = Path(tmp) / onnx_path.name
-        res = export(qmodel, qspec, staged, dynamic_batch=True, verify=False)
-        ospec = res.spec.replace(artifact={**res.spec.artifact, "precision": "int8", "quantizer": "nncf QAT (QDQ)"})
-        publish_int8("onnx", staged, onnx_path, ospec)
-    for fmt in targets:
-        if fmt == "onnx":
-            path = onnx_path
-        else:
-            path = d / "int8_qat.xml"
-            with tempfile.TemporaryDirectory(dir=d) as tmp:
+        qdq = export(qmodel, qspec, Path(tmp) / "qat_qdq.onnx", dynamic_batch=True, verify=False)
+        qdq_spec = qdq.spec.replace(artifact={**qdq.spec.artifact, "precision": "int8", "quantizer": "nncf QAT (QDQ)"})
+        for fmt in targets:
+            if fmt == "onnx":  # ONNX Runtime's own PTQ on the QAT-trained weights: every Conv an int8 QLinearConv
+                path = d / "int8_qat.onnx"
+                flt = export(trained, qspec, Path(tmp) / "qat_float.onnx", dynamic_batch=True, verify=False)
+                ucalib = dataset_calibration(ctx.splits.train, flt.spec, o["calibration"], ctx.cfg.seed)
+                quantize_file("onnx", flt.path, path, flt.spec, ucalib, keep_float=keep, method=o["calibration_method"],
+                              per_channel=o["per_channel"], overflow_fix=o["overflow_fix"])
+            else:  # OpenVINO runs NNCF's own Q/DQ graph, with the ranges QAT learned
+                path = d / "int8_qat.xml"
                 staged = Path(tmp) / path.name
-                vspec = onnx_to_openvino(onnx_path, ospec, staged)
-                publish_int8("openvino", staged, path, vspec.replace(artifact={**vspec.artifact, "precision": "int8", "quantizer": "nncf QAT (QDQ)"}))
-        rows.append({**judge(fmt, path, keep, "qat"), "final": True})
+                vspec = onnx_to_openvino(qdq.path, qdq_spec, staged)
+                publish_int8("openvino", staged, path, vspec.replace(artifact={**vspec.artifact, "precision": "int8",
+                                                                               "quantizer": "nncf QAT (QDQ)"}))
+            rows.append({**judge(fmt, path, keep, "qat"), "final": True})
     return rows
 
 
