@@ -69,7 +69,26 @@ def _jetson() -> dict | None:
         "l4t_release": rel.read_text(errors="replace").splitlines()[0].strip(),
         "power_mode": _run(["nvpmodel", "-q"]),
         "clocks": _run(["jetson_clocks", "--show"]),
+        "jtop": _jtop(),
     }
+
+
+def _jtop() -> dict | None:
+    """jetson-stats' view (JetPack, power mode, jetson_clocks), when it and its service are installed. Written to
+    jetson-stats 4.x's documented API; not yet run on a Jetson by this project."""
+    try:
+        from jtop import jtop
+    except ImportError:
+        return None
+    try:
+        with jtop() as j:
+            if not j.ok():
+                return None
+            return {"board": {k: str(v) for k, v in j.board.get("hardware", {}).items()},
+                    "libraries": {k: str(v) for k, v in j.board.get("libraries", {}).items()},
+                    "nvpmodel": str(j.nvpmodel), "jetson_clocks": str(j.jetson_clocks)}
+    except Exception as exc:  # noqa: BLE001 - the jtop service down or another version: say so, do not fail the bench
+        return {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
 
 
 def _versions() -> dict:
