@@ -103,18 +103,13 @@ def _labelled_subset(source: str, limit: int):
     return ds, np.random.default_rng(0).permutation(len(ds))[:n]
 
 
-def _image(ds, i: int) -> np.ndarray:
-    img = ds.image(int(i))
-    return img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img
-
-
 def accuracy(pred: Predictor, source: str, limit: int) -> dict:
     ds, idx = _labelled_subset(source, limit)
     index = {name: i for i, name in enumerate(pred.spec.labels)}
     missing = [c for c in ds.classes if c not in index]
     if missing:
         return {"error": f"dataset classes {missing[:5]} are not labels of this model"}
-    correct = sum(pred.predict(_image(ds, i), color="RGB").index == index[ds.classes[ds.labels[i]]] for i in idx)
+    correct = sum(pred.predict(ds.pixels(i), color="RGB").index == index[ds.classes[ds.labels[i]]] for i in idx)
     return {"dataset": source, "n": len(idx), "top1": correct / len(idx)}
 
 
@@ -122,7 +117,7 @@ def fidelity_images(source: str | None, limit: int) -> tuple[str, list[np.ndarra
     """Images for agreement with a reference: the labelled set's subset, or crops of the bundled photos."""
     if source:
         ds, idx = _labelled_subset(source, limit)
-        return f"{source} ({len(idx)} images)", [_image(ds, i) for i in idx]
+        return f"{source} ({len(idx)} images)", [ds.pixels(i) for i in idx]
     from ..compress.calibration import photo_crops
 
     n = min(limit, 200)

@@ -49,14 +49,9 @@ def subset(ds, n: int | None, seed: int = 0):
     return ds.subset(np.sort(np.random.default_rng(seed).permutation(len(ds))[:n]))
 
 
-def _pixels(ds, i: int) -> np.ndarray:
-    img = ds.image(i)
-    return img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img
-
-
 def inputs(ds, spec: ModelSpec) -> np.ndarray:
     """All images of `ds` as one batch of the artifact's input tensor (its layout, dtype, normalization)."""
-    return np.concatenate([_pre.fast(_pixels(ds, i), "RGB", spec) for i in range(len(ds))])
+    return np.concatenate([_pre.fast(ds.pixels(i), "RGB", spec) for i in range(len(ds))])
 
 
 def dataset_calibration(ds, spec: ModelSpec, n: int = MIN_CALIBRATION, seed: int = 0) -> np.ndarray:
@@ -73,7 +68,7 @@ def predict_logits(path: str | Path, ds, *, batch: int = 64, threads: int | None
         step = pred._session.max_batch or batch
         out = []
         for s in range(0, len(ds), step):
-            x = np.concatenate([_pre.fast(_pixels(ds, i), "RGB", pred.spec) for i in range(s, min(len(ds), s + step))])
+            x = np.concatenate([_pre.fast(ds.pixels(i), "RGB", pred.spec) for i in range(s, min(len(ds), s + step))])
             out.append(pred.infer(x))
     return np.concatenate(out)
 

@@ -51,6 +51,11 @@ class ArrayDataset:
         img, _ = load_image(x, color=None, channels=3)
         return img
 
+    def pixels(self, i: int) -> np.ndarray:
+        """image(i) as the Predictor and preprocessing take it: grey HxW (not HxWx1) or RGB HxWx3."""
+        img = self.image(int(i))
+        return img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img
+
 
 def _read_idx(path: Path) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open

@@ -135,13 +135,9 @@ def _predict_logits(model, ds, spec, batch_size) -> np.ndarray:
     model.eval()
     out = []
     for s in range(0, len(ds), batch_size):
-        x = np.concatenate([_pre.fast(_as_pixels(ds.image(i)), "RGB", spec) for i in range(s, min(len(ds), s + batch_size))])
+        x = np.concatenate([_pre.fast(ds.pixels(i), "RGB", spec) for i in range(s, min(len(ds), s + batch_size))])
         out.append(model(torch.from_numpy(x)).float().numpy())
     return np.concatenate(out)
-
-
-def _as_pixels(img: np.ndarray) -> np.ndarray:
-    return img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img
 
 
 def _teacher(cfg: TrainConfig, spec: ModelSpec, given: torch.nn.Module | None):
