@@ -61,6 +61,25 @@ def test_bad_options_are_errors(lite0, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_publish_moves_only_the_artifact_and_its_companions(artifacts, tmp_path):
+    """A staging folder that also holds other files (QAT stages its ONNX next to the IR) publishes only the IR pair."""
+    import shutil
+
+    from edgecls.exporters import _publish
+    from edgecls.exporters.openvino import onnx_to_openvino
+
+    stage, out = tmp_path / "stage", tmp_path / "out"
+    stage.mkdir()
+    out.mkdir()
+    src = shutil.copy(artifacts["onnx"], stage / "qat_qdq.onnx")
+    spec = ModelSpec.from_json(sidecar_path(artifacts["onnx"]).read_text())
+    onnx_to_openvino(src, spec, stage / "int8_qat.xml")
+    _publish(stage / "int8_qat.xml", out / "int8_qat.xml")
+    assert sorted(p.name for p in out.iterdir()) == ["int8_qat.bin", "int8_qat.xml"]
+    assert sorted(p.name for p in stage.iterdir()) == ["qat_qdq.onnx"]
+    assert ov.Core().read_model(out / "int8_qat.xml").inputs
+
+
 def test_failed_verification_publishes_nothing(lite0, tmp_path):
     """A spec whose preprocessing lies about the model (BGR instead of RGB) is caught and nothing is written."""
     model, spec = lite0

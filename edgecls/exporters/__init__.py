@@ -113,7 +113,8 @@ def _staging(final: Path):
 
 
 def _publish(staged: Path, final: Path) -> None:
-    files = [p for p in staged.parent.iterdir() if p.is_file()]
+    # only the artifact and its companions (same stem: .bin, .onnx.data); a caller's staging folder may hold more
+    files = [p for p in staged.parent.iterdir() if p.is_file() and p.name.startswith(staged.stem + ".")]
     for f in sorted(files, key=lambda p: p == staged):  # companions (.bin) first, the main file last
         with open(f, "rb+") as fh:
             os.fsync(fh.fileno())
