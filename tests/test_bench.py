@@ -42,7 +42,7 @@ def bench_run(artifacts, photos, tmp_path_factory):
     r = subprocess.run(
         [sys.executable, "-m", "edgecls.bench", str(artifacts["onnx"]), str(artifacts["xml"]), "--runs", "12", "--warmup", "2",
          "--batch", "1", "2", "--threads", "1", "--accuracy", str(data), "--reference", str(artifacts["onnx"]), "-o", str(out / "rep"),
-         "--budget-ms", "1000"],
+         "--budget-ms", "1000", "--cpus", "0"],
         capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     return out / "rep", r.stdout
@@ -64,6 +64,7 @@ def test_real_run_matches_schema_and_writes_every_format(bench_run):
         assert r["agreement"]["top1"] == 1.0 and r["agreement"]["top5_overlap"] >= (1.0 if r["backend"] == "onnxruntime" else 0.8)
         assert r["cold_start"]["import_ms"] > 1.0  # `import edgecls` is timed, not done before the clock starts
     assert result["device"]["cpu"]["logical_cores"] >= 1 and "onnxruntime" in result["device"]["versions"]
+    assert result["device"]["cpu"]["affinity"] == [0] and result["options"]["cpus"] == [0]  # pinned, and says so
     assert (rep / "bench.csv").read_text().count("\n") == 5
     assert "| model |" in (rep / "bench.md").read_text()
     html = (rep / "bench.html").read_text()
@@ -131,6 +132,41 @@ def test_cli_errors_and_compare(bench_run, tmp_path):
     r = subprocess.run([sys.executable, "-m", "edgecls.bench", "--compare", str(rep / "bench.json"), str(rep / "bench.json")],
                        capture_output=True, text=True)
     assert r.returncode == 0 and "1.00" in r.stdout
+
+
+def test_cpus_parse_like_taskset():
+    from edgecls.bench.cli import parse_cpus
+
+    assert parse_cpus("0-2,5") == [0, 1, 2, 5] and parse_cpus("3") == [3] and parse_cpus("1,1-2") == [1, 2]
+    for bad in ("", "a", "3-1", "-1", "0-"):
+        with pytest.raises(ValueError, match="taskset"):
+            parse_cpus(bad)
+
+
+def test_folder_with_an_unavailable_runtime_benches_the_rest(artifacts, tmp_path):
+    """A folder holding a TensorRT engine on a CPU box: the engine is skipped with the reason, the rest is measured."""
+    import shutil
+
+    try:
+        import tensorrt  # noqa: F401
+        pytest.skip("tensorrt is installed here: the engine would be opened (and rejected as corrupt), not skipped")
+    except ImportError:
+        pass
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for f in (artifacts["onnx"], artifacts["onnx"].with_name(artifacts["onnx"].name + ".json")):
+        shutil.copy(f, folder / f.name)
+    (folder / "detector.engine").write_bytes(b"not a real engine")
+    r = subprocess.run([sys.executable, "-m", "edgecls.bench", str(folder), "--runs", "3", "--warmup", "1", "--no-cold",
+                        "--no-e2e", "-o", str(tmp_path / "rep")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "skipped" in r.stdout and "edgecls[tensorrt]" in r.stdout
+    rows = json.loads((tmp_path / "rep" / "bench.json").read_text())["results"]
+    assert [row["model"] for row in rows] == [artifacts["onnx"].name]
+    (folder / artifacts["onnx"].name).unlink()
+    r = subprocess.run([sys.executable, "-m", "edgecls.bench", str(folder), "--runs", "3", "-o", str(tmp_path / "rep2")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "no artifact could be benchmarked" in r.stderr
 
 
 def test_interleaved_timing_alternates_chunks_and_counts_runs():

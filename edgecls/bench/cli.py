@@ -6,9 +6,36 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import EdgeclsError
+from ..errors import BackendUnavailableError, EdgeclsError
 
-SUFFIXES = (".pt", ".onnx", ".xml", ".tflite")
+SUFFIXES = (".pt", ".onnx", ".xml", ".tflite", ".engine")
+
+
+def parse_cpus(text: str) -> list[int]:
+    """taskset -c syntax: "0-3", "4,6", "0-1,4"."""
+    cpus: set[int] = set()
+    try:
+        for part in text.split(","):
+            lo, dash, hi = part.strip().partition("-")
+            a, b = int(lo), int(hi if dash else lo)
+            if a < 0 or b < a:
+                raise ValueError
+            cpus.update(range(a, b + 1))
+    except ValueError:
+        raise ValueError(f"--cpus {text!r}: give CPU ids like 0-3 or 4,6 (taskset -c syntax)") from None
+    return sorted(cpus)
+
+
+def pin(cpus: list[int]) -> None:
+    """Pin this process; the runtimes' worker threads and the cold-start children inherit the CPU set."""
+    import os
+
+    if not hasattr(os, "sched_setaffinity"):
+        raise ValueError("--cpus needs Linux (sched_setaffinity); on this OS pin with the system's own tool")
+    allowed = os.sched_getaffinity(0)
+    if not set(cpus) <= allowed:
+        raise ValueError(f"--cpus {cpus}: this process may only run on CPUs {sorted(allowed)}")
+    os.sched_setaffinity(0, cpus)
 
 
 def collect(paths: list[str]) -> list[Path]:
@@ -27,12 +54,13 @@ def collect(paths: list[str]) -> list[Path]:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="edgecls-bench", description=__doc__)
-    ap.add_argument("models", nargs="*", help="artifacts (.pt/.onnx/.xml) or folders of them")
+    ap.add_argument("models", nargs="*", help="artifacts (.pt/.onnx/.xml/.tflite/.engine) or folders of them")
     ap.add_argument("--runs", type=int, default=200, help="timed runs per measurement")
     ap.add_argument("--duration", type=float, help="seconds per measurement instead of a run count")
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--batch", type=int, nargs="+", default=[1], help="batch sizes, e.g. --batch 1 8")
     ap.add_argument("--threads", type=int, nargs="+", default=[0], help="thread counts; 0 = runtime default")
+    ap.add_argument("--cpus", help="pin to these CPUs (taskset -c syntax, e.g. 4-7 for a big cluster); recorded in the result")
     ap.add_argument("--no-e2e", action="store_true", help="skip end-to-end timing from a 1080p frame")
     ap.add_argument("--no-cold", action="store_true", help="skip the fresh-process cold-start measurement")
     ap.add_argument("--accuracy", help="'fashion-mnist' or an ImageFolder whose class names match the model's labels")
@@ -50,7 +78,7 @@ def run(a) -> int:
 
     from . import report
     from .fingerprint import fingerprint
-    from .runner import BenchOptions, bench_artifact
+    from .runner import BenchOptions
 
     con = Console()
     if not con.is_terminal:
@@ -81,10 +109,10 @@ def run(a) -> int:
     if a.reference and not Path(a.reference).is_file():
         raise FileNotFoundError(f"--reference {a.reference}: no such artifact")
     models = collect(a.models)
-    rows = []
-    with con.status("benchmarking ...") as status:
-        for m in models:
-            rows += bench_artifact(m, opts, progress=lambda s: status.update(f"benchmarking {s} ..."))
+    if a.cpus:
+        opts.cpus = parse_cpus(a.cpus)
+        pin(opts.cpus)
+    rows = _measure(models, opts, con)
     result = report.make_result(rows, fingerprint(a.threads), opts.as_dict())
     report.validate(result)
     files = report.write_reports(result, Path(a.out_dir))
@@ -94,6 +122,31 @@ def run(a) -> int:
         best, why = report.pick_under_budget(result, a.budget_ms)
         con.print(("[green]pick[/] " if best else "[red]no pick[/]: ") + why)
     return 0
+
+
+def _measure(models: list[Path], opts, con) -> list[dict]:
+    """Every artifact with a progress bar (one step per batch size x thread count); an artifact whose runtime is not
+    installed here is skipped with the reason, so a folder holding a TensorRT engine still benches on a CPU box."""
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .runner import bench_artifact
+
+    rows, skipped = [], []
+    cols = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*cols, console=con, transient=True) as bar:
+        task = bar.add_task("benchmarking", total=len(models) * len(opts.threads) * len(opts.batch_sizes))
+        for m in models:
+            try:
+                rows += bench_artifact(m, opts, progress=lambda s: bar.update(task, description=escape(s)),
+                                       advance=lambda: bar.advance(task))
+            except BackendUnavailableError as exc:
+                skipped.append(m)
+                bar.advance(task, len(opts.threads) * len(opts.batch_sizes))
+                con.print(f"[yellow]skipped[/] {escape(str(m))}: {escape(str(exc))}", highlight=False)
+    if not rows:
+        raise BackendUnavailableError(f"no artifact could be benchmarked here; skipped {', '.join(map(str, skipped))}")
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:

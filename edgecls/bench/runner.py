@@ -34,6 +34,7 @@ class BenchOptions:
     accuracy: str | None = None  # "fashion-mnist" or an ImageFolder path whose class names match the labels
     reference: str | None = None  # an artifact to measure top-1 agreement with (on the accuracy set or photo crops)
     accuracy_limit: int = 1000
+    cpus: list[int] | None = None  # the CPU set the process (and its cold-start children) ran on, when pinned
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -142,7 +143,8 @@ def agreement(pred: Predictor, reference: str, source: str | None, limit: int) -
             "top5_overlap": float(np.mean([len(set(g) & set(r)) / len(r) for g, r in zip(got, ref)]))}
 
 
-def bench_artifact(path: Path, opts: BenchOptions, progress: Callable[[str], None] = lambda s: None) -> list[dict]:
+def bench_artifact(path: Path, opts: BenchOptions, progress: Callable[[str], None] = lambda s: None,
+                   advance: Callable[[], None] = lambda: None) -> list[dict]:
     rows = []
     size_mb = sum(f.stat().st_size for f in artifact_files(path)) / 2**20
     acc = agree = None
@@ -189,4 +191,5 @@ def bench_artifact(path: Path, opts: BenchOptions, progress: Callable[[str], Non
                 "accuracy": acc,
                 "agreement": agree,
             })
+            advance()
     return rows
