@@ -109,3 +109,19 @@ def test_topk_and_repr(predictors, photos):
     p = predictors["xml"].predict(photos["coffee"], color="RGB", topk=3)
     assert len(p.topk) == 3 and p.topk[0].score >= p.topk[1].score >= p.topk[2].score
     assert "espresso" in repr(p) and "openvino" in repr(predictors["xml"])
+
+
+def test_openvino_cache_dir_fills_and_gives_the_same_answers(artifacts, photos, tmp_path):
+    """The compiled-model cache changes load time only: a Predictor loaded from the filled cache answers alike."""
+    cache = tmp_path / "cache"
+    plain = edgecls.Predictor(artifacts["xml"], threads=1)
+    first = edgecls.Predictor(artifacts["xml"], threads=1, cache_dir=cache)
+    blobs = sorted(cache.iterdir())
+    assert blobs, "OpenVINO wrote no compiled blob"
+    again = edgecls.Predictor(artifacts["xml"], threads=1, cache_dir=cache)
+    assert sorted(cache.iterdir()) == blobs  # loaded, not compiled and written again
+    x = plain.preprocess(photos["coffee"], color="RGB")
+    np.testing.assert_allclose(again.infer(x), plain.infer(x), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(first.infer(x), plain.infer(x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="cache_dir is for runtimes that compile on load"):
+        edgecls.Predictor(artifacts["onnx"], cache_dir=cache)

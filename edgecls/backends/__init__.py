@@ -1,6 +1,7 @@
 """One module per runtime, behind one small protocol; found by file suffix, an explicit name wins.
 
-A backend module defines NAME, SUFFIXES, EXTRA and `open(path, device, threads, spec=None) -> Session`;
+A backend module defines NAME, SUFFIXES, EXTRA and `open(path, device, threads, spec=None) -> Session` (plus
+`cache_dir=` where the runtime has a compiled-model cache: `takes_cache_dir()`);
 a Session has `run(batch) -> logits`, the spec embedded in the file's own metadata slot (or None), and the
 input shape / class count it really has, so the Predictor can check the spec against the model.
 Adding a runtime means adding one module and one line to BACKENDS.
@@ -34,6 +35,12 @@ class Session(Protocol):
     max_batch: int | None  # None: any batch in one call
 
     def run(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+def takes_cache_dir(module: ModuleType) -> bool:
+    import inspect
+
+    return "cache_dir" in inspect.signature(module.open).parameters
 
 
 def backend_for(path: str | Path, backend: str | None = None) -> ModuleType:

@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..backends import backend_for, takes_cache_dir
 from ..predictor import Predictor
 from .cold import cold_start
 from .stats import latency_stats
@@ -34,6 +35,7 @@ class BenchOptions:
     accuracy: str | None = None  # "fashion-mnist" or an ImageFolder path whose class names match the labels
     reference: str | None = None  # an artifact to measure top-1 agreement with (on the accuracy set or photo crops)
     accuracy_limit: int = 1000
+    cache_dir: str | None = None  # OpenVINO's compiled-model cache, for artifacts whose runtime has one
     cpus: list[int] | None = None  # the CPU set the process (and its cold-start children) ran on, when pinned
 
     def as_dict(self) -> dict:
@@ -149,8 +151,9 @@ def bench_artifact(path: Path, opts: BenchOptions, progress: Callable[[str], Non
     size_mb = sum(f.stat().st_size for f in artifact_files(path)) / 2**20
     acc = agree = None
     for threads in opts.threads:
-        cold = cold_start(path, threads) if opts.cold_start else None
-        pred = Predictor(path, threads=threads or None)
+        cache = opts.cache_dir if opts.cache_dir and takes_cache_dir(backend_for(path)) else None
+        cold = cold_start(path, threads, cache) if opts.cold_start else None
+        pred = Predictor(path, threads=threads or None, cache_dir=cache)
         frame = camera_frame(pred.spec.input.channels)
         if opts.accuracy and acc is None:
             progress(f"{path.name}: accuracy on {opts.accuracy}")
