@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 import sys
 
@@ -42,7 +43,7 @@ def bench_run(artifacts, photos, tmp_path_factory):
     r = subprocess.run(
         [sys.executable, "-m", "edgecls.bench", str(artifacts["onnx"]), str(artifacts["xml"]), "--runs", "12", "--warmup", "2",
          "--batch", "1", "2", "--threads", "1", "--accuracy", str(data), "--reference", str(artifacts["onnx"]), "-o", str(out / "rep"),
-         "--budget-ms", "1000", "--cpus", "0"],
+         "--budget-ms", "1000", "--cpus", str(min(os.sched_getaffinity(0)))],
         capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     return out / "rep", r.stdout
@@ -55,6 +56,7 @@ def test_real_run_matches_schema_and_writes_every_format(bench_run):
     rows = result["results"]
     assert len(rows) == 4  # 2 models x 2 batch sizes x 1 thread count
     for r in rows:
+        assert r["calls_per_batch"] == r["batch"]  # batch-1 exports: a batch of 2 is two runtime calls, and says so
         assert r["model_ms"]["n"] == 12 and len(r["model_samples_ms"]) == 12
         assert r["model_ms"]["min"] <= r["model_ms"]["p50"] <= r["model_ms"]["p99"] <= r["model_ms"]["max"]
         assert r["cold_start"]["load_plus_first_ms"] > 0 and r["cold_start"]["peak_rss_mb"] > 0
@@ -64,7 +66,9 @@ def test_real_run_matches_schema_and_writes_every_format(bench_run):
         assert r["agreement"]["top1"] == 1.0 and r["agreement"]["top5_overlap"] >= (1.0 if r["backend"] == "onnxruntime" else 0.8)
         assert r["cold_start"]["import_ms"] > 1.0  # `import edgecls` is timed, not done before the clock starts
     assert result["device"]["cpu"]["logical_cores"] >= 1 and "onnxruntime" in result["device"]["versions"]
-    assert result["device"]["cpu"]["affinity"] == [0] and result["options"]["cpus"] == [0]  # pinned, and says so
+    cpu = [min(os.sched_getaffinity(0))]
+    assert result["device"]["cpu"]["affinity"] == cpu and result["options"]["cpus"] == cpu  # pinned, and says so
+    assert result["budget_pick"]["model"] in ("lite0.onnx", "lite0.xml") and result["budget_pick"]["budget_ms"] == 1000
     assert (rep / "bench.csv").read_text().count("\n") == 5
     assert "| model |" in (rep / "bench.md").read_text()
     html = (rep / "bench.html").read_text()
@@ -101,10 +105,15 @@ def _result(rows):
             "format": "onnx", "threads": 2, "batch": 1, "size_mb": 5.0, "throughput_ips": 100.0}
     out = []
     for name, p50, acc in rows:
-        r = dict(base, model=name, backend="onnxruntime", precision="fp32", model_ms=latency_stats([p50, p50]),
-                 end_to_end_ms=latency_stats([p50 + 1, p50 + 1]), accuracy={"top1": acc} if acc is not None else None)
+        r = dict(base, model=name, backend="onnxruntime", precision="fp32", model_ms=latency_stats([p50, p50]), model_samples_ms=[p50, p50],
+                 end_to_end_ms=latency_stats([p50 + 1, p50 + 1]), accuracy={"dataset": "folder", "n": 10, "top1": acc} if acc is not None else None)
         out.append(r)
-    return report.make_result(out, {"cpu": {}, "versions": {}}, {})
+    return report.make_result(out, _DEVICE, {"warmup": 1, "runs": 2, "batch_sizes": [1], "threads": [2]})
+
+
+from edgecls.bench.fingerprint import fingerprint  # noqa: E402
+
+_DEVICE = fingerprint([2])
 
 
 def test_budget_pick_most_accurate_that_fits():
@@ -130,12 +139,56 @@ def test_compare_ratios():
     b["results"][0]["model_ms"] = latency_stats([2.0, 2.0])
     rows = report.compare(a, b)
     assert rows[0]["p50_ratio"] == pytest.approx(0.5)
+    # the same file name from two folders: the first row is compared with the first, the second with the second
+    a2, b2 = _result([("m.onnx", 4.0, None), ("m.onnx", 10.0, None)]), _result([("m.onnx", 2.0, None), ("m.onnx", 10.0, None)])
+    assert [r["p50_ratio"] for r in report.compare(a2, b2)] == pytest.approx([0.5, 1.0])
+
+
+def test_budget_without_end_to_end_says_model_only():
+    res = _result([("a.onnx", 4.0, 0.8), ("b.onnx", 3.0, 0.7)])
+    for r in res["results"]:
+        r["end_to_end_ms"] = None
+    best, why = report.pick_under_budget(res, 3.5)
+    assert best["model"] == "b.onnx" and "model-only p50" in why and "3.00 ms" in why
+    res["results"][0]["accuracy"] = res["results"][1]["accuracy"] = {"error": "dataset classes ['x'] are not labels"}
+    best, why = report.pick_under_budget(res, 10.0)
+    assert best["model"] == "b.onnx" and "accuracy failed" in why and "of 2 artifact(s)" in why
+
+
+def test_reports_render_without_accuracy_on_some_rows_and_validate_leaf_types():
+    res = _result([("a.onnx", 4.0, 0.8), ("b.onnx", 3.0, None)])
+    report.validate(res)
+    html = report.to_html(res)
+    assert html.count("data:image/png;base64,") == 2 and "<td>b.onnx</td>" in html
+    assert "| b.onnx |" in report.to_markdown(res)
+    bad = copy.deepcopy(res)
+    bad["results"][0]["accuracy"]["top1"] = "ninety"
+    with pytest.raises(ValueError, match="results/0/accuracy"):
+        report.validate(bad)
+    bad = copy.deepcopy(res)
+    bad["results"][0]["model_samples_ms"] = [1.0, 2.0, 3.0]  # n says 2
+    with pytest.raises(ValueError, match="model_ms.n=2 but 3 samples"):
+        report.validate(bad)
+
+
+def test_pareto_points_are_one_per_artifact():
+    """Thread lists and batch lists: per artifact, its fastest thread count at the smallest batch measured."""
+    res = _result([("a.onnx", 4.0, 0.8), ("a.onnx", 3.0, 0.8), ("a.onnx", 1.0, 0.8)])
+    rs = res["results"]
+    rs[0]["threads"], rs[1]["threads"], rs[2]["batch"] = 1, 2, 8
+    for r in rs:
+        r["batch"] = r["batch"] if r["batch"] == 8 else 2
+    pts = report._one_per_artifact(rs)
+    assert [(r["threads"], r["batch"]) for r, _ in pts] == [(2, 2)]
 
 
 def test_cli_errors_and_compare(bench_run, tmp_path):
     rep, _ = bench_run
     r = subprocess.run([sys.executable, "-m", "edgecls.bench", str(tmp_path / "none.onnx")], capture_output=True, text=True)
     assert r.returncode == 2 and "no such model" in r.stderr
+    for bad_opt in (["--duration", "0"], ["--accuracy-limit", "0"], ["--warmup", "-1"]):
+        r = subprocess.run([sys.executable, "-m", "edgecls.bench", str(rep / "bench.json"), *bad_opt], capture_output=True, text=True)
+        assert r.returncode == 2 and "--duration must be > 0" in r.stderr, bad_opt
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
     r = subprocess.run([sys.executable, "-m", "edgecls.bench", "--compare", str(rep / "bench.json"), str(bad)], capture_output=True, text=True)
@@ -143,6 +196,19 @@ def test_cli_errors_and_compare(bench_run, tmp_path):
     r = subprocess.run([sys.executable, "-m", "edgecls.bench", "--compare", str(rep / "bench.json"), str(rep / "bench.json")],
                        capture_output=True, text=True)
     assert r.returncode == 0 and "1.00" in r.stdout
+
+
+def test_default_thread_row_gets_the_libraries_default_pools(artifacts):
+    """threads [1, 0]: the Predictor with 1 thread sets OpenCV's process-wide pool; the default row must not inherit it."""
+    import cv2
+
+    from edgecls.bench.runner import BenchOptions, bench_artifact
+
+    before = cv2.getNumThreads()
+    seen = []
+    opts = BenchOptions(warmup=1, runs=2, threads=[1, 0], end_to_end=False, cold_start=False)
+    bench_artifact(artifacts["onnx"], opts, progress=lambda s: seen.append(cv2.getNumThreads()))
+    assert seen[0] == 1 and seen[-1] == before and cv2.getNumThreads() == before
 
 
 def test_cpus_parse_like_taskset():

@@ -39,17 +39,20 @@ def pin(cpus: list[int]) -> None:
 
 
 def collect(paths: list[str]) -> list[Path]:
-    out = []
+    """The artifacts named or found in the folders named, each once, in the order given."""
+    out: dict[Path, Path] = {}
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(f for f in p.iterdir() if f.suffix in SUFFIXES and not f.name.startswith("."))
+            found = sorted(f for f in p.iterdir() if f.suffix in SUFFIXES and not f.name.startswith("."))
         elif p.exists():
-            out.append(p)
+            found = [p]
         else:
             raise FileNotFoundError(f"no such model or folder: {p}")
+        for f in found:
+            out.setdefault(f.resolve(), f)
     if not out:
         raise FileNotFoundError(f"no artifacts ({', '.join(SUFFIXES)}) in {', '.join(paths)}")
-    return out
+    return list(out.values())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(a) -> int:
     from rich.console import Console
+    from rich.markup import escape
 
     from . import report
     from .fingerprint import fingerprint
@@ -103,32 +107,51 @@ def run(a) -> int:
         return 0
     if not a.models:
         raise FileNotFoundError("give at least one model or folder (or --compare A.json B.json)")
+    if a.duration is not None and a.duration <= 0 or a.warmup < 0 or a.accuracy_limit < 1:
+        raise ValueError("--duration must be > 0 seconds, --warmup >= 0 and --accuracy-limit >= 1")
+    a.batch, a.threads = list(dict.fromkeys(a.batch)), list(dict.fromkeys(a.threads))  # each measured once
     opts = BenchOptions(warmup=a.warmup, runs=a.runs, duration_s=a.duration, batch_sizes=a.batch, threads=a.threads,
                         end_to_end=not a.no_e2e, cold_start=not a.no_cold, accuracy=a.accuracy, accuracy_limit=a.accuracy_limit,
                         reference=a.reference, cache_dir=a.cache_dir)
     if any(b < 1 for b in a.batch) or any(t < 0 for t in a.threads) or a.runs < 2:
         raise ValueError("batch sizes must be >= 1, thread counts >= 0 and --runs >= 2")
-    if a.reference and not Path(a.reference).is_file():
-        raise FileNotFoundError(f"--reference {a.reference}: no such artifact")
+    if a.reference:  # open it once here: a reference that cannot load is the run's error, not every artifact's
+        if not Path(a.reference).is_file():
+            raise FileNotFoundError(f"--reference {a.reference}: no such artifact")
+        from ..predictor import Predictor
+
+        try:
+            Predictor(a.reference).close()
+        except EdgeclsError as exc:
+            raise ValueError(f"--reference {a.reference} cannot be loaded here: {exc}") from None
+    if a.accuracy and a.accuracy != "fashion-mnist" and not Path(a.accuracy).is_dir():
+        raise FileNotFoundError(f"--accuracy {a.accuracy}: not 'fashion-mnist' and no such ImageFolder")
     models = collect(a.models)
     if a.cpus:
         opts.cpus = parse_cpus(a.cpus)
         pin(opts.cpus)
     rows = _measure(models, opts, con)
     result = report.make_result(rows, fingerprint(a.threads), opts.as_dict())
-    report.validate(result)
+    pick = None
+    if a.budget_ms is not None:
+        best, why = report.pick_under_budget(result, a.budget_ms)
+        pick = result["budget_pick"] = {"budget_ms": a.budget_ms, "model": best["model"] if best else None, "why": why}
+    try:
+        report.validate(result)
+    except ModuleNotFoundError:
+        con.print("(jsonschema not installed: bench.json written without the schema check)")
     files = report.write_reports(result, Path(a.out_dir))
     report.print_table(result, con)
     con.print("wrote " + ", ".join(str(p) for p in files.values()))
-    if a.budget_ms is not None:
-        best, why = report.pick_under_budget(result, a.budget_ms)
-        con.print(("[green]pick[/] " if best else "[red]no pick[/]: ") + why)
+    if pick:
+        con.print(("[green]pick[/] " if pick["model"] else "[red]no pick[/]: ") + escape(pick["why"]))
     return 0
 
 
 def _measure(models: list[Path], opts, con) -> list[dict]:
-    """Every artifact with a progress bar (one step per batch size x thread count); an artifact whose runtime is not
-    installed here is skipped with the reason, so a folder holding a TensorRT engine still benches on a CPU box."""
+    """Every artifact with a progress bar (one step per batch size x thread count); an artifact that cannot be
+    measured here (its runtime is not installed, it is not an edgecls model) is skipped with the reason, so a folder
+    holding a TensorRT engine or a training checkpoint still benches on a CPU box."""
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -142,7 +165,7 @@ def _measure(models: list[Path], opts, con) -> list[dict]:
             try:
                 rows += bench_artifact(m, opts, progress=lambda s: bar.update(task, description=escape(s)),
                                        advance=lambda: bar.advance(task))
-            except BackendUnavailableError as exc:
+            except (EdgeclsError, OSError) as exc:  # a checkpoint in the folder, a corrupt file, a missing runtime
                 skipped.append(m)
                 bar.advance(task, len(opts.threads) * len(opts.batch_sizes))
                 con.print(f"[yellow]skipped[/] {escape(str(m))}: {escape(str(exc))}", highlight=False)

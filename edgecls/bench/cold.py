@@ -16,7 +16,7 @@ from pathlib import Path
 SCRIPT = r"""
 import time
 t0 = time.perf_counter()
-import json, resource, sys
+import json, sys
 import numpy as np
 import edgecls
 t_import = time.perf_counter()
@@ -31,9 +31,13 @@ t_second = time.perf_counter()
 try:
     status = open("/proc/self/status").read()
     rss_mb = int(status.split("VmHWM:")[1].split()[0]) / 1024
-except (OSError, IndexError, ValueError):  # not Linux: ru_maxrss is bytes on macOS, kB elsewhere
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    rss_mb = rss / 2**20 if sys.platform == "darwin" else rss / 1024
+except (OSError, IndexError, ValueError):  # not Linux: ru_maxrss is bytes on macOS, kB elsewhere; none on Windows
+    try:
+        import resource
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rss_mb = rss / 2**20 if sys.platform == "darwin" else rss / 1024
+    except ImportError:
+        rss_mb = None
 print(json.dumps({
     "import_ms": (t_import - t0) * 1e3,
     "load_ms": (t_load - t_import) * 1e3,
@@ -47,10 +51,16 @@ print(json.dumps({
 
 def _child(path: Path, threads: int, cache_dir: str | None) -> dict:
     cmd = [sys.executable, "-c", SCRIPT, str(path), str(threads or 0)] + ([cache_dir] if cache_dir else [])
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        return {"error": "the fresh process did not load and run the model within 600 s"}
     if r.returncode != 0:
         return {"error": (r.stderr.strip().splitlines() or ["failed"])[-1][:300]}
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {"error": f"the fresh process printed no result (stdout: {r.stdout[-200:]!r})"}
 
 
 def cold_start(path: Path, threads: int, cache_dir: str | None = None) -> dict:

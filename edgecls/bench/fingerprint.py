@@ -46,8 +46,12 @@ def _memory_gb() -> float | None:
         import psutil
 
         return round(psutil.virtual_memory().total / 2**30, 1)
-    except ImportError:
-        return None
+    except ImportError:  # a device install without psutil: Linux says it in /proc/meminfo
+        try:
+            kb = int(open("/proc/meminfo").read().split("MemTotal:")[1].split()[0])
+            return round(kb / 2**20, 1)
+        except (OSError, IndexError, ValueError):
+            return None
 
 
 def _gpu() -> list[dict]:

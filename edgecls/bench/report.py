@@ -23,9 +23,17 @@ def make_result(rows: list[dict], device: dict, options: dict) -> dict:
 
 
 def validate(result: dict) -> None:
+    """Raise ValueError naming the first field that breaks the schema (needs jsonschema: the `bench` extra)."""
     import jsonschema
 
-    jsonschema.validate(result, json.loads(SCHEMA_FILE.read_text()))
+    schema = json.loads(SCHEMA_FILE.read_text())
+    exc = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(result))
+    if exc is not None:  # the deepest, most specific error: "results/0/accuracy/top1: 'ninety' is not a number"
+        where = "/".join(map(str, exc.absolute_path)) or "(top level)"
+        raise ValueError(f"bench result does not match {SCHEMA_FILE.name} at {where}: {exc.message[:200]}")
+    for i, r in enumerate(result["results"]):  # what JSON Schema cannot say: the stats count the samples kept
+        if r["model_ms"]["n"] != len(r["model_samples_ms"]):
+            raise ValueError(f"bench result row {i}: model_ms.n={r['model_ms']['n']} but {len(r['model_samples_ms'])} samples")
 
 
 def load_result(path: str | Path) -> dict:
@@ -35,6 +43,12 @@ def load_result(path: str | Path) -> dict:
         raise ValueError(f"cannot read bench result {path}: {exc}") from exc
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise ValueError(f"{path} is not an edgecls-bench result (schema {SCHEMA})")
+    try:
+        validate(data)
+    except ModuleNotFoundError:  # a device install without jsonschema: the schema tag above is all we can check
+        pass
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
     return data
 
 
@@ -43,7 +57,7 @@ def _acc(r: dict) -> float | None:
     return a.get("top1")
 
 
-FLAT_COLUMNS = ("model", "backend", "precision", "batch", "threads", "size_mb", "p50_ms", "p90_ms", "p99_ms", "mean_ms",
+FLAT_COLUMNS = ("model", "backend", "precision", "batch", "calls_per_batch", "threads", "size_mb", "p50_ms", "p90_ms", "p99_ms", "mean_ms",
                 "std_ms", "min_ms", "max_ms", "runs", "e2e_p50_ms", "e2e_p99_ms", "preprocess_p50_ms", "throughput_ips",
                 "cold_load_plus_first_ms", "cold_cache_fill_ms", "peak_rss_mb", "top1", "agree_top1", "agree_top5")
 
@@ -52,7 +66,7 @@ def flat(r: dict) -> dict:
     m, e, c = r["model_ms"], r.get("end_to_end_ms") or {}, r.get("cold_start") or {}
     return {
         "model": r["model"], "backend": r["backend"], "precision": r["precision"], "batch": r["batch"], "threads": r["threads"],
-        "size_mb": r["size_mb"], "p50_ms": m["p50"], "p90_ms": m["p90"], "p99_ms": m["p99"], "mean_ms": m["mean"],
+        "calls_per_batch": r.get("calls_per_batch", 1), "size_mb": r["size_mb"], "p50_ms": m["p50"], "p90_ms": m["p90"], "p99_ms": m["p99"], "mean_ms": m["mean"],
         "std_ms": m["std"], "min_ms": m["min"], "max_ms": m["max"], "runs": m["n"], "e2e_p50_ms": e.get("p50"),
         "e2e_p99_ms": e.get("p99"), "preprocess_p50_ms": r["preprocess_ms"]["p50"], "throughput_ips": r["throughput_ips"],
         "cold_load_plus_first_ms": c.get("load_plus_first_ms"), "cold_cache_fill_ms": c.get("cache_fill_ms"), "peak_rss_mb": c.get("peak_rss_mb"), "top1": _acc(r),
@@ -98,41 +112,51 @@ def print_table(result: dict, console=None) -> None:
         t.add_column(col, justify="left" if col in ("model", "backend", "prec") else "right")
     for r in result["results"]:
         f = flat(r)
-        t.add_row(f["model"], f["backend"], f["precision"], str(f["batch"]), str(f["threads"] or "def"), _fmt(f["p50_ms"]),
+        b = str(f["batch"]) + (f" ({f['calls_per_batch']}x{f['batch'] // f['calls_per_batch']})" if f["calls_per_batch"] > 1 else "")
+        t.add_row(f["model"], f["backend"], f["precision"], b, str(f["threads"] or "def"), _fmt(f["p50_ms"]),
                   _fmt(f["p90_ms"]), _fmt(f["p99_ms"]), _fmt(f["e2e_p50_ms"]), _fmt(f["preprocess_p50_ms"]),
                   f"{f['throughput_ips']:.1f}", _fmt(f["cold_load_plus_first_ms"]), f"{f['size_mb']:.1f}",
                   "-" if f["top1"] is None else f"{f['top1']:.2%}", "-" if f["agree_top1"] is None else f"{f['agree_top1']:.0%}")
     (console or Console()).print(t)
 
 
-def pick_under_budget(result: dict, budget_ms: float, metric: str = "e2e_p50_ms") -> tuple[dict | None, str]:
-    """The most accurate row whose latency fits the budget (fastest breaks ties, or decides when no accuracy)."""
+def pick_under_budget(result: dict, budget_ms: float) -> tuple[dict | None, str]:
+    """The most accurate row whose end-to-end p50 fits the budget (fastest breaks ties, or decides when no accuracy);
+    model-only p50 when end-to-end was not measured (--no-e2e), and the reason says which."""
     rows = [flat(r) for r in result["results"]]
-    for f in rows:
-        if f[metric] is None:
-            f[metric] = f["p50_ms"]
+    e2e = all(f["e2e_p50_ms"] is not None for f in rows)
+    metric, what_ms = ("e2e_p50_ms", "end-to-end p50") if e2e else ("p50_ms", "model-only p50 (no end-to-end measured)")
     fits = [f for f in rows if f[metric] <= budget_ms]
     if not fits:
         fastest = min(rows, key=lambda f: f[metric])
-        return None, f"nothing fits {budget_ms} ms; the fastest is {fastest['model']} at {fastest[metric]:.2f} ms ({metric})"
+        return None, f"nothing fits {budget_ms} ms; the fastest is {fastest['model']} at {fastest[metric]:.2f} ms {what_ms}"
     key = "top1" if any(f["top1"] is not None for f in fits) else "agree_top1"
     has_acc = any(f[key] is not None for f in fits)
     best = max(fits, key=lambda f: ((f[key] if f[key] is not None else -1) if has_acc else 0, -f[metric]))
+    n = len({(f["model"], f["backend"], f["precision"]) for f in fits})
     why = (f"{best['model']} ({best['backend']}, {best['precision']}, batch {best['batch']}, threads {best['threads'] or 'default'}): "
-           f"{best[metric]:.2f} ms {metric} within {budget_ms} ms")
-    what = "top-1" if key == "top1" else "top-1 agreement with the reference"
-    why += (f", {what} {best[key]:.2%}, the {'most accurate' if key == 'top1' else 'most faithful'} of {len(fits)} that fit"
-            if has_acc else f", fastest of {len(fits)} that fit (no accuracy measured)")
+           f"{best[metric]:.2f} ms {what_ms} within {budget_ms} ms")
+    label = "top-1" if key == "top1" else "top-1 agreement with the reference"
+    if has_acc:
+        why += f", {label} {best[key]:.2%}, the {'most accurate' if key == 'top1' else 'most faithful'} of {n} artifact(s) that fit"
+    else:
+        errors = [r["accuracy"]["error"] for r in result["results"] if isinstance(r.get("accuracy"), dict) and "error" in r["accuracy"]]
+        why += f", fastest of {n} artifact(s) that fit (" + (f"accuracy failed: {errors[0]}" if errors else "no accuracy measured") + ")"
     return best, why
 
 
 def compare(a: dict, b: dict) -> list[dict]:
     """Rows matched by (model, backend, precision, batch, threads): B/A ratios of the latency figures."""
-    key = lambda f: (f["model"], f["backend"], f["precision"], f["batch"], f["threads"])  # noqa: E731
-    fa = {key(f): f for f in map(flat, a["results"])}
+    def keyed(result):  # the k-th row of a key: two folders holding the same file name stay two rows
+        seen: dict = {}
+        for f in map(flat, result["results"]):
+            k = (f["model"], f["backend"], f["precision"], f["batch"], f["threads"])
+            seen[k] = seen.get(k, -1) + 1
+            yield k + (seen[k],), f
+
+    fa = dict(keyed(a))
     out = []
-    for fb in map(flat, b["results"]):
-        k = key(fb)
+    for k, fb in keyed(b):
         if k in fa:
             row = {"model": k[0], "backend": k[1], "precision": k[2], "batch": k[3], "threads": k[4]}
             for m in ("p50_ms", "p99_ms", "e2e_p50_ms", "cold_load_plus_first_ms"):
@@ -190,6 +214,18 @@ def _log_if_spread(ax, values: list[float]) -> bool:
     return False
 
 
+def _one_per_artifact(results: list[dict]) -> list[tuple[dict, dict]]:
+    """The Pareto chart's points: per artifact, its row at the smallest batch measured and its fastest thread count."""
+    small = min(r["batch"] for r in results)
+    best: dict = {}
+    for r in results:
+        if r["batch"] == small:
+            k = (r.get("path", r["model"]), r["backend"], _prec(r))
+            if k not in best or r["model_ms"]["p50"] < best[k]["model_ms"]["p50"]:
+                best[k] = r
+    return [(r, flat(r)) for r in best.values()]
+
+
 def plots(result: dict) -> list[tuple[str, str]]:
     import matplotlib
 
@@ -223,10 +259,12 @@ def plots(result: dict) -> list[tuple[str, str]]:
             handles.append(Patch(facecolor="white", edgecolor="black", hatch="///", label="INT8"))
         ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
         out.append(("Latency distribution", _png(fig)))
-    rows = [(r, flat(r)) for r in results if r["batch"] == 1]
+    rows = _one_per_artifact(results)
     if rows:
         key = "top1" if any(f["top1"] is not None for _, f in rows) else "agree_top1"
         with_acc = any(f[key] is not None for _, f in rows)
+        missing = [f["model"] for _, f in rows if with_acc and f[key] is None]
+        rows = [(r, f) for r, f in rows if not (with_acc and f[key] is None)]  # not drawn at 0%, not on the front
         colors = _backend_colors([r for r, _ in rows])
         fig, ax = plt.subplots(figsize=(11, 5.2))
         pts = []
@@ -260,7 +298,8 @@ def plots(result: dict) -> list[tuple[str, str]]:
         for h in leg.legend_handles:  # equal-size legend markers; the plot's size encodes the file size
             if hasattr(h, "set_sizes"):
                 h.set_sizes([40])
-        ax.set_xlabel("model-only p50 latency, ms (batch 1)")
+        ax.set_xlabel(f"model-only p50 latency, ms (batch {rows[0][1]['batch']}; the fastest thread count per artifact)"
+                      + (f"; no figure, not shown: {', '.join(missing)}" if missing else ""))
         ref = next((r["agreement"] for r, _ in rows if r.get("agreement")), None)
         ylabel = {"top1": "top-1 accuracy, %", "agree_top1": f"top-1 agreement with {ref['reference'] if ref else '?'}, %"}[key]
         ax.set_ylabel(ylabel if with_acc else "file size, MB")
@@ -276,10 +315,14 @@ def to_html(result: dict) -> str:
     cols = {"model": "model", "backend": "backend", "precision": "precision", "batch": "batch", "threads": "threads",
             "p50_ms": "p50", "p90_ms": "p90", "p99_ms": "p99", "std_ms": "std", "runs": "runs", "e2e_p50_ms": "e2e p50",
             "preprocess_p50_ms": "pre p50", "throughput_ips": "img/s", "cold_load_plus_first_ms": "cold start",
-            "cold_cache_fill_ms": "cold, cache empty", "peak_rss_mb": "peak RSS MB", "size_mb": "file MB", "top1": "top-1",
+            "cold_cache_fill_ms": "cold, 1st start", "peak_rss_mb": "peak RSS MB", "size_mb": "file MB", "top1": "top-1",
             "agree_top1": "agree top-1", "agree_top5": "agree top-5"}
     flats = [flat(r) for r in sorted_rows(result)]
     cols = {k: v for k, v in cols.items() if any(f[k] is not None for f in flats)}  # no all-empty columns
+    if any(f["calls_per_batch"] > 1 for f in flats):  # a fixed-batch artifact looped: say so beside the batch
+        items = list(cols.items())
+        items.insert(items.index(("batch", "batch")) + 1, ("calls_per_batch", "runtime calls"))
+        cols = dict(items)
     pct = ("top1", "agree_top1", "agree_top5")
     cell = lambda f, c: "-" if f[c] is None else f"{f[c]:.1%}" if c in pct else _fmt(f[c])  # noqa: E731
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols.values())
@@ -311,13 +354,17 @@ model and running its first inference. Percentiles by linear interpolation; <i>r
 
 
 def write_reports(result: dict, out_dir: Path) -> dict[str, Path]:
+    """bench.json first (the record), then CSV, Markdown and, where matplotlib is installed, the HTML report."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = {
-        "json": (out_dir / "bench.json", json.dumps(result, indent=2).encode()),
-        "csv": (out_dir / "bench.csv", to_csv(result).encode()),
-        "md": (out_dir / "bench.md", to_markdown(result).encode()),
-        "html": (out_dir / "bench.html", to_html(result).encode()),
-    }
-    for path, data in files.values():
-        atomic_write_bytes(path, data)
-    return {k: v[0] for k, v in files.items()}
+    makers = {"json": lambda: json.dumps(result, indent=2, allow_nan=False), "csv": lambda: to_csv(result),
+              "md": lambda: to_markdown(result), "html": lambda: to_html(result)}
+    files = {}
+    for kind, make in makers.items():
+        try:
+            data = make().encode()
+        except ModuleNotFoundError as exc:  # a device install without matplotlib: the tables still get written
+            print(f"edgecls-bench: no bench.{kind} ({exc.name} is not installed: pip install 'edgecls[bench]')")
+            continue
+        atomic_write_bytes(out_dir / f"bench.{kind}", data)
+        files[kind] = out_dir / f"bench.{kind}"
+    return files

@@ -94,6 +94,8 @@ def time_interleaved(fns: dict[str, Callable[[], object]], warmup: int, runs: in
                 t = time.perf_counter()
                 fn()
                 out.append((time.perf_counter() - t) * 1e3)
+                if end is not None and t > end and len(out) >= 2:  # a slow model: stop within the chunk, not after it
+                    break
     return ms
 
 
@@ -108,6 +110,8 @@ def _labelled_subset(source: str, limit: int):
 
 def accuracy(pred: Predictor, source: str, limit: int) -> dict:
     ds, idx = _labelled_subset(source, limit)
+    if not len(idx):
+        return {"error": f"no labelled images in {source}"}
     index = {name: i for i, name in enumerate(pred.spec.labels)}
     missing = [c for c in ds.classes if c not in index]
     if missing:
@@ -145,14 +149,42 @@ def agreement(pred: Predictor, reference: str, source: str | None, limit: int) -
             "top5_overlap": float(np.mean([len(set(g) & set(r)) / len(r) for g, r in zip(got, ref)]))}
 
 
+def _thread_pools(with_torch: bool) -> dict:
+    """OpenCV's (and PyTorch's) process-wide thread counts, which a Predictor with `threads` sets."""
+    import cv2
+
+    pools = {"cv2": (cv2.getNumThreads(), cv2.setNumThreads)}
+    if with_torch:
+        import torch
+
+        pools["torch"] = (torch.get_num_threads(), torch.set_num_threads)
+    return pools
+
+
+def _restore(pools: dict) -> None:
+    for n, setter in pools.values():
+        setter(n)
+
+
 def bench_artifact(path: Path, opts: BenchOptions, progress: Callable[[str], None] = lambda s: None,
                    advance: Callable[[], None] = lambda: None) -> list[dict]:
+    """Rows per thread count x batch size; the thread pools it changed are as they were when it returns."""
+    pools = _thread_pools(with_torch=backend_for(path).NAME == "torch")
+    try:
+        return _bench_artifact(path, opts, progress, advance, pools)
+    finally:
+        _restore(pools)
+
+
+def _bench_artifact(path: Path, opts: BenchOptions, progress, advance, pools: dict) -> list[dict]:
     rows = []
     size_mb = sum(f.stat().st_size for f in artifact_files(path)) / 2**20
     acc = agree = None
     for threads in opts.threads:
         cache = opts.cache_dir if opts.cache_dir and takes_cache_dir(backend_for(path)) else None
         cold = cold_start(path, threads, cache) if opts.cold_start else None
+        if not threads:  # "default" means the libraries' own, not what an earlier thread count left behind
+            _restore(pools)
         pred = Predictor(path, threads=threads or None, cache_dir=cache)
         frame = camera_frame(pred.spec.input.channels)
         if opts.accuracy and acc is None:
@@ -161,7 +193,12 @@ def bench_artifact(path: Path, opts: BenchOptions, progress: Callable[[str], Non
         if opts.reference and agree is None:
             progress(f"{path.name}: agreement with {Path(opts.reference).name}")
             agree = agreement(pred, opts.reference, opts.accuracy, opts.accuracy_limit)
+        step = pred._session.max_batch  # a fixed-batch artifact runs a larger batch as step-sized calls
         for batch in opts.batch_sizes:
+            if step and batch % step:
+                progress(f"{path.name}: batch {batch} skipped, the artifact runs batches of exactly {step}")
+                advance()
+                continue
             progress(f"{path.name}: batch {batch}, threads {threads or 'default'}")
             x = np.concatenate([pred.preprocess(frame, color="BGR")] * batch)
             frames = [frame] * batch
@@ -185,6 +222,7 @@ def bench_artifact(path: Path, opts: BenchOptions, progress: Callable[[str], Non
                 "batch": batch,
                 "threads": threads,
                 "artifact_batch": pred.spec.input.batch,
+                "calls_per_batch": batch // step if step else 1,
                 "model_ms": m,
                 "model_samples_ms": [round(v, 4) for v in model_ms],
                 "end_to_end_ms": latency_stats(e2e_ms) if e2e_ms else None,
