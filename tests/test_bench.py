@@ -211,6 +211,19 @@ def test_default_thread_row_gets_the_libraries_default_pools(artifacts):
     assert seen[0] == 1 and seen[-1] == before and cv2.getNumThreads() == before
 
 
+def test_agreement_refuses_a_reference_with_other_labels(artifacts):
+    """A Fashion-MNIST model against an ImageNet reference would read as 0% agreement: it is an error instead."""
+    import edgecls
+    from edgecls.bench.runner import agreement
+
+    spec = edgecls.Predictor(artifacts["onnx"]).spec
+    other = spec.replace(labels=tuple(f"class {i}" for i in range(spec.num_classes)))
+    pred = edgecls.Predictor(artifacts["onnx"], spec=other)
+    got = agreement(pred, str(artifacts["onnx"]), None, 4)
+    assert "other labels" in got["error"]
+    assert agreement(edgecls.Predictor(artifacts["onnx"]), str(artifacts["onnx"]), None, 4)["top1"] == 1.0
+
+
 def test_cpus_parse_like_taskset():
     from edgecls.bench.cli import parse_cpus
 

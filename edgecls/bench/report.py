@@ -300,7 +300,7 @@ def plots(result: dict) -> list[tuple[str, str]]:
                 h.set_sizes([40])
         ax.set_xlabel(f"model-only p50 latency, ms (batch {rows[0][1]['batch']}; the fastest thread count per artifact)"
                       + (f"; no figure, not shown: {', '.join(missing)}" if missing else ""))
-        ref = next((r["agreement"] for r, _ in rows if r.get("agreement")), None)
+        ref = next((r["agreement"] for r, _ in rows if (r.get("agreement") or {}).get("reference")), None)
         ylabel = {"top1": "top-1 accuracy, %", "agree_top1": f"top-1 agreement with {ref['reference'] if ref else '?'}, %"}[key]
         ax.set_ylabel(ylabel if with_acc else "file size, MB")
         ax.set_title(f"{'accuracy' if key == 'top1' else 'agreement'} vs latency (marker size = file size)" if with_acc
@@ -324,7 +324,8 @@ def to_html(result: dict) -> str:
         items.insert(items.index(("batch", "batch")) + 1, ("calls_per_batch", "runtime calls"))
         cols = dict(items)
     pct = ("top1", "agree_top1", "agree_top5")
-    cell = lambda f, c: "-" if f[c] is None else f"{f[c]:.1%}" if c in pct else _fmt(f[c])  # noqa: E731
+    cell = lambda f, c: ("-" if f[c] is None else f"{f[c]:.1%}" if c in pct  # noqa: E731
+                         else "default" if c == "threads" and not f[c] else _fmt(f[c]))
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols.values())
     body = "".join("<tr>" + "".join(f"<td>{html.escape(cell(f, c))}</td>" for c in cols) + "</tr>" for f in flats)
     figs = "".join(f"<h2>{html.escape(t)}</h2><img alt='{html.escape(t)}' src='data:image/png;base64,{b}'>" for t, b in plots(result))
@@ -333,7 +334,7 @@ def to_html(result: dict) -> str:
     jetson = html.escape(json.dumps(d["jetson"])) if d["jetson"] else "not a Jetson"
     risk = {True: "yes: x86 without VNNI, full-range INT8 weights saturate (see README, overflow_fix)", False: "no",
             None: "unknown"}[d["cpu"].get("int8_saturation_risk")]
-    ref = next((r["agreement"] for r in result["results"] if r.get("agreement")), None)
+    ref = next((r["agreement"] for r in result["results"] if (r.get("agreement") or {}).get("reference")), None)
     agree = (f" Agreement: top-1 agreement and top-5 overlap with <b>{html.escape(ref['reference'])}</b> on "
              f"{html.escape(str(ref.get('images')))}, for builds (INT8, FP16) where no labelled set is at hand." if ref else "")
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>edgecls-bench report</title>
