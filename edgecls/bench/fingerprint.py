@@ -14,8 +14,8 @@ from ..cpuinfo import cpu_model_and_flags, int8_saturates
 
 ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16",
              "asimd", "asimddp", "sve", "i8mm", "bf16")
-RUNTIMES = ("edgecls", "numpy", "opencv-python-headless", "onnxruntime", "onnxruntime-gpu", "openvino", "torch",
-            "ai-edge-litert", "tensorrt", "nncf")
+RUNTIMES = ("edgecls", "numpy", "opencv-python-headless", "opencv-python", "onnxruntime", "onnxruntime-gpu", "openvino",
+            "torch", "ai-edge-litert", "tflite-runtime", "tensorrt", "tensorrt-cu12", "tensorrt-cu13", "nncf")
 
 
 def _run(cmd: list[str], timeout: float = 5.0) -> str | None:
@@ -103,6 +103,13 @@ def _versions() -> dict:
             v[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
+    # JetPack installs TensorRT and OpenCV as system packages (no pip metadata): ask the modules themselves
+    for dist, module in (("tensorrt", "tensorrt"), ("opencv", "cv2")):
+        if not any(k.startswith(dist) for k in v):
+            try:
+                v[dist] = str(__import__(module).__version__)
+            except (ImportError, AttributeError):
+                pass
     return v
 
 

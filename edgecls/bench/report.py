@@ -349,8 +349,8 @@ th{{background:#f2f2f2}}tr:nth-child(even){{background:#fafafa}}img{{max-width:1
 <b>GPU</b>: {html.escape(gpu)} &nbsp; <b>Jetson</b>: {jetson}<br><b>Runtimes</b>: {html.escape(versions)}<br>
 <b>Created</b>: {result['created']} &nbsp; <b>Options</b>: {html.escape(json.dumps(result['options']))}</p>
 <p>Latencies in ms. Model-only: a preprocessed batch through the runtime (the Predictor's own call, output copy included).
-End-to-end (e2e): a 1080p uint8 BGR frame through preprocessing, inference and top-k. Cold: a fresh process loading the
-model and running its first inference. Percentiles by linear interpolation; <i>runs</i> is the number of timed calls.{agree}</p>
+End-to-end (e2e): a 1080p uint8 BGR frame through preprocessing, inference and top-k; <i>pre</i> is per frame. Cold: a
+fresh process loading the model and running its first inference on one frame; peak RSS is that process's. Percentiles by linear interpolation; <i>runs</i> is the number of timed calls.{agree}</p>
 <table><tr>{head}</tr>{body}</table>{figs}</body></html>"""
 
 
