@@ -74,6 +74,7 @@ def test_real_run_matches_schema_and_writes_every_format(bench_run):
     html = (rep / "bench.html").read_text()
     assert html.count("data:image/png;base64,") == 2 and "<table>" in html
     assert "pick" in stdout
+    assert result["budget_pick"]["why"] in html.replace("&#x27;", "'") and "**Budget 1000" in (rep / "bench.md").read_text()
 
 
 def test_cold_start_reports_the_child_not_the_parent(artifacts):

@@ -100,7 +100,9 @@ def to_markdown(result: dict) -> str:
         lines.append("| " + " | ".join(_fmt(f[c]) for c in cols) + " |")
     d = result["device"]
     head = f"edgecls-bench on {d['cpu']['model']} ({', '.join(d['cpu']['isa'])}), {d['cpu']['logical_cores']} cores, {result['created']}"
-    return head + "\n\n" + "\n".join(lines) + "\n"
+    pick = result.get("budget_pick")
+    tail = f"\n**Budget {pick['budget_ms']} ms**: {pick['why']}\n" if pick else ""
+    return head + "\n\n" + "\n".join(lines) + "\n" + tail
 
 
 def print_table(result: dict, console=None) -> None:
@@ -337,6 +339,8 @@ def to_html(result: dict) -> str:
     ref = next((r["agreement"] for r in result["results"] if (r.get("agreement") or {}).get("reference")), None)
     agree = (f" Agreement: top-1 agreement and top-5 overlap with <b>{html.escape(ref['reference'])}</b> on "
              f"{html.escape(str(ref.get('images')))}, for builds (INT8, FP16) where no labelled set is at hand." if ref else "")
+    bp = result.get("budget_pick")
+    pick = f"<p><b>Budget {bp['budget_ms']} ms</b>: {html.escape(bp['why'])}</p>" if bp else ""
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>edgecls-bench report</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1300px}}table{{border-collapse:collapse;font-size:12px}}
 th{{white-space:nowrap}}
@@ -351,7 +355,7 @@ th{{background:#f2f2f2}}tr:nth-child(even){{background:#fafafa}}img{{max-width:1
 <p>Latencies in ms. Model-only: a preprocessed batch through the runtime (the Predictor's own call, output copy included).
 End-to-end (e2e): a 1080p uint8 BGR frame through preprocessing, inference and top-k; <i>pre</i> is per frame. Cold: a
 fresh process loading the model and running its first inference on one frame; peak RSS is that process's. Percentiles by linear interpolation; <i>runs</i> is the number of timed calls.{agree}</p>
-<table><tr>{head}</tr>{body}</table>{figs}</body></html>"""
+<table><tr>{head}</tr>{body}</table>{pick}{figs}</body></html>"""
 
 
 def write_reports(result: dict, out_dir: Path) -> dict[str, Path]:
