@@ -132,19 +132,20 @@ def fidelity_images(source: str | None, limit: int) -> tuple[str, list[np.ndarra
 
 
 @functools.lru_cache(maxsize=2)
-def _reference_top5(reference: str, source: str | None, limit: int) -> tuple[str, tuple[str, ...], list[np.ndarray]]:
+def _reference_top5(reference: str, source: str | None, limit: int):
+    """(what the images are, the images, the reference's labels, its top-5 per image): read once per reference."""
     what, images = fidelity_images(source, limit)
     with Predictor(reference) as ref:
-        return what, ref.spec.labels, [np.array([t.index for t in ref.predict(img, color="RGB", topk=5).topk]) for img in images]
+        return what, images, ref.spec.labels, [np.array([t.index for t in ref.predict(img, color="RGB", topk=5).topk])
+                                               for img in images]
 
 
 def agreement(pred: Predictor, reference: str, source: str | None, limit: int) -> dict:
     """Top-1 agreement and top-5 overlap with a reference artifact (say the FP32 one): how faithful an INT8 or FP16
     build is where no labelled set of the model's domain is at hand (an ImageNet model, offline)."""
-    what, labels, ref = _reference_top5(str(reference), source, limit)
+    what, images, labels, ref = _reference_top5(str(reference), source, limit)
     if tuple(labels) != tuple(pred.spec.labels):  # another task's model: agreement would read as a meaningless 0%
         return {"error": f"{Path(reference).name} has other labels ({len(labels)} classes vs {pred.spec.num_classes})"}
-    _, images = fidelity_images(source, limit)
     got = [np.array([t.index for t in pred.predict(img, color="RGB", topk=5).topk]) for img in images]
     return {"reference": Path(reference).name, "images": what, "n": len(got),
             "top1": float(np.mean([g[0] == r[0] for g, r in zip(got, ref)])),
