@@ -151,6 +151,11 @@ class Predictor:
         return self.backend.NAME
 
     @property
+    def max_batch(self) -> int | None:
+        """The batch size a fixed-batch artifact runs (larger batches go as several calls); None: any batch at once."""
+        return self._session.max_batch
+
+    @property
     def labels(self) -> tuple[str, ...]:
         return self.spec.labels
 
@@ -169,7 +174,7 @@ class Predictor:
         want = np.dtype(self.spec.input.dtype)
         if batch.dtype != want:
             raise InputError(f"input batch has dtype {batch.dtype}, the artifact takes {want}; use predictor.preprocess()")
-        step = self._session.max_batch
+        step = self.max_batch
         if step is None or len(batch) == step:
             return np.asarray(self._session.run(batch), dtype=np.float32)
         if len(batch) % step:

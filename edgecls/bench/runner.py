@@ -172,19 +172,20 @@ def _restore(pools: dict) -> None:
 def bench_artifact(path: Path, opts: BenchOptions, progress: Callable[[str], None] = lambda s: None,
                    advance: Callable[[], None] = lambda: None) -> list[dict]:
     """Rows per thread count x batch size; the thread pools it changed are as they were when it returns."""
-    pools = _thread_pools(with_torch=backend_for(path).NAME == "torch")
+    backend = backend_for(path)
+    pools = _thread_pools(with_torch=backend.NAME == "torch")
+    cache = opts.cache_dir if opts.cache_dir and takes_cache_dir(backend) else None
     try:
-        return _bench_artifact(path, opts, progress, advance, pools)
+        return _bench_artifact(path, opts, progress, advance, pools, cache)
     finally:
         _restore(pools)
 
 
-def _bench_artifact(path: Path, opts: BenchOptions, progress, advance, pools: dict) -> list[dict]:
+def _bench_artifact(path: Path, opts: BenchOptions, progress, advance, pools: dict, cache: str | None) -> list[dict]:
     rows = []
     size_mb = sum(f.stat().st_size for f in artifact_files(path)) / 2**20
     acc = agree = None
     for threads in opts.threads:
-        cache = opts.cache_dir if opts.cache_dir and takes_cache_dir(backend_for(path)) else None
         cold = cold_start(path, threads, cache) if opts.cold_start else None
         if not threads:  # "default" means the libraries' own, not what an earlier thread count left behind
             _restore(pools)
@@ -196,7 +197,7 @@ def _bench_artifact(path: Path, opts: BenchOptions, progress, advance, pools: di
         if opts.reference and agree is None:
             progress(f"{path.name}: agreement with {Path(opts.reference).name}")
             agree = agreement(pred, opts.reference, opts.accuracy, opts.accuracy_limit)
-        step = pred._session.max_batch  # a fixed-batch artifact runs a larger batch as step-sized calls
+        step = pred.max_batch  # a fixed-batch artifact runs a larger batch as step-sized calls
         for batch in opts.batch_sizes:
             if step and batch % step:
                 progress(f"{path.name}: batch {batch} skipped, the artifact runs batches of exactly {step}")

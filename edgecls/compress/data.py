@@ -65,7 +65,7 @@ def predict_logits(path: str | Path, ds, *, batch: int = 64, threads: int | None
     from ..predictor import Predictor
 
     with Predictor(path, threads=threads) as pred:
-        step = pred._session.max_batch or batch
+        step = pred.max_batch or batch
         out = []
         for s in range(0, len(ds), step):
             x = np.concatenate([_pre.fast(ds.pixels(i), "RGB", pred.spec) for i in range(s, min(len(ds), s + step))])
