@@ -128,11 +128,12 @@ def _int8_table(fp32_paths: list[Path], int8_paths: list[Path], photos: dict, co
             dp = 0.0
             got = {}
             for name, img in photos.items():
-                f, i = pf.predict(img, color="RGB", topk=5), pq.predict(img, color="RGB", topk=5)
+                # one inference each: predict() is postprocess(infer(preprocess)), and the scores come from the same logits
+                lf, lq = pf.infer(pf.preprocess(img, color="RGB")), pq.infer(pq.preprocess(img, color="RGB"))
+                f, i = pf.postprocess(lf, topk=5)[0], pq.postprocess(lq, topk=5)[0]
                 agree += f.index == i.index
                 overlap += len({t.index for t in f.topk} & {t.index for t in i.topk})
-                dp = max(dp, float(np.abs(pf.scores(pf.infer(pf.preprocess(img, color="RGB")))
-                                          - pq.scores(pq.infer(pq.preprocess(img, color="RGB")))).max()))
+                dp = max(dp, float(np.abs(pf.scores(lf) - pq.scores(lq)).max()))
                 got[name] = i
             n = len(photos)
             table.add_row(q.name, pq.backend_name, f"{agree}/{n}", f"{overlap / (5 * n):.0%}", f"{dp:.3f}",
