@@ -32,7 +32,7 @@ demo: install
 	$(BIN)/edgecls demo -o demo_out
 
 test: install
-	$(BIN)/python -m pytest -q tests
+	EDGECLS_REQUIRE_DATA=1 $(BIN)/python -m pytest -q tests
 
 bench: install
 	$(BIN)/python benchmarks/preprocess_bench.py

@@ -2,11 +2,45 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import edgecls
 from edgecls.samples import sample_images
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository's tools/ (data locator)
+from tools import shared_data  # noqa: E402
+
+
+def missing_data(reason: str):
+    """Data the README promises is absent: fail under `make test`/CI (EDGECLS_REQUIRE_DATA=1), skip otherwise."""
+    if shared_data.require_data():
+        pytest.fail(f"{reason} (EDGECLS_REQUIRE_DATA is set: the tests need this data)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def hymenoptera(tmp_path_factory) -> Path:
+    """The real ants/bees photo folder (mixed sizes, a palette image, a non-photo GIF): root with train/ and val/."""
+    try:
+        return shared_data.extract_hymenoptera(tmp_path_factory.mktemp("hymenoptera"))
+    except FileNotFoundError as exc:
+        missing_data(str(exc))
+
+
+@pytest.fixture(scope="session")
+def cifar10_small(tmp_path_factory) -> tuple[Path, Path]:
+    """(train, val) ImageFolders of real CIFAR-10 JPEGs, 4 classes: 40 training and 15 validation images per class."""
+    d = tmp_path_factory.mktemp("cifar10")
+    classes = ("airplane", "automobile", "cat", "ship")
+    try:
+        return (shared_data.extract_cifar10(d / "train", per_class=40, classes=classes),
+                shared_data.extract_cifar10(d / "val", per_class=15, classes=classes, offset=40))
+    except FileNotFoundError as exc:
+        missing_data(str(exc))
 
 
 @pytest.fixture(scope="session")
