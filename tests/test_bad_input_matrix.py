@@ -28,6 +28,8 @@ from edgecls import (BackendUnavailableError, ExportError, InferenceError, Input
 from edgecls.artifacts import sidecar_path
 from edgecls.spec import MAX_LABELS, MAX_SPEC_BYTES, SCHEMA_VERSION
 from edgecls.stream import StreamError
+from test_export import TracedBranch  # data-dependent control flow that ONNX tracing freezes
+from test_http_attack import bomb_png
 
 
 @dataclass
@@ -114,19 +116,6 @@ def _jpeg(img: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format="JPEG")
     return buf.getvalue()
-
-
-def bomb_png(w: int = 20000, h: int = 20000) -> bytes:
-    """A PNG whose header announces w x h RGB pixels (1.2 GB decoded) in a few dozen bytes: a decompression bomb."""
-    import struct
-    import zlib
-
-    data = zlib.compress(b"\x00" * (w * 3 + 1))  # one row; the header is what a decoder sizes its buffer from
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
 
 
 def _write(c: Ctx, name: str, data: bytes) -> Path:
@@ -350,25 +339,13 @@ CASES = [
          "int4", "choose one of"),
     Case("export-tflite-float-calibration", lambda c: edgecls.export(c.model, c.spec, c.tmp / "m.tflite", precision="int8_all",
          calibration=[np.zeros((8, 8, 3), np.float32)]), ExportError, "uint8", "uint8"),
-    Case("export-verification-fails", lambda c: edgecls.export(_TracedBranch(c.model).eval(), c.spec, c.tmp / "tb.onnx",
+    Case("export-verification-fails", lambda c: edgecls.export(TracedBranch(c.model).eval(), c.spec, c.tmp / "tb.onnx",
          images={"noise": np.random.default_rng(0).integers(0, 255, (96, 96, 3), dtype=np.uint8),
                  "grad": np.tile(np.arange(96, dtype=np.uint8)[:, None, None], (1, 96, 3))}), ExportError,
          "disagrees with PyTorch", "not published"),
     Case("export-onnx-from-fused-spec", lambda c: _onnx_from_fused(c), ExportError, "spec input is float32 NCHW", "as create_model gives"),
     Case("export-overflow-fix", lambda c: _overflow_fix("on"), ExportError, "overflow_fix='on'", "use one of"),
 ]
-
-
-class _TracedBranch(torch.nn.Module):
-    """Data-dependent control flow: the ONNX trace keeps the branch of the exporter's blank example input."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x):
-        logits = self.net(x)
-        return logits if x.flatten(2).std(-1).amax() > 0.01 else -logits
 
 
 def _evil_pt(c: Ctx) -> Path:
