@@ -59,8 +59,8 @@ Mean = Annotated[float, Meta(ge=-1000.0, le=1000.0)]  # bounded, so also finite
 Std = Annotated[float, Meta(gt=0.0, le=1000.0)]
 JsonObject = Annotated[dict[str, Any], Meta(max_length=MAX_KEYS)]
 
-# The fields of schema version 1, always written. Fields added later are written only when not at their default.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# The fields of schema version 1, always written. Fields added later are written only when not at their default.
 _V1_FIELDS = {
     "Preprocess": frozenset({"resize_mode", "crop_pct", "interpolation", "mean", "std", "color"}),
     "InputSpec": frozenset({"height", "width", "channels", "layout", "dtype", "normalized_in_graph", "batch"}),

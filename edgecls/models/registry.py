@@ -6,7 +6,6 @@ Preprocessing defaults come from timm's pretrained_cfg, so they are never retype
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
