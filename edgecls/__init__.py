@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from .errors import (
     BackendUnavailableError,
     EdgeclsError,
     ExportError,
+    InferenceError,
     InputError,
     ModelFileError,
     SpecError,
@@ -16,6 +15,16 @@ from .errors import (
 )
 from .predictor import Prediction, Predictor, Top
 from .spec import InputSpec, LineageStep, ModelSpec, Preprocess
+
+
+def __getattr__(name: str):
+    """`__version__`, from the installed package's metadata on first use (see edgecls.version)."""
+    if name != "__version__":
+        raise AttributeError(f"module 'edgecls' has no attribute {name!r}")
+    from .version import package_version
+
+    globals()["__version__"] = package_version()
+    return globals()["__version__"]
 
 
 def create_model(*args, **kwargs):
@@ -47,7 +56,7 @@ def load(path):
 
 
 __all__ = [
-    "BackendUnavailableError", "EdgeclsError", "ExportError", "InputError", "InputSpec", "LineageStep",
+    "BackendUnavailableError", "EdgeclsError", "ExportError", "InferenceError", "InputError", "InputSpec", "LineageStep",
     "ModelFileError", "ModelSpec", "Prediction", "Predictor", "Preprocess", "SpecError", "Top",
     "UnknownArchError", "WeightsUnavailableError", "__version__", "create_model", "export", "load", "save",
 ]

@@ -7,18 +7,20 @@ file or the new one at the final path, never half of one.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import ModelFileError, SpecError
+from .errors import BackendUnavailableError, ModelFileError, SpecError, require
 from .spec import ModelSpec
 
 PT_FORMAT = "edgecls.pt/1"
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     with contextlib.suppress(OSError):  # not every filesystem lets a folder be opened
         fd = os.open(folder, os.O_RDONLY)
         try:
@@ -45,8 +47,6 @@ def _pid_alive(pid: int) -> bool:
 
 def clear_dead_temporaries(final: Path, kind: str) -> None:
     """Remove `.<name>.<pid>.*<kind>` leftovers of killed writers (their pid is gone); live writers keep theirs."""
-    import shutil
-
     for p in final.parent.glob(f".{final.name}.*{kind}*"):
         pid = p.name[len(final.name) + 2 :].split(".", 1)[0]
         if pid.isdigit() and not _pid_alive(int(pid)):
@@ -68,7 +68,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
@@ -82,6 +82,53 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_with(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
     with atomic_path(path) as tmp:
         write(tmp)
+
+
+@contextlib.contextmanager
+def staging(final: str | os.PathLike) -> Iterator[Path]:
+    """Yield `<staging folder>/<final name>` beside `final` to build an artifact in; the folder is always removed.
+
+    The folder is `.<name>.<pid>.*.staging`, so the next writer clears what a killed one left behind.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    clear_dead_temporaries(final, ".staging")
+    stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".staging", dir=final.parent))
+    try:
+        yield stage / final.name
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def publish(staged: Path, final: Path, spec: ModelSpec | None = None) -> None:
+    """Move a staged artifact, its companions (same stem: .bin) and its sidecar into place as one transaction.
+
+    The sidecar is written into the staging folder first; companions and sidecar move first, the main file last, so
+    the main file's rename commits: a crash before it leaves the old artifact at the final path (an OpenVINO .bin
+    already replaced is caught at load by the weights checksum in the .xml, see exporters/openvino.py).
+    Only files named after the artifact move: a caller's staging folder may hold more.
+    """
+    if spec is not None:
+        write_sidecar(staged, spec)
+    files = [p for p in staged.parent.iterdir() if p.is_file() and p.name.startswith(staged.stem + ".")]
+    for f in sorted(files, key=lambda p: p == staged):  # companions first, the main file last
+        with open(f, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(f, final.parent / f.name)
+    fsync_dir(final.parent)
+
+
+def missing_model_file(path: str | os.PathLike) -> ModelFileError:
+    return ModelFileError(f"model file not found: {path}; check the path (edgecls export writes the model file and its "
+                          ".json sidecar side by side)")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def sidecar_path(artifact: str | os.PathLike) -> Path:
@@ -106,20 +153,45 @@ def read_sidecar(artifact: str | os.PathLike) -> ModelSpec | None:
 
 
 # --- edgecls .pt: a state dict plus the spec, loadable with weights_only=True (no pickled code) -------------
-def save_pt(model, spec: ModelSpec, path: str | os.PathLike) -> Path:
-    import torch
+TORCH_FLOOR = (2, 6)  # torch.load(weights_only=True) is the safe loader only from 2.6 (CVE-2025-32434 before it)
 
+
+def require_torch():
+    """torch, at a version whose weights_only loader is safe, or BackendUnavailableError saying what to install."""
+    torch = require("torch", "torch")
+    check_torch_version(torch.__version__)
+    return torch
+
+
+def check_torch_version(version: str) -> None:
+    parts = version.split("+")[0].split(".")
+    try:
+        have = (int(parts[0]), int(parts[1]))
+    except (IndexError, ValueError):
+        return  # a development build without a plain version: trust it
+    if have < TORCH_FLOOR:
+        raise BackendUnavailableError(
+            f"torch {version} is installed, but edgecls loads .pt files only with torch >= "
+            f"{'.'.join(map(str, TORCH_FLOOR))}, whose weights_only loader cannot run code hidden in a file. "
+            "Upgrade it: pip install 'torch>=2.6' (or pip install 'edgecls[torch]')"
+        )
+
+
+def save_pt(model, spec: ModelSpec, path: str | os.PathLike) -> Path:
+    """Write model + spec as an edgecls .pt and its sidecar, staged and published together."""
+    torch = require_torch()
     spec = spec.replace(artifact={"format": "pt", "precision": "fp32"}) if not spec.artifact else spec
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     payload = {"format": PT_FORMAT, "spec": spec.to_json(indent=None), "state_dict": state}
-    atomic_write_with(path, lambda tmp: torch.save(payload, tmp))
-    write_sidecar(path, spec)
-    return Path(path)
+    final = Path(path)
+    with staging(final) as staged:
+        torch.save(payload, staged)
+        publish(staged, final, spec)
+    return final
 
 
 def embed_pt_spec(path: str | os.PathLike, spec: ModelSpec) -> None:
-    import torch
-
+    torch = require_torch()
     payload = read_pt(path)
     payload["spec"] = spec.to_json(indent=None)
     atomic_write_with(path, lambda tmp: torch.save(payload, tmp))
@@ -129,11 +201,10 @@ def read_pt(path: str | os.PathLike) -> dict:
     import pickle
     import zipfile
 
-    import torch
-
+    torch = require_torch()
     p = Path(path)
     if not p.is_file():
-        raise ModelFileError(f"model file not found: {p}")
+        raise missing_model_file(p)
     try:
         payload = torch.load(p, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:

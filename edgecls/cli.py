@@ -16,6 +16,14 @@ def _console():
     return Console()
 
 
+def _text(value) -> str:
+    """Model-supplied text (labels, paths, spec values) for rich: markup in it is shown, never interpreted
+    (a label `tench[/]` crashed `edgecls info`; `[link=...]` would emit a terminal hyperlink)."""
+    from rich.markup import escape
+
+    return escape(str(value))
+
+
 def cmd_export(a) -> int:
     from . import create_model, export, load
     from .exporters import FORMATS
@@ -42,7 +50,7 @@ def cmd_export(a) -> int:
         out = Path(a.out_dir) / f"{name}{tag}{FORMATS[fmt].suffix}"
         with con.status(f"exporting {out} ..."):
             result = export(model, spec, out, verify=not a.no_verify, **opts)
-        con.print(f"[green]wrote[/] {result}")
+        con.print(f"[green]wrote[/] {_text(result)}")
     return 0
 
 
@@ -71,11 +79,12 @@ def cmd_predict(a) -> int:
         return 0
     from rich.table import Table
 
-    t = Table(title=f"{pred.path.name} on {pred.backend_name}")
+    t = Table(title=_text(f"{pred.path.name} on {pred.backend_name}"))
     for col in ("image", "top-1", "score", f"top-{a.topk}"):
         t.add_column(col)
     for r in rows:
-        t.add_row(r["image"], f"{r['label']} (#{r['index']})", f"{r['score']:.3f}", ", ".join(x["label"] for x in r["topk"]))
+        t.add_row(_text(r["image"]), _text(f"{r['label']} (#{r['index']})"), f"{r['score']:.3f}",
+                  _text(", ".join(x["label"] for x in r["topk"])))
     _console().print(t)
     return 0
 
@@ -90,14 +99,14 @@ def cmd_info(a) -> int:
         return 0
     con = _console()
     i, p = s.input, s.preprocess
-    con.print(f"[bold]{pred.path}[/]  backend={pred.backend_name}  arch={s.arch}  classes={s.num_classes}")
-    con.print(f"artifact: {s.artifact}")
+    con.print(f"[bold]{_text(pred.path)}[/]  " + _text(f"backend={pred.backend_name}  arch={s.arch}  classes={s.num_classes}"))
+    con.print(_text(f"artifact: {s.artifact}"))
     con.print(f"input: {i.layout} {i.dtype} {i.shape} batch={'dynamic' if i.batch is None else i.batch} normalized_in_graph={i.normalized_in_graph}")
     con.print(f"preprocess: {p.resize_mode} crop_pct={p.crop_pct} {p.interpolation} mean={p.mean} std={p.std} color={p.color}")
-    con.print(f"temperature: {s.temperature}  metrics: {s.metrics or '-'}")
-    con.print(f"labels: {', '.join(s.labels[:8])}{' ...' if s.num_classes > 8 else ''}")
+    con.print(_text(f"temperature: {s.temperature}  metrics: {s.metrics or '-'}"))
+    con.print(_text(f"labels: {', '.join(s.labels[:8])}{' ...' if s.num_classes > 8 else ''}"))
     for step in s.lineage:
-        con.print(f"  - {step.time} {step.step} {step.params} {step.metrics or ''}")
+        con.print(_text(f"  - {step.time} {step.step} {step.params} {step.metrics or ''}"))
     return 0
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
+
 CAT_CLASSES = range(281, 286)  # ImageNet tabby, tiger cat, Persian, Siamese, Egyptian cat
 ESPRESSO = 967
 
@@ -31,7 +33,7 @@ def run_demo(out_dir: Path) -> int:
     for name in ("efficientnet_lite0.pt", "efficientnet_lite0.onnx", "efficientnet_lite0.xml", "efficientnet_lite0.tflite"):
         with con.status(f"exporting {name} and verifying it against PyTorch ..."):
             result = export(model, spec, out_dir / name)
-        con.print(f"[green]wrote[/] {result}")
+        con.print(f"[green]wrote[/] {escape(str(result))}")
         exported[result.path.suffix] = result
     paths = [r.path for r in exported.values()]
     int8_paths = _int8_artifacts(model, spec, exported, out_dir, con)
@@ -51,7 +53,7 @@ def run_demo(out_dir: Path) -> int:
         results = {s: pr.predict(img, color="RGB") for s, pr in preds.items()}
         ref = {t.index for t in results[".pt"].topk}
         same = all({t.index for t in r.topk} == ref for r in results.values())
-        table.add_row(name, *(f"{r.label} {r.score:.2f}" for r in results.values()), "yes" if same else "[red]NO[/]")
+        table.add_row(name, *(escape(f"{r.label} {r.score:.2f}") for r in results.values()), "yes" if same else "[red]NO[/]")
         if not same:
             failures.append(f"{name}: top-5 sets differ between backends")
         for s, r in results.items():
@@ -102,11 +104,11 @@ def _int8_artifacts(model, spec, exported: dict, out_dir: Path, con) -> list[Pat
             with Predictor(src.path) as p:
                 calib = np.concatenate([p.preprocess(c, color="RGB") for c in crops])
             quantize_file(fmt, src.path, dst, src.spec, calib)
-        con.print(f"[green]wrote[/] {dst} [{fmt}/int8]")
+        con.print(f"[green]wrote[/] {escape(f'{dst} [{fmt}/int8]')}")
         out.append(dst)
     with con.status("exporting efficientnet_lite0_int8.tflite (PT2E INT8, 300 calibration crops) and verifying it ..."):
         result = export(model, spec, out_dir / "efficientnet_lite0_int8.tflite", precision="int8", calibration=crops)
-    con.print(f"[green]wrote[/] {result}")
+    con.print(f"[green]wrote[/] {escape(str(result))}")
     return out + [result.path]
 
 
@@ -159,5 +161,5 @@ def _tensorrt_engine(model, spec, out_dir: Path, con):
 
     with con.status("building a TensorRT engine and verifying it against PyTorch ..."):
         result = export(model, spec, out_dir / "efficientnet_lite0.engine")
-    con.print(f"[green]wrote[/] {result}")
+    con.print(f"[green]wrote[/] {escape(str(result))}")
     return result.path

@@ -19,6 +19,10 @@ class InputError(EdgeclsError, ValueError):
     """An image or batch handed to the Predictor cannot be used as given."""
 
 
+class InferenceError(EdgeclsError, RuntimeError):
+    """The runtime ran but its output cannot be used (NaN/inf logits), or the Predictor was closed."""
+
+
 class BackendUnavailableError(EdgeclsError, ImportError):
     """The runtime a backend needs is not installed."""
 

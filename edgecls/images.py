@@ -53,17 +53,17 @@ def _open_path(path: Path) -> Any:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     if not path.is_file():
-        raise InputError(f"image file not found: {path}")
+        raise InputError(f"image file not found: {path}; check the path")
     try:
         with Image.open(path) as im:
             im.load()
             im = ImageOps.exif_transpose(im)  # camera photos store rotation in EXIF; what a viewer shows is what counts
     except UnidentifiedImageError as exc:
-        raise InputError(f"{path} is not an image file PIL can read (corrupt or unsupported format)") from exc
+        raise InputError(f"{path} is not an image file PIL can read (corrupt or unsupported format); convert it to JPEG or PNG") from exc
     except Image.DecompressionBombError as exc:
-        raise InputError(f"{path} is too large to decode safely: {exc}") from exc
+        raise InputError(f"{path} is too large to decode safely ({exc}); downscale it first") from exc
     except (OSError, SyntaxError, ValueError) as exc:  # truncated/corrupt data
-        raise InputError(f"{path} could not be decoded ({exc}); the file is truncated or corrupt") from exc
+        raise InputError(f"{path} could not be decoded ({exc}); the file is truncated or corrupt: save it again from the original") from exc
     return im
 
 

@@ -13,9 +13,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import preprocess as _pre
-from .artifacts import read_sidecar, sidecar_path
+from .artifacts import file_sha256, read_sidecar, sidecar_path
 from .backends import backend_for, takes_cache_dir
-from .errors import InputError, SpecError
+from .errors import InferenceError, InputError, ModelFileError, SpecError
 from .images import load_image
 from .scores import softmax, topk_indices
 from .spec import ModelSpec
@@ -50,6 +50,14 @@ def _resolve_spec(path: Path, given: ModelSpec | None, embedded: ModelSpec | Non
             f"{path} carries no edgecls spec in its metadata and has no sidecar {sidecar_path(path).name}; "
             "copy the .json that `edgecls export` wrote next to it, or pass spec=ModelSpec.from_json(...)"
         )
+    # a format without a metadata slot (a TensorRT engine): export records the file's checksum in the sidecar, so a
+    # sidecar from another export (copied, or left by a crash between the two renames) is caught, not trusted
+    want = side.artifact.get("sha256")
+    if isinstance(want, str) and file_sha256(path) != want:
+        raise ModelFileError(
+            f"{sidecar_path(path).name} describes another build than {path.name} (checksum mismatch): the pair comes "
+            "from two exports. Copy both files of one export, or re-export the model"
+        )
     return side
 
 
@@ -64,7 +72,13 @@ def _check_spec(spec: ModelSpec, session: Any, path: Path) -> None:
     if session.num_classes is not None and session.num_classes != spec.num_classes:
         raise SpecError(
             f"{path.name}: the model outputs {session.num_classes} classes but the spec has {spec.num_classes} labels; "
-            "the spec belongs to another model"
+            "the spec belongs to another model: pass the spec that belongs to this file (its sidecar), or re-export"
+        )
+    dtypes = getattr(session, "input_dtypes", None)  # what run() takes, as the runtime reports it
+    if dtypes and spec.input.dtype not in dtypes:
+        raise SpecError(
+            f"{path.name}: the spec says input dtype {spec.input.dtype} but the model takes {' or '.join(dtypes)}; "
+            "the spec belongs to another export (fused uint8 vs float input?). Re-export, or fix the sidecar JSON"
         )
 
 
@@ -91,7 +105,9 @@ class Predictor:
 
     backend: None picks by suffix; 'torch' | 'onnxruntime' | 'openvino' forces one.
     color: default channel order of numpy frames ('BGR' for OpenCV capture); None requires it per call.
-    threads: runtime threads (torch: process-wide). spec: overrides the embedded/sidecar spec.
+    threads: the runtime's threads (PyTorch's count is process-wide: it is set around each call and restored).
+        OpenCV's pool, which preprocessing uses, stays as the app set it (cv2.setNumThreads).
+    spec: overrides the embedded/sidecar spec; it must match the model's real input shape, dtype and class count.
     workers: threads of the pool behind predict_async().
     cache_dir: OpenVINO's compiled-model cache: the first load writes the compiled blob there, later processes load it
         instead of compiling (Lite0 on 2 cores: compile 180 -> 85 ms FP32, 280 -> 120 ms INT8). Other runtimes have no
@@ -141,19 +157,22 @@ class Predictor:
         self.workers = int(workers)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
-        if threads:
-            import cv2
-
-            cv2.setNumThreads(int(threads))
 
     @property
     def backend_name(self) -> str:
         return self.backend.NAME
 
     @property
+    def session(self):
+        """The backend's session (the runtime's own objects, for what edgecls does not wrap); gone after close()."""
+        if self._session is None:
+            raise InferenceError(f"this Predictor for {self.path.name} was closed; create a new Predictor to run it again")
+        return self._session
+
+    @property
     def max_batch(self) -> int | None:
         """The batch size a fixed-batch artifact runs (larger batches go as several calls); None: any batch at once."""
-        return self._session.max_batch
+        return self.session.max_batch
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -174,18 +193,32 @@ class Predictor:
         want = np.dtype(self.spec.input.dtype)
         if batch.dtype != want:
             raise InputError(f"input batch has dtype {batch.dtype}, the artifact takes {want}; use predictor.preprocess()")
-        step = self.max_batch
+        session = self.session
+        step = session.max_batch
         if step is None or len(batch) == step:
-            return np.asarray(self._session.run(batch), dtype=np.float32)
+            return np.asarray(session.run(batch), dtype=np.float32)
         if len(batch) % step:
             raise InputError(f"this artifact runs batches of exactly {step}; got {len(batch)}")
-        return np.concatenate([self._session.run(batch[i : i + step]) for i in range(0, len(batch), step)]).astype(np.float32)
+        return np.concatenate([session.run(batch[i : i + step]) for i in range(0, len(batch), step)]).astype(np.float32)
 
     def scores(self, logits: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities: softmax(logits / spec.temperature)."""
+        """Calibrated probabilities: softmax(logits / spec.temperature). NaN/inf logits are an InferenceError."""
+        logits = np.asarray(logits)
+        if logits.ndim != 2 or logits.shape[1] != self.spec.num_classes:
+            raise InputError(f"logits must have shape (N, {self.spec.num_classes}), got {logits.shape}; pass what infer() returns")
+        bad = ~np.isfinite(logits).all(axis=1)
+        if bad.any():
+            raise InferenceError(
+                f"{self.path.name} produced NaN/inf logits for batch row(s) {np.flatnonzero(bad)[:5].tolist()}: the model "
+                "is numerically broken (NaN/inf weights, fp16 overflow, a broken INT8 scale). Re-export it in fp32 and "
+                "check the weights; with a preprocessed float batch, check its values"
+            )
         return softmax(logits, self.spec.temperature)
 
     def to_predictions(self, probs: np.ndarray, topk: int | None = None) -> list[Prediction]:
+        probs = np.asarray(probs)
+        if probs.ndim != 2 or probs.shape[1] != self.spec.num_classes or not np.isfinite(probs).all():
+            raise InputError(f"scores must be finite, shape (N, {self.spec.num_classes}); got {probs.shape}: pass what scores() returns")
         k = max(1, min(int(topk or self.topk), self.spec.num_classes))
         labels, out = self.spec.labels, []
         for row in probs:
@@ -235,10 +268,15 @@ class Predictor:
         return stream(self, source, **options)
 
     def close(self) -> None:
+        """Finish queued predict_async() calls, then release the runtime session (its memory, threads, file handles).
+        Later calls raise InferenceError."""
         with self._pool_lock:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
                 self._pool = None
+        session, self._session = self._session, None
+        if session is not None and hasattr(session, "close"):
+            session.close()
 
     def __enter__(self) -> Predictor:
         return self

@@ -131,7 +131,8 @@ def check_input_batch(x: np.ndarray, spec: ModelSpec) -> np.ndarray:
     want = inp.shape[1:]
     if not isinstance(x, np.ndarray) or x.ndim != 4 or tuple(x.shape[1:]) != want:
         shape = getattr(x, "shape", None)
-        raise InputError(f"a preprocessed batch must have shape (N, {', '.join(map(str, want))}), got {shape}")
+        raise InputError(f"a preprocessed batch must have shape (N, {', '.join(map(str, want))}), got {shape}; "
+                         "make it with predictor.preprocess()")
     if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
         raise InputError("the input batch contains NaN or infinity; check the code that produced it")
     return x

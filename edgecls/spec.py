@@ -3,36 +3,187 @@
 It says what the model is (arch, labels), what tensor the artifact takes (InputSpec), how a picture becomes that
 tensor (Preprocess), how logits become scores (temperature), and what was done to it (lineage). It is stored in
 each format's own metadata slot and always as a `<artifact>.json` sidecar.
+
+The schema is declared once, as msgspec Structs: the field types and bounds below are what reading a spec enforces,
+what constructing one checks, and what `json_schema()` publishes (edgecls/spec.schema.json, kept up to date by
+tools/spec_schema.py and a test). Rules that tie fields together are the `_check` methods. msgspec, not pydantic:
+the spec is part of the device core, and msgspec is one small C extension without dependencies (0.7 MB against
+pydantic's ~9 MB in four packages) that imports about 10x faster, which a camera app pays at every start.
+
+Adding an optional field is one line with a default, e.g. `open_set_threshold: float | None = None`. Fields added
+after schema version 1 are written only when they differ from their default, so a spec that does not use them still
+loads in older edgecls versions; old spec JSON loads unchanged because a missing field takes its default.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import contextvars
 import datetime as _dt
 import json
-import math
-from dataclasses import dataclass, field
-from typing import Any
+import re
+from typing import Annotated, Any, Literal, get_args
+
+import msgspec
+from msgspec import Meta
 
 from .errors import SpecError
+from .version import package_version
 
 SCHEMA_VERSION = 1
 SPEC_KEY = "edgecls.spec"  # key under which formats with a metadata slot store the spec JSON
 
-INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "area")
-RESIZE_MODES = ("center_crop", "stretch")
-LAYOUTS = ("NCHW", "NHWC")
-DTYPES = ("float32", "float16", "uint8", "int8")
-COLORS = ("RGB", "BGR")
+# Bounds: far beyond any real classifier, tight enough that a hostile or corrupt file cannot make edgecls allocate
+# without limit, recurse without end, or print control characters into a terminal.
+MAX_SPEC_BYTES = 16 * 2**20
+MAX_LABELS = 100_000  # ImageNet-21k has 21,841 classes
+MAX_LABEL_CHARS = 512
+MAX_SIDE = 8192  # input height/width in pixels
+MAX_BATCH = 65_536
+MAX_LINEAGE = 1000
+MAX_KEYS = 1000  # entries in one params/metrics/artifact object
+MAX_DEPTH = 16  # nesting of objects/lists inside params/metrics/artifact
+
+Interpolation = Literal["nearest", "bilinear", "bicubic", "area"]
+ResizeMode = Literal["center_crop", "stretch"]
+Layout = Literal["NCHW", "NHWC"]
+# int8 input is refused: raw pixels are uint8, so an int8 tensor would need quantization parameters the spec does not
+# carry. uint8 means raw pixels with the normalization inside the graph (normalized_in_graph=true).
+Dtype = Literal["float32", "float16", "uint8"]
+Color = Literal["RGB", "BGR"]
+INTERPOLATIONS, RESIZE_MODES, LAYOUTS, DTYPES, COLORS = (get_args(t) for t in (Interpolation, ResizeMode, Layout, Dtype, Color))
+
+Side = Annotated[int, Meta(ge=1, le=MAX_SIDE)]
+Label = Annotated[str, Meta(min_length=1, max_length=MAX_LABEL_CHARS, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Name = Annotated[str, Meta(min_length=1, max_length=256)]
+Mean = Annotated[float, Meta(ge=-1000.0, le=1000.0)]  # bounded, so also finite
+Std = Annotated[float, Meta(gt=0.0, le=1000.0)]
+JsonObject = Annotated[dict[str, Any], Meta(max_length=MAX_KEYS)]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# The fields of schema version 1, always written. Fields added later are written only when not at their default.
+_V1_FIELDS = {
+    "Preprocess": frozenset({"resize_mode", "crop_pct", "interpolation", "mean", "std", "color"}),
+    "InputSpec": frozenset({"height", "width", "channels", "layout", "dtype", "normalized_in_graph", "batch"}),
+    "LineageStep": frozenset({"step", "params", "metrics", "time", "edgecls_version"}),
+    "ModelSpec": frozenset({"arch", "labels", "input", "preprocess", "temperature", "metrics", "lineage", "artifact",
+                            "schema_version"}),
+}
+_trusted = contextvars.ContextVar("edgecls_spec_trusted", default=False)  # inside msgspec's own validation
+_WHERE = {"ModelSpec": "spec", "InputSpec": "input", "Preprocess": "preprocess", "LineageStep": "lineage step"}
+_FIX = "fix that field (in the sidecar JSON, or where the spec is built) or re-export the model with this edgecls"
 
 
-def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise SpecError(f"{name}={value!r} is not valid; choose one of {', '.join(choices)}")
+def _json_value(o: Any) -> Any:
+    """enc_hook: numpy scalars (np.float64 from metrics code) become plain numbers; anything else is not JSON."""
+    item = getattr(o, "item", None)
+    if item is not None and getattr(o, "shape", None) == ():
+        return item()
+    raise TypeError(f"{type(o).__name__!r} values are not JSON; params/metrics/artifact take numbers, strings, "
+                    "booleans, null, lists and objects")
 
 
-@dataclass(frozen=True)
-class Preprocess:
+def _base(cls: type) -> str:
+    """The spec record a class is (or derives from): 'ModelSpec', 'InputSpec', ..."""
+    return next(c.__name__ for c in cls.__mro__ if c.__name__ in _V1_FIELDS)
+
+
+def _explain(exc: Exception, root: str) -> SpecError:
+    """A msgspec error -> SpecError naming the field (spec.input.height), the rule, and what to do."""
+    msg = str(exc)
+    m = re.search(r" - at `\$(.*)`$", msg)
+    path = root + (m.group(1) if m else "")
+    if isinstance(exc.__cause__, SpecError):  # one of our cross-field rules: its message already says what to do
+        return SpecError(str(exc.__cause__) if path == root else f"{path}: {exc.__cause__}")
+    what = msg[: m.start()] if m else msg
+    if what.startswith("Expected `str` matching regex"):  # the one pattern: labels without control characters
+        return SpecError(f"{path} holds a control character (newline, tab, escape...); labels are written one per line "
+                         "and printed in terminals: remove it from the class name")
+    what = re.sub(r"^Object missing required field (`\w+`)", r"is incomplete: the required field \1 is missing", what)
+    what = re.sub(r"^Object contains unknown field (`\w+`)", r"has the unknown field \1 (misspelt, or written by a newer edgecls)", what)
+    field = re.findall(r"\.([A-Za-z_]\w*)", path)
+    hint = _CHOICES.get(field[-1]) if field else None
+    return SpecError(f"{path}: {what}{'; choose one of ' + hint if hint else ''}. To fix: {_FIX}")
+
+
+def _depth_ok(value: Any) -> bool:
+    stack = [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, (dict, list, tuple)):
+            if d >= MAX_DEPTH:
+                return False
+            stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return True
+
+
+class _Record(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Base of the spec records: validated on construction, on replace() and when read."""
+
+    def __post_init__(self) -> None:
+        if not _trusted.get():  # built in code: check types and bounds the way reading JSON does, then normalize
+            checked = _convert(_builtins(self), type(self))
+            for name in self.__struct_fields__:
+                msgspec.structs.force_setattr(self, name, getattr(checked, name))
+            return  # checked's own __post_init__ ran the cross-field checks
+        for name in self.__struct_fields__:
+            v = getattr(self, name)
+            if isinstance(v, dict) and not _depth_ok(v):
+                raise SpecError(f"{_WHERE[_base(type(self))]}.{name} is nested deeper than {MAX_DEPTH} levels; "
+                                "keep params/metrics/artifact flat (numbers, strings, short lists)")
+        self._check()
+
+    def _check(self) -> None:
+        """Rules between fields; raise SpecError."""
+
+    def replace(self, **changes: Any):
+        """A copy with some fields changed, validated like a new record."""
+        return msgspec.structs.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = _builtins(self)
+        _drop_new_defaults(type(self), self, d)
+        return d
+
+
+def _builtins(record: _Record) -> dict[str, Any]:
+    try:
+        return msgspec.to_builtins(record, str_keys=True, enc_hook=_json_value)
+    except (TypeError, RecursionError) as exc:
+        raise SpecError(f"{_WHERE[_base(type(record))]} holds a value that is not JSON ({exc}); "
+                        "metrics/params must be plain numbers/strings") from exc
+
+
+def _convert(data: Any, cls: type):
+    token = _trusted.set(True)
+    try:
+        return msgspec.convert(data, cls, strict=True)
+    except msgspec.ValidationError as exc:
+        raise _explain(exc, _WHERE[_base(cls)]) from None
+    except RecursionError:
+        raise SpecError(f"{_WHERE[_base(cls)]} is nested too deeply to read; it is corrupt or hostile. "
+                        "Re-export the model") from None
+    finally:
+        _trusted.reset(token)
+
+
+def _drop_new_defaults(cls: type, record: _Record, d: dict[str, Any]) -> None:
+    """Fields added after schema version 1 are written only when set, so older edgecls still reads the spec."""
+    v1 = _V1_FIELDS[_base(cls)]
+    for f in msgspec.structs.fields(cls):
+        value = getattr(record, f.name)
+        if f.name not in v1:
+            default = f.default if f.default is not msgspec.NODEFAULT else (
+                f.default_factory() if f.default_factory is not msgspec.NODEFAULT else msgspec.NODEFAULT)
+            if value == default:
+                d.pop(f.encode_name, None)
+        if isinstance(value, _Record):
+            _drop_new_defaults(type(value), value, d[f.encode_name])
+        elif isinstance(value, tuple) and value and isinstance(value[0], _Record):
+            for item, sub in zip(value, d[f.encode_name]):
+                _drop_new_defaults(type(item), item, sub)
+
+
+class Preprocess(_Record):
     """How an RGB uint8 picture becomes the model's input, as data (one reference implementation in preprocess.py).
 
     center_crop: scale so the shorter side is size/crop_pct, then take the central size crop (timm/torchvision eval).
@@ -40,52 +191,37 @@ class Preprocess:
     mean/std apply to pixel/255, per channel, in the model's channel order (`color`).
     """
 
-    resize_mode: str = "center_crop"
-    crop_pct: float = 0.875
-    interpolation: str = "bilinear"
-    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
-    std: tuple[float, ...] = (0.229, 0.224, 0.225)
-    color: str = "RGB"
+    resize_mode: ResizeMode = "center_crop"
+    crop_pct: Annotated[float, Meta(gt=0.0, le=1.0)] = 0.875
+    interpolation: Interpolation = "bilinear"
+    mean: Annotated[tuple[Mean, ...], Meta(min_length=1, max_length=3)] = (0.485, 0.456, 0.406)
+    std: Annotated[tuple[Std, ...], Meta(min_length=1, max_length=3)] = (0.229, 0.224, 0.225)
+    color: Color = "RGB"
 
-    def __post_init__(self) -> None:
-        _choice("preprocess.resize_mode", self.resize_mode, RESIZE_MODES)
-        _choice("preprocess.interpolation", self.interpolation, INTERPOLATIONS)
-        _choice("preprocess.color", self.color, COLORS)
-        if not (0.0 < float(self.crop_pct) <= 1.0):
-            raise SpecError(f"preprocess.crop_pct={self.crop_pct} must be in (0, 1]")
-        object.__setattr__(self, "mean", tuple(float(m) for m in self.mean))
-        object.__setattr__(self, "std", tuple(float(s) for s in self.std))
-        if len(self.mean) != len(self.std) or not self.mean:
-            raise SpecError(f"preprocess.mean {self.mean} and std {self.std} need the same, non-zero length")
-        if any(not math.isfinite(s) or s <= 0 for s in self.std) or any(not math.isfinite(m) for m in self.mean):
-            raise SpecError(f"preprocess.std must be finite and > 0 and mean finite, got mean={self.mean} std={self.std}")
+    def _check(self) -> None:
+        if len(self.mean) != len(self.std):
+            raise SpecError(f"preprocess.mean {self.mean} and std {self.std} need the same length (one value per channel)")
 
 
-@dataclass(frozen=True)
-class InputSpec:
+class InputSpec(_Record):
     """The artifact's input tensor. normalized_in_graph: the graph itself scales/normalizes raw uint8 pixels."""
 
-    height: int = 224
-    width: int = 224
-    channels: int = 3
-    layout: str = "NCHW"
-    dtype: str = "float32"
+    height: Side = 224
+    width: Side = 224
+    channels: Literal[1, 3] = 3  # 1: grayscale, 3: color
+    layout: Layout = "NCHW"
+    dtype: Dtype = "float32"
     normalized_in_graph: bool = False
-    batch: int | None = 1  # None: dynamic batch
+    batch: Annotated[int, Meta(ge=1, le=MAX_BATCH)] | None = 1  # None: dynamic batch
 
-    def __post_init__(self) -> None:
-        for name in ("height", "width", "channels"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise SpecError(f"input.{name}={v!r} must be a positive integer")
-        if self.channels not in (1, 3):
-            raise SpecError(f"input.channels={self.channels} is not supported; use 1 (grayscale) or 3 (color)")
-        _choice("input.layout", self.layout, LAYOUTS)
-        _choice("input.dtype", self.dtype, DTYPES)
-        if self.batch is not None and (not isinstance(self.batch, int) or self.batch <= 0):
-            raise SpecError(f"input.batch={self.batch!r} must be a positive integer or null (dynamic)")
-        if self.normalized_in_graph and self.dtype != "uint8":
-            raise SpecError("input.normalized_in_graph=true needs input.dtype='uint8' (raw pixels go in)")
+    def _check(self) -> None:
+        if self.normalized_in_graph != (self.dtype == "uint8"):
+            raise SpecError(
+                "input.normalized_in_graph=true needs input.dtype='uint8' (raw pixels go in): set input.dtype='uint8', or "
+                "normalized_in_graph=false for a graph that takes normalized float input" if self.normalized_in_graph
+                else "input.dtype='uint8' needs normalized_in_graph=true: edgecls feeds uint8 only as raw pixels into a "
+                     "graph that normalizes them itself; use float32/float16 for a graph that takes normalized input"
+            )
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -95,78 +231,59 @@ class InputSpec:
         return (b, self.height, self.width, self.channels)
 
 
-@dataclass(frozen=True)
-class LineageStep:
+class LineageStep(_Record):
     """One thing done to the model: train, export, quantize, prune, distill..."""
 
-    step: str
-    params: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-    time: str = ""
-    edgecls_version: str = ""
+    step: Name
+    params: JsonObject = {}
+    metrics: JsonObject = {}
+    time: Annotated[str, Meta(max_length=64)] = ""
+    edgecls_version: Annotated[str, Meta(max_length=64)] = ""
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.step, str) or not self.step:
-            raise SpecError("lineage step needs a non-empty 'step' name")
+    def _check(self) -> None:
         if not self.time:
-            object.__setattr__(self, "time", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+            msgspec.structs.force_setattr(self, "time", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
         if not self.edgecls_version:
-            from . import __version__
-
-            object.__setattr__(self, "edgecls_version", __version__)
+            msgspec.structs.force_setattr(self, "edgecls_version", package_version())
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    arch: str
-    labels: tuple[str, ...]
-    input: InputSpec = field(default_factory=InputSpec)
-    preprocess: Preprocess = field(default_factory=Preprocess)
-    temperature: float = 1.0
-    metrics: dict[str, float] = field(default_factory=dict)
-    lineage: tuple[LineageStep, ...] = ()
-    artifact: dict[str, Any] = field(default_factory=dict)  # format-specific facts: format, precision, opset...
-    schema_version: int = SCHEMA_VERSION
+class ModelSpec(_Record):
+    """What the model is, what its artifact takes, how pictures become that input and logits become scores."""
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.arch, str) or not self.arch:
-            raise SpecError("spec.arch must be a non-empty string")
-        labels = tuple(self.labels)
-        if not labels or not all(isinstance(x, str) and x for x in labels):
-            raise SpecError("spec.labels must be a non-empty list of non-empty strings")
-        if len(set(labels)) != len(labels):
-            dup = sorted({x for x in labels if labels.count(x) > 1})[:5]
+    arch: Name
+    labels: Annotated[tuple[Label, ...], Meta(min_length=1, max_length=MAX_LABELS)]
+    input: InputSpec = msgspec.field(default_factory=InputSpec)
+    preprocess: Preprocess = msgspec.field(default_factory=Preprocess)
+    temperature: Annotated[float, Meta(gt=0.0, le=1e4)] = 1.0
+    metrics: JsonObject = {}
+    lineage: Annotated[tuple[LineageStep, ...], Meta(max_length=MAX_LINEAGE)] = ()
+    artifact: JsonObject = {}  # format-specific facts: format, precision, opset...
+    schema_version: Annotated[int, Meta(ge=1, le=SCHEMA_VERSION)] = SCHEMA_VERSION
+
+    def _check(self) -> None:
+        bad = next((x for x in self.labels if _CONTROL.search(x)), None)
+        if bad is not None:  # the schema's pattern says the same, but a regex `$` lets a final newline through
+            raise SpecError(f"spec.labels: {bad!r} holds a control character (newline, tab, escape...); labels are "
+                            "written one per line and printed in terminals: remove it from the class name")
+        if len(set(self.labels)) != len(self.labels):
+            seen: set[str] = set()
+            dup = sorted({x for x in self.labels if x in seen or seen.add(x)})[:5]
             raise SpecError(f"spec.labels has duplicates, e.g. {dup}; each class needs a distinct name")
-        object.__setattr__(self, "labels", labels)
-        object.__setattr__(self, "lineage", tuple(self.lineage))
         if len(self.preprocess.mean) != self.input.channels:
             raise SpecError(
-                f"preprocess.mean has {len(self.preprocess.mean)} values but input.channels={self.input.channels}"
-            )
-        t = self.temperature
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t <= 0:
-            raise SpecError(f"spec.temperature={t!r} must be a finite number > 0")
-        if self.schema_version != SCHEMA_VERSION:
-            raise SpecError(
-                f"spec schema_version {self.schema_version} is not supported by this edgecls "
-                f"(it reads version {SCHEMA_VERSION}); upgrade edgecls or re-export the model"
+                f"preprocess.mean has {len(self.preprocess.mean)} values but input.channels={self.input.channels}; "
+                "give one mean/std per input channel"
             )
 
     @property
     def num_classes(self) -> int:
         return len(self.labels)
 
-    def replace(self, **changes: Any) -> ModelSpec:
-        return dataclasses.replace(self, **changes)
-
     def with_step(self, step: str, params: dict | None = None, metrics: dict | None = None, **changes) -> ModelSpec:
         entry = LineageStep(step=step, params=dict(params or {}), metrics=dict(metrics or {}))
         return self.replace(lineage=self.lineage + (entry,), **changes)
 
     # --- JSON -----------------------------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
     def to_json(self, indent: int | None = 2) -> str:
         try:
             return json.dumps(self.to_dict(), indent=indent, sort_keys=False, allow_nan=False)
@@ -176,73 +293,41 @@ class ModelSpec:
     @classmethod
     def from_dict(cls, data: Any) -> ModelSpec:
         if not isinstance(data, dict):
-            raise SpecError(f"a spec must be a JSON object, got {type(data).__name__}")
+            raise SpecError(f"a spec must be a JSON object, got {type(data).__name__}; the file holds something else: "
+                            "export the model with edgecls, which writes its spec")
         version = data.get("schema_version", None)
         if version is None:
-            raise SpecError("spec has no 'schema_version'; it was not written by edgecls")
-        if isinstance(version, int) and version > SCHEMA_VERSION:
+            raise SpecError("spec has no 'schema_version'; it was not written by edgecls. Export the model with edgecls")
+        if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
             raise SpecError(f"spec schema_version {version} is newer than this edgecls supports ({SCHEMA_VERSION}); upgrade edgecls")
-        kw = _fields(cls, data, "spec")
-        kw["input"] = _make(InputSpec, kw["input"], "input") if "input" in kw else InputSpec()
-        kw["preprocess"] = _make(Preprocess, kw["preprocess"], "preprocess") if "preprocess" in kw else Preprocess()
-        if "labels" in kw and not isinstance(kw["labels"], (list, tuple)):
-            raise SpecError("spec.labels must be a list of strings")
-        lineage = kw.get("lineage", [])
-        if not isinstance(lineage, (list, tuple)):
-            raise SpecError("spec.lineage must be a list")
-        kw["lineage"] = tuple(_make(LineageStep, s, f"lineage[{i}]") for i, s in enumerate(lineage))
-        for name in ("metrics", "artifact"):
-            if name in kw and not isinstance(kw[name], dict):
-                raise SpecError(f"spec.{name} must be an object")
-        try:
-            spec = cls(**kw)
-        except TypeError as exc:  # a required field missing
-            raise SpecError(f"spec is incomplete: {exc}") from exc
+        spec = _convert(data, cls)
         spec.to_json(indent=None)  # a spec read in must write out again: no inf/NaN in metrics, params or artifact
         return spec
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ModelSpec:
+        if len(text) > MAX_SPEC_BYTES:
+            raise SpecError(f"spec JSON is {len(text):,} bytes, over the {MAX_SPEC_BYTES:,} limit; the file is corrupt "
+                            "or not an edgecls spec")
         try:
             data = json.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise SpecError(f"spec is not valid JSON: {exc}") from exc
+            raise SpecError(f"spec is not valid JSON: {exc}; the file is truncated or corrupt, re-export the model") from exc
+        except RecursionError:
+            raise SpecError("spec JSON is nested too deeply to read; it is corrupt or hostile. Re-export the model") from None
         return cls.from_dict(data)
 
 
-_SEQ_FIELDS = {"mean", "std"}
+_CHOICES = {  # field name -> the values it takes, named in errors
+    "resize_mode": ", ".join(RESIZE_MODES), "interpolation": ", ".join(INTERPOLATIONS), "color": ", ".join(COLORS),
+    "layout": ", ".join(LAYOUTS), "dtype": ", ".join(DTYPES) + " (uint8: raw pixels, normalized in the graph)",
+    "channels": "1 (grayscale), 3 (color)",
+}
 
 
-def _make(cls: type, data: Any, where: str):
-    try:
-        return cls(**_fields(cls, data, where))
-    except TypeError as exc:  # a required field missing
-        raise SpecError(f"{where} is incomplete: {exc}") from exc
-
-
-def _fields(cls: type, data: Any, where: str) -> dict[str, Any]:
-    """Check keys against the dataclass; unknown keys are an error, not silently dropped."""
-    if not isinstance(data, dict):
-        raise SpecError(f"{where} must be a JSON object, got {type(data).__name__}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise SpecError(f"{where} has unknown field(s) {unknown}; known fields: {sorted(names)}")
-    out = dict(data)
-    for key in _SEQ_FIELDS & set(out):
-        if not isinstance(out[key], (list, tuple)) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in out[key]
-        ):
-            raise SpecError(f"{where}.{key} must be a list of numbers, got {out[key]!r}")
-    for key in ("height", "width", "channels", "crop_pct", "temperature"):
-        if key in out and (isinstance(out[key], bool) or not isinstance(out[key], (int, float))):
-            raise SpecError(f"{where}.{key} must be a number, got {out[key]!r}")
-    for key in ("arch", "step", "resize_mode", "interpolation", "color", "layout", "dtype"):
-        if key in out and not isinstance(out[key], str):
-            raise SpecError(f"{where}.{key} must be a string, got {out[key]!r}")
-    if "normalized_in_graph" in out and not isinstance(out["normalized_in_graph"], bool):
-        raise SpecError(f"{where}.normalized_in_graph must be true or false")
-    for key in ("params", "metrics") if cls is LineageStep else ():
-        if key in out and not isinstance(out[key], dict):
-            raise SpecError(f"{where}.{key} must be an object")
-    return out
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a spec (as published in edgecls/spec.schema.json)."""
+    schema = msgspec.json.schema(ModelSpec)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = f"edgecls ModelSpec, schema_version {SCHEMA_VERSION}"
+    return schema

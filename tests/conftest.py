@@ -22,6 +22,21 @@ def missing_data(reason: str):
     pytest.skip(reason)
 
 
+def fashion_mnist_dir() -> Path:
+    """The Fashion-MNIST IDX folder the README promises (Debian's dataset-fashion-mnist), or missing_data()."""
+    from edgecls.train.data import DataError, find_fashion_mnist
+
+    try:
+        return find_fashion_mnist()
+    except DataError as exc:
+        missing_data(str(exc))
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist() -> Path:
+    return fashion_mnist_dir()
+
+
 @pytest.fixture(scope="session")
 def hymenoptera(tmp_path_factory) -> Path:
     """The real ants/bees photo folder (mixed sizes, a palette image, a non-photo GIF): root with train/ and val/."""

@@ -60,3 +60,28 @@ def test_compress_config_errors_exit_2(tmp_path):
     cfg.write_text("model: m.pt\nsteps:\n  - shrink: {}\n")
     r = run("compress", cfg)
     assert r.returncode == 2 and "each step is one of prune, finetune, quantize" in r.stderr
+
+
+def test_labels_and_paths_with_markup_are_printed_as_text(photos, tmp_path):
+    """Labels come from the model file: rich must print them, not interpret them. `tench[/]` crashed `edgecls info`
+    with a MarkupError; `[link=...]` made the terminal show a hyperlink; `[onnx/fp32]` vanished from `wrote` lines."""
+    import os
+    import re
+
+    import edgecls
+
+    labels = ("tench[/]", "[link=https://example.com]click[/link]", "[bold]plain[/bold]")
+    model, spec = edgecls.create_model("mobilenetv3_small_050", labels=labels, input_size=64)
+    pt = edgecls.save(model, spec, tmp_path / "m[1].pt")
+    img = tmp_path / "coffee.jpg"
+    Image.fromarray(photos["coffee"]).save(img)
+    env = {**os.environ, "FORCE_COLOR": "1", "COLUMNS": "300"}  # a terminal as far as rich can tell: links would be emitted
+    runs = [subprocess.run([sys.executable, "-m", "edgecls", *map(str, args)], capture_output=True, text=True, timeout=300, env=env)
+            for args in (("info", pt), ("predict", pt, img, "-k", "3"), ("export", pt, "-f", "onnx", "--no-verify", "-o", tmp_path))]
+    for r in runs:
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+        assert "\x1b]8;" not in r.stdout  # no OSC 8 hyperlink
+    text = [re.sub(r"\x1b\[[0-9;]*m", "", r.stdout) for r in runs]
+    assert all(label in text[0] for label in labels) and "m[1].pt" in text[0]
+    assert any(label in text[1] for label in labels)
+    assert "[onnx/fp32]" in text[2]

@@ -19,7 +19,7 @@ from test_train import TINY, needs_fmnist
 
 
 @pytest.fixture(scope="module")
-def tiny_teacher(tmp_path_factory):
+def tiny_teacher(tmp_path_factory, fashion_mnist):
     """A real (small) float model trained on 1,000 Fashion-MNIST images."""
     from edgecls.train import TrainConfig, train
 
@@ -144,12 +144,15 @@ def test_scope_patterns_match_module_paths_in_every_naming():
     assert matching_nodes(names, ("conv_stem",)) == [names[3]]
 
 
+MAX_DROP = 3.0  # top-1 points on 200 val images: a budget INT8 can miss (100 was met by construction)
+
+
 @needs_fmnist
 def test_pipeline_prune_distill_quantize_within_budget(tiny_teacher, tmp_path):
     cfg = _pipeline(tmp_path, tiny_teacher, [
         {"prune": {"ratio": 0.3, "steps": 1}},
         {"finetune": {"epochs": 1, "teacher": "start", "limit_train": 512, "limit_val": 128, "batch_size": 64, "ema": False}},
-        {"quantize": {"method": "ptq", "backends": ["onnx", "openvino"], "max_drop": 100, "calibration": 64}},
+        {"quantize": {"method": "ptq", "backends": ["onnx", "openvino"], "max_drop": MAX_DROP, "calibration": 64}},
     ])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -158,8 +161,15 @@ def test_pipeline_prune_distill_quantize_within_budget(tiny_teacher, tmp_path):
     assert on_disk["steps"][0]["macs"] < on_disk["float"]["macs"]
     assert on_disk["steps"][1]["teacher"] == str(tiny_teacher)
     rows = report["steps"][2]["rows"]
-    int8 = {r["backend"]: r for r in rows if r["precision"] == "int8"}
-    assert set(int8) == {"onnx", "openvino"} and all(r["within_budget"] for r in int8.values())
+    floats = {r["backend"]: r for r in rows if r["precision"] == "fp32"}
+    int8 = {r["backend"]: r for r in rows if r["precision"] == "int8" and r.get("final")}
+    assert set(int8) == {"onnx", "openvino"}
+    for fmt, r in int8.items():  # the verdict is the budget applied to the drop measured against that backend's float
+        drop = (floats[fmt]["val_top1"] - r["val_top1"]) * 100
+        assert r["drop_pts"] == pytest.approx(drop, abs=1e-3) and drop <= MAX_DROP and r["within_budget"], r
+    for r in rows:
+        if r["precision"] == "int8":
+            assert r["within_budget"] == (r["drop_pts"] <= MAX_DROP), r
     for r in int8.values():
         p = edgecls.Predictor(r["artifact"])
         steps = [s.step for s in p.spec.lineage]
@@ -224,3 +234,26 @@ def test_bad_compress_configs_are_clear_errors(tmp_path):
     (tmp_path / "c.yaml").write_text("- not a mapping")
     with pytest.raises(CompressError, match="mapping"):
         CompressConfig.from_yaml(tmp_path / "c.yaml")
+
+
+def test_ptq_staging_is_cleared_after_a_killed_run(artifacts, predictors, photos, tmp_path):
+    """quantize_file stages in `.<name>.<pid>.*.staging`: the next run removes a dead writer's folder (it kept them
+    forever), and leaves a live writer's alone."""
+    import os
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a process id that no longer runs
+    dead = tmp_path / f".int8.onnx.{gone.pid}.k1ll3d.staging"
+    dead.mkdir()
+    (dead / "int8.onnx").write_bytes(b"half a model")
+    live = tmp_path / f".int8.onnx.{os.getpid()}.busy.staging"
+    live.mkdir()
+    fp32 = predictors["onnx"]
+    calib = np.concatenate([fp32.preprocess(img, color="RGB") for img in list(photos.values())[:4]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantize_file("onnx", artifacts["onnx"], tmp_path / "int8.onnx", fp32.spec, calib)
+    assert {p.name for p in tmp_path.iterdir()} == {"int8.onnx", "int8.onnx.json", live.name}
+    assert edgecls.Predictor(tmp_path / "int8.onnx").spec.artifact["precision"] == "int8"

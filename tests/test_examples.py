@@ -62,9 +62,9 @@ def test_http_service(artifacts, photos):
         assert body["label"] == "espresso" and len(body["topk"]) == 5
         try:
             urllib.request.urlopen(urllib.request.Request(url, data=b"nope"), timeout=60)
-            raise AssertionError("a bad image must be a 400")
+            raise AssertionError("bytes that are no image must be refused")
         except urllib.error.HTTPError as exc:
-            assert exc.code == 400 and "error" in json.loads(exc.read())
+            assert exc.code == 415 and "JPEG, PNG or WebP" in json.loads(exc.read())["error"]
     finally:
         proc.terminate()
         proc.wait(timeout=10)

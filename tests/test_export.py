@@ -10,6 +10,7 @@ import time
 import onnx
 import openvino as ov
 import pytest
+import torch
 
 import edgecls
 from edgecls import ExportError, ModelSpec
@@ -61,11 +62,12 @@ def test_bad_options_are_errors(lite0, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_publish_moves_only_the_artifact_and_its_companions(artifacts, tmp_path):
-    """A staging folder that also holds other files (QAT stages its ONNX next to the IR) publishes only the IR pair."""
+def test_publish_moves_only_the_artifact_its_companions_and_sidecar(artifacts, tmp_path):
+    """A staging folder that also holds other files (QAT stages its ONNX next to the IR) publishes only the IR pair,
+    and the sidecar travels with it in the same publish."""
     import shutil
 
-    from edgecls.exporters import _publish
+    from edgecls.artifacts import publish
     from edgecls.exporters.openvino import onnx_to_openvino
 
     stage, out = tmp_path / "stage", tmp_path / "out"
@@ -73,31 +75,91 @@ def test_publish_moves_only_the_artifact_and_its_companions(artifacts, tmp_path)
     out.mkdir()
     src = shutil.copy(artifacts["onnx"], stage / "qat_qdq.onnx")
     spec = ModelSpec.from_json(sidecar_path(artifacts["onnx"]).read_text())
-    onnx_to_openvino(src, spec, stage / "int8_qat.xml")
-    _publish(stage / "int8_qat.xml", out / "int8_qat.xml")
-    assert sorted(p.name for p in out.iterdir()) == ["int8_qat.bin", "int8_qat.xml"]
+    ir_spec = onnx_to_openvino(src, spec, stage / "int8_qat.xml")
+    publish(stage / "int8_qat.xml", out / "int8_qat.xml", ir_spec)
+    assert sorted(p.name for p in out.iterdir()) == ["int8_qat.bin", "int8_qat.xml", "int8_qat.xml.json"]
     assert sorted(p.name for p in stage.iterdir()) == ["qat_qdq.onnx"]
-    assert ov.Core().read_model(out / "int8_qat.xml").inputs
+    assert edgecls.Predictor(out / "int8_qat.xml").spec == ModelSpec.from_json((out / "int8_qat.xml.json").read_text())
 
 
-def test_failed_verification_publishes_nothing(lite0, tmp_path):
-    """A spec whose preprocessing lies about the model (BGR instead of RGB) is caught and nothing is written."""
+class TracedBranch(torch.nn.Module):
+    """Data-dependent control flow, a classic export bug: torch.onnx.export traces the branch its example input takes
+    (a blank image), so the ONNX graph answers differently from PyTorch on every real photo."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        logits = self.net(x)
+        if x.flatten(2).std(-1).amax() > 0.01:  # a real photo varies; the exporter's blank example does not
+            return logits
+        return logits.flip(-1)
+
+
+def test_failed_verification_inside_export_publishes_nothing(lite0, tmp_path):
+    """export() itself runs the check, raises, and leaves the previous artifact and sidecar untouched, no leftovers."""
     model, spec = lite0
     old = tmp_path / "m.onnx"
-    edgecls.export(model, spec, old)
-    before = old.read_bytes()
-    # the fused graph normalizes with this spec's mean/std: a wrong std changes the logits vs PyTorch's model spec
-    lying = spec.replace(preprocess=spec.preprocess.__class__(**{**spec.preprocess.__dict__, "std": (0.25, 0.25, 0.25)}))
-    from edgecls.exporters.verify import verify_artifact
-    from edgecls.exporters.onnx import torch_to_onnx
+    edgecls.export(model, spec, old, verify=False)
+    before, side_before = old.read_bytes(), sidecar_path(old).read_bytes()
+    with pytest.raises(ExportError, match="disagrees with PyTorch.*not published"):
+        edgecls.export(TracedBranch(model).eval(), spec, old)
+    assert old.read_bytes() == before and sidecar_path(old).read_bytes() == side_before
+    assert {p.name for p in tmp_path.iterdir()} == {"m.onnx", "m.onnx.json"}  # the staging folder is gone too
 
-    bad = tmp_path / "bad.onnx"
-    art = torch_to_onnx(model, lying, bad)
-    from edgecls.samples import sample_images
 
-    with pytest.raises(ExportError, match="disagrees"):
-        verify_artifact(bad, art, model, spec, sample_images(("coffee", "chelsea")))
-    assert old.read_bytes() == before
+class Killed(BaseException):
+    """Stands in for the process dying: nothing after it runs but `finally` blocks."""
+
+
+def test_crash_between_the_openvino_renames_is_caught_at_load(lite0, tmp_path, monkeypatch):
+    """The .xml/.bin pair is published by two renames. A writer that dies between them leaves the new weights beside
+    the old topology: same shapes, so OpenVINO would run it. The checksum in the .xml catches it at load."""
+    import copy
+
+    from edgecls.errors import ModelFileError
+
+    model, spec = lite0
+    target = tmp_path / "m.xml"
+    edgecls.export(model, spec, target, verify=False)
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        other.get_classifier().bias.add_(1.0)  # other weights, same graph
+    real_replace = os.replace
+
+    def die_before_the_main_file(src, dst):
+        if str(dst) == str(target):
+            raise Killed
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", die_before_the_main_file)
+    with pytest.raises(Killed):
+        edgecls.export(other, spec, target, verify=False)
+    monkeypatch.undo()
+    with pytest.raises(ModelFileError, match="m.bin is not the weights file m.xml was written with"):
+        edgecls.Predictor(target)
+    edgecls.export(other, spec, target, verify=False)  # re-exporting repairs it
+    assert edgecls.Predictor(target).spec.arch == "efficientnet_lite0"
+
+
+def test_sidecar_only_format_checks_the_file_it_describes(lite0, artifacts, tmp_path):
+    """Where the spec lives only in the sidecar (TensorRT engines), export records the file's sha256 there: a sidecar
+    from another build is refused. Shown with an ONNX file that has no embedded spec, on the real ORT runtime."""
+    from edgecls.artifacts import file_sha256
+    from edgecls.errors import ModelFileError
+
+    model, spec = lite0
+    p = tmp_path / "raw.onnx"
+    torch.onnx.export(model, (torch.zeros(1, 3, 224, 224),), str(p), dynamo=False, opset_version=17)
+    raw = spec.replace(input=spec.input.replace(batch=1), artifact={"format": "onnx", "sha256": file_sha256(p)})
+    sidecar_path(p).write_text(raw.to_json())
+    assert edgecls.Predictor(p).spec == raw
+    other = onnx.load(str(artifacts["onnx_f32"]))  # another build of the same model, without its embedded spec
+    del other.metadata_props[:]
+    onnx.save(other, str(p))  # the sidecar left as it was
+    with pytest.raises(ModelFileError, match="checksum mismatch"):
+        edgecls.Predictor(p)
 
 
 KILL_SCRIPT = """

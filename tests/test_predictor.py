@@ -119,9 +119,72 @@ def test_openvino_cache_dir_fills_and_gives_the_same_answers(artifacts, photos, 
     blobs = sorted(cache.iterdir())
     assert blobs, "OpenVINO wrote no compiled blob"
     again = edgecls.Predictor(artifacts["xml"], threads=1, cache_dir=cache)
-    assert sorted(cache.iterdir()) == blobs  # loaded, not compiled and written again
+    assert sorted(cache.iterdir()) == blobs
+    # OpenVINO's own word: the first compiled and wrote the blob, the second loaded it instead of compiling
+    assert first.session.loaded_from_cache is False and again.session.loaded_from_cache is True
+    assert plain.session.loaded_from_cache is False
     x = plain.preprocess(photos["coffee"], color="RGB")
     np.testing.assert_allclose(again.infer(x), plain.infer(x), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(first.infer(x), plain.infer(x), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="cache_dir is for runtimes that compile on load"):
         edgecls.Predictor(artifacts["onnx"], cache_dir=cache)
+
+
+def test_close_releases_the_runtime_session(artifacts, photos):
+    """close() drops the session (the runtime's memory, threads and file handles go with it); later calls say why."""
+    import gc
+    import weakref
+
+    for name in ("onnx", "xml", "pt", "tflite"):
+        pred = edgecls.Predictor(artifacts[name])
+        assert pred.predict_async(photos["coffee"], color="RGB").result(timeout=60).index == ESPRESSO
+        session = weakref.ref(pred.session)
+        pred.close()
+        gc.collect()
+        assert session() is None, f"{name}: the session outlived close()"
+        with pytest.raises(edgecls.InferenceError, match="closed"):
+            pred.predict(photos["coffee"], color="RGB")
+        pred.close()  # twice is harmless
+
+
+def test_constructors_leave_process_wide_thread_counts_alone(artifacts, photos):
+    """OpenCV's and PyTorch's thread counts are process-wide: a Predictor(threads=1) must not change the app's."""
+    import torch
+
+    before = cv2.getNumThreads(), torch.get_num_threads()
+    cv2.setNumThreads(3)
+    torch.set_num_threads(3)
+    try:
+        for name in ("onnx", "xml", "pt", "tflite"):
+            pred = edgecls.Predictor(artifacts[name], threads=1)
+            assert pred.predict(photos["coffee"], color="RGB").index == ESPRESSO
+            assert (cv2.getNumThreads(), torch.get_num_threads()) == (3, 3), name
+    finally:
+        cv2.setNumThreads(before[0])
+        torch.set_num_threads(before[1])
+
+
+def _flushes_denormals() -> bool:  # the FPU's own answer, independent of edgecls
+    return float((np.array([1e-39], np.float32) * np.float32(1.0))[0]) == 0.0
+
+
+def test_flush_to_zero_is_restored_after_pytorch_calls(predictors, photos):
+    import torch
+
+    try:
+        for state in (True, False, True):
+            torch.set_flush_denormal(state)
+            assert predictors["pt"].predict(photos["coffee"], color="RGB").index == ESPRESSO
+            assert _flushes_denormals() is state
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def test_pt_spec_is_checked_against_the_weights(artifacts):
+    """The .pt session reports the shape and class count the file really has, so a spec= for another model fails
+    like on every other backend (it was built from the given spec and never compared)."""
+    spec = edgecls.Predictor(artifacts["pt"]).spec
+    with pytest.raises(edgecls.SpecError, match="outputs 1000 classes but the spec has 3 labels"):
+        edgecls.Predictor(artifacts["pt"], spec=spec.replace(labels=("a", "b", "c")))
+    with pytest.raises(edgecls.SpecError, match="another model"):
+        edgecls.Predictor(artifacts["pt"], spec=spec.replace(input=spec.input.replace(height=160, width=160)))

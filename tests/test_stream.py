@@ -49,6 +49,30 @@ def test_stream_drop_frames_latest_wins(predictors, video):
     assert len(results) + results[-1].dropped == 24  # each frame was either processed or counted as dropped
 
 
+@pytest.mark.parametrize("drop", [True, False])
+def test_slow_consumer_drops_stale_frames_only_when_asked(predictors, photos, drop):
+    """A consumer slower than its source: with drop_frames the reader keeps only the newest frame, so frames are
+    dropped and counted; without, every frame arrives. The consumer waits until the source is exhausted before it
+    takes the second result, the slowest a consumer can be, so this does not depend on timing."""
+    exhausted = threading.Event()
+
+    def source():
+        yield from (photos["coffee"] for _ in range(24))
+        exhausted.set()
+
+    gen = predictors["onnx"].stream(source(), color="RGB", drop_frames=drop)
+    results = [next(gen)]
+    assert drop or not exhausted.is_set()  # without dropping, the reader blocks on the full queue
+    if drop:
+        assert exhausted.wait(60)
+    results += list(gen)
+    idx = [r.frame_index for r in results]
+    if drop:
+        assert results[-1].dropped > 0 and idx[-1] == 23 and len(results) + results[-1].dropped == 24, idx
+    else:
+        assert idx == list(range(24)) and results[-1].dropped == 0
+
+
 def test_stream_smoothing_and_frames(predictors, video):
     results = list(predictors["onnx"].stream(str(video), smoothing=0.3, keep_frames=True))
     assert results[0].frame.shape == (1080, 1920, 3)
@@ -111,11 +135,11 @@ def test_live_source_reconnect_policy(video, tmp_path):
     """A live source that ends is reopened (with backoff); one that stays gone raises StreamError."""
     import shutil
 
-    from edgecls.stream import _Capture
+    from edgecls.stream import Capture
 
     clip = tmp_path / "live.avi"
     shutil.copy(video, clip)
-    cap = _Capture(str(clip), reconnect=2, backoff_s=0.01)
+    cap = Capture(str(clip), reconnect=2, backoff_s=0.01)
     cap.live = True  # treat the file like a camera: end of data is a disconnect
     n = sum(1 for _ in range(24) if cap.read() is not None)
     assert n == 24
@@ -126,3 +150,128 @@ def test_live_source_reconnect_policy(video, tmp_path):
         while True:
             cap.read()
     cap.close()
+
+
+# --- network sources: a real HTTP server and a real stalled TCP peer on loopback ---------------------------------
+@pytest.fixture
+def http_folder(video):
+    """A plain HTTP file server over the test video's folder (what serving a recorded clip looks like)."""
+    import functools
+    import http.server
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(video.parent)))
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    yield f"http://127.0.0.1:{srv.server_port}"
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_http_video_file_ends_at_eof(predictors, video, http_folder):
+    """A video file over http has a known length: it ends like a local file (it was treated as a live camera and
+    reopened from the start forever)."""
+    url = f"{http_folder}/{video.name}"
+    done: list = []
+    th = threading.Thread(target=lambda: done.append([r.frame_index for r in predictors["onnx"].stream(url, reconnect=2)]),
+                          daemon=True)
+    th.start()
+    th.join(120)
+    assert not th.is_alive(), "the stream over an http video file never ended"
+    assert done == [list(range(24))]
+
+
+@pytest.fixture
+def stalled_server():
+    """A TCP server that accepts connections and never sends a byte: a camera that hangs."""
+    import socket
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(srv.accept()[0])
+            except OSError:
+                continue
+
+    th = threading.Thread(target=accept, daemon=True)
+    th.start()
+    yield f"http://127.0.0.1:{srv.getsockname()[1]}/video.mjpg"
+    stop.set()
+    th.join(5)
+    for c in held:
+        c.close()
+    srv.close()
+
+
+def test_stalled_source_times_out_instead_of_hanging(predictors, stalled_server):
+    import time
+
+    t = time.monotonic()
+    with pytest.raises(StreamError, match="cannot open video source"):
+        next(predictors["onnx"].stream(stalled_server, open_timeout_s=1.0, read_timeout_s=1.0))
+    assert time.monotonic() - t < 20  # OpenCV's own default is 30 s per attempt
+
+
+class _StallAfterHalf:
+    """An HTTP server that sends the header and the first half of a real video, then stalls with the socket open."""
+
+    def __init__(self, data: bytes):
+        import socket
+
+        self.data, self.srv, self.conns = data, socket.socket(), []
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(16)
+        self.url = f"http://127.0.0.1:{self.srv.getsockname()[1]}/live"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            c.recv(65536)
+            # no Content-Length; the reader gets the first frames, then its next read waits on a silent socket
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: video/x-msvideo\r\n\r\n" + self.data[: len(self.data) // 2])
+
+    def close(self):
+        self.srv.close()
+        for c in self.conns:
+            c.close()
+
+
+def test_closing_a_stream_while_the_source_stalls_returns(predictors, video):
+    """The reader is blocked in a read from a source that stopped sending: closing the stream must not wait for
+    OpenCV's 30 s default (a live source then reconnects, each attempt another 30 s)."""
+    import time
+
+    server = _StallAfterHalf(video.read_bytes())
+    try:
+        gen = predictors["onnx"].stream(server.url, open_timeout_s=2.0, read_timeout_s=1.0, backoff_s=0.2)
+        first = next(gen)
+        assert first.prediction.index == ESPRESSO
+        for r in gen:  # drain what arrived; the source then stalls inside a read
+            if r.frame_index >= 4:
+                break
+        t = time.monotonic()
+        gen.close()
+        closed_in = time.monotonic() - t
+        assert closed_in < 10, f"closing took {closed_in:.1f} s"
+        for _ in range(100):
+            if not _reader_threads():
+                break
+            time.sleep(0.1)
+        assert not _reader_threads()
+    finally:
+        server.close()

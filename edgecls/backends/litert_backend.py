@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BackendUnavailableError, ModelFileError
+from ..artifacts import missing_model_file
+from ..errors import BackendUnavailableError, ModelFileError, require
 from ..spec import SPEC_KEY, ModelSpec
 
 NAME, SUFFIXES, EXTRA = "litert", (".tflite",), "tflite"
@@ -32,20 +33,19 @@ class LiteRTSession:
     def __init__(self, path, device: str = "cpu", threads: int | None = None):
         p = Path(path)
         if not p.is_file():
-            raise ModelFileError(f"model file not found: {p}")
+            raise missing_model_file(p)
         if device != "cpu":
             raise ValueError(f"device={device!r} is not supported by the LiteRT backend here; use device='cpu'")
         data = p.read_bytes()
         if len(data) < 8 or data[4:8] != b"TFL3":
-            raise ModelFileError(f"{p} is not a LiteRT/TFLite flatbuffer (no TFL3 identifier); the file is corrupt or of another kind")
+            raise ModelFileError(f"{p} is not a LiteRT/TFLite flatbuffer (no TFL3 identifier); the file is corrupt or of "
+                                 "another kind: re-export it with `edgecls export -f tflite`")
         Interpreter = _interpreter_class()
         try:
             self._it = Interpreter(model_content=data, num_threads=threads or None)
             self._it.allocate_tensors()
         except Exception as exc:  # noqa: BLE001 - the runtime raises ValueError/RuntimeError with its own text
             raise ModelFileError(f"LiteRT cannot load {p} ({type(exc).__name__}: {str(exc)[:300]}); re-export it") from exc
-        from ..exporters.tflite import read_tflite_metadata
-
         try:
             meta = read_tflite_metadata(data)
         except Exception:  # noqa: BLE001 - a foreign file with odd metadata: treat as having no spec
@@ -55,7 +55,14 @@ class LiteRTSession:
         self.input_shape = tuple(int(d) for d in self._in["shape"])
         self.num_classes = int(self._out["shape"][-1])
         self.max_batch = self.input_shape[0]
+        dtype = np.dtype(self._in["dtype"]).name
+        scale = self._in.get("quantization", (0.0, 0))[0]
+        # a quantized integer input also takes float batches: run() quantizes them with the file's scale/zero-point
+        self.input_dtypes = (dtype, "float32") if dtype in ("int8", "uint8") and scale else (dtype,)
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._it = None
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         x = batch
@@ -75,3 +82,15 @@ class LiteRTSession:
 
 def open(path, device: str = "cpu", threads: int | None = None, spec: ModelSpec | None = None) -> LiteRTSession:  # noqa: A001
     return LiteRTSession(path, device, threads)
+
+
+def read_tflite_metadata(data: bytes) -> dict[str, bytes]:
+    """name -> bytes of the flatbuffer's metadata entries (no interpreter needed; export embeds the spec there)."""
+    schema = require("ai_edge_litert.schema_py_generated", "tflite")
+    model = schema.Model.GetRootAs(data, 0)
+    out = {}
+    for i in range(model.MetadataLength()):
+        md = model.Metadata(i)
+        buf = model.Buffers(md.Buffer())
+        out[md.Name().decode()] = buf.DataAsNumpy().tobytes() if buf.DataLength() else b""
+    return out

@@ -6,18 +6,20 @@ from pathlib import Path
 
 import numpy as np
 
+from ..artifacts import missing_model_file
 from ..errors import ModelFileError, require
 from ..spec import SPEC_KEY, ModelSpec
 
 NAME, SUFFIXES, EXTRA = "onnxruntime", (".onnx",), "onnx"
 
+_ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8", "tensor(int8)": "int8"}
 _PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
 
 
 def _session(ort, path, device: str, threads: int | None, spinning: bool = False):
     p = Path(path)
     if not p.is_file():
-        raise ModelFileError(f"model file not found: {p}")
+        raise missing_model_file(p)
     if device not in _PROVIDERS:
         raise ValueError(f"device={device!r} is not valid for onnxruntime; choose one of {', '.join(_PROVIDERS)}")
     provider = _PROVIDERS[device]
@@ -60,6 +62,10 @@ class OrtSession:
         first = self.input_shape[0] if self.input_shape else None
         self.max_batch = first if isinstance(first, int) else None
         self.providers = self._sess.get_providers()
+        self.input_dtypes = (_ORT_TYPES.get(inp.type, inp.type),)
+
+    def close(self) -> None:
+        self._sess = None  # the InferenceSession owns the weights and the thread pools: dropping it frees them
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         # ORT's InferenceSession.run is thread-safe: no lock needed

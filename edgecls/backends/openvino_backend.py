@@ -7,10 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..artifacts import file_sha256, missing_model_file
 from ..errors import ModelFileError, require
 from ..spec import SPEC_KEY, ModelSpec
 
 NAME, SUFFIXES, EXTRA = "openvino", (".xml",), "openvino"
+WEIGHTS_KEY = "edgecls.weights_sha256"  # rt_info key: sha256 of the .bin the .xml was written with
+_OV_TYPES = {"f32": "float32", "f16": "float16", "u8": "uint8", "i8": "int8"}
 _DEVICES = {"cpu": "CPU", "gpu": "GPU", "npu": "NPU", "auto": "AUTO"}
 
 
@@ -18,7 +21,7 @@ def _read(path):
     ov = require("openvino", EXTRA)
     p = Path(path)
     if not p.is_file():
-        raise ModelFileError(f"model file not found: {p}")
+        raise missing_model_file(p)
     if not p.with_suffix(".bin").is_file():
         raise ModelFileError(f"{p} needs its weights file {p.with_suffix('.bin').name} beside it; copy both files")
     try:
@@ -31,9 +34,24 @@ def _read(path):
         ) from exc
 
 
+def check_weights(model, path) -> None:
+    """The .xml and .bin are published by two renames; the .xml records its .bin's checksum, so a pair from two
+    exports (a crash between the renames, or files copied from different builds) is refused instead of run."""
+    if not model.has_rt_info([WEIGHTS_KEY]):
+        return  # an IR not written by edgecls (or by edgecls < 0.2): nothing to check against
+    bin_path = Path(path).with_suffix(".bin")
+    if file_sha256(bin_path) != model.get_rt_info([WEIGHTS_KEY]).astype(str):
+        raise ModelFileError(
+            f"{bin_path.name} is not the weights file {Path(path).name} was written with (checksum mismatch): the pair "
+            "comes from two exports, e.g. one interrupted between its two renames. Re-export the model, or copy the "
+            ".xml and .bin of one export together"
+        )
+
+
 class OvSession:
     def __init__(self, path, device: str = "cpu", threads: int | None = None, cache_dir: str | None = None, inference_precision: str = "f32"):
         core, model = _read(path)
+        check_weights(model, path)
         self.embedded_spec = ModelSpec.from_json(model.get_rt_info([SPEC_KEY]).astype(str)) if model.has_rt_info([SPEC_KEY]) else None
         if device not in _DEVICES:
             raise ValueError(f"device={device!r} is not valid for OpenVINO; choose one of {', '.join(_DEVICES)}")
@@ -53,7 +71,14 @@ class OvSession:
         out = model.outputs[0].get_partial_shape()
         self.num_classes = out[-1].get_length() if out[-1].is_static else None
         self.max_batch = self.input_shape[0] if isinstance(self.input_shape[0], int) else None
+        et = model.inputs[0].get_element_type().get_type_name()
+        self.input_dtypes = (_OV_TYPES.get(et, et),)
+        self.loaded_from_cache = bool(self._compiled.get_property("LOADED_FROM_CACHE")) if cache_dir else False
         self._local = threading.local()  # an InferRequest is not thread-safe: one per calling thread
+
+    def close(self) -> None:
+        self._local = threading.local()  # this thread's request; other threads' go with the session object
+        self._compiled = None
 
     def _request(self):
         return self._state()[0]

@@ -13,10 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
+from ..artifacts import missing_model_file
 from ..errors import BackendUnavailableError, ModelFileError, require
 from ..spec import ModelSpec
 
 NAME, SUFFIXES, EXTRA = "tensorrt", (".engine",), "tensorrt"
+
+
+def torch_dtype(torch, dtype):
+    """numpy dtype -> torch dtype, for the CUDA buffers of the engine's tensors."""
+    return {np.dtype(np.uint8): torch.uint8, np.dtype(np.float32): torch.float32, np.dtype(np.float16): torch.float16,
+            np.dtype(np.int8): torch.int8, np.dtype(np.int32): torch.int32}[np.dtype(dtype)]
 
 
 def _cuda_index(torch, device: str) -> int:
@@ -49,7 +56,7 @@ class TensorRTSession:
             raise BackendUnavailableError("TensorRT engines run only on an NVIDIA GPU, and torch sees no CUDA device here")
         p = Path(path)
         if not p.is_file():
-            raise ModelFileError(f"model file not found: {p}")
+            raise missing_model_file(p)
         self._torch, self._index = torch, _cuda_index(torch, device)
         from ..artifacts import read_sidecar
 
@@ -80,19 +87,18 @@ class TensorRTSession:
         # a dynamic engine takes any batch up to its profile's max: run() splits, so the Predictor need not
         self._limit = int(self._engine.get_tensor_profile_shape(self._in, 0)[2][0]) if shape[0] < 0 else shape[0]
         self.max_batch = None if shape[0] < 0 else shape[0]
+        self.input_dtypes = (self._dtypes[self._in].name,)
         self._buffers: dict[int, tuple] = {}
         self._lock = threading.Lock()  # one execution context: calls are serialized
 
     def _buffers_for(self, n: int):
         if n not in self._buffers:
             torch = self._torch
-            from ..exporters.tensorrt import _torch_dtype
-
             in_shape = (n, *self.input_shape[1:])
             if self.max_batch is None:
                 self._context.set_input_shape(self._in, in_shape)
             out_shape = tuple(self._context.get_tensor_shape(self._out))
-            din, dout = _torch_dtype(torch, self._dtypes[self._in]), _torch_dtype(torch, self._dtypes[self._out])
+            din, dout = torch_dtype(torch, self._dtypes[self._in]), torch_dtype(torch, self._dtypes[self._out])
             dev = f"cuda:{self._index}"
             self._buffers[n] = (
                 torch.empty(in_shape, dtype=din, pin_memory=True), torch.empty(in_shape, dtype=din, device=dev),

@@ -93,13 +93,13 @@ def run(a) -> int:
         ra, rb = report.load_result(a.compare[0]), report.load_result(a.compare[1])
         from rich.table import Table
 
-        t = Table(title=f"B/A: {a.compare[1]} vs {a.compare[0]}")
+        t = Table(title=escape(f"B/A: {a.compare[1]} vs {a.compare[0]}"))
         for c in ("model", "backend", "prec", "batch", "threads", "p50 A", "p50 B", "p50 B/A", "p99 B/A", "e2e B/A", "cold B/A"):
             t.add_column(c)
         rows = report.compare(ra, rb)
         for r in rows:
             f = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
-            t.add_row(r["model"], r["backend"], r["precision"], str(r["batch"]), str(r["threads"]), f(r["p50_ms_a"]),
+            t.add_row(escape(r["model"]), r["backend"], r["precision"], str(r["batch"]), str(r["threads"]), f(r["p50_ms_a"]),
                       f(r["p50_ms_b"]), f(r["p50_ratio"]), f(r["p99_ratio"]), f(r["e2e_p50_ratio"]), f(r["cold_load_plus_first_ratio"]))
         con.print(t)
         if not rows:
@@ -142,7 +142,7 @@ def run(a) -> int:
         con.print("(jsonschema not installed: bench.json written without the schema check)")
     files = report.write_reports(result, Path(a.out_dir))
     report.print_table(result, con)
-    con.print("wrote " + ", ".join(str(p) for p in files.values()))
+    con.print("wrote " + escape(", ".join(str(p) for p in files.values())))
     if pick:
         con.print(("[green]pick[/] " if pick["model"] else "[red]no pick[/]: ") + escape(pick["why"]))
     return 0

@@ -153,7 +153,8 @@ def agreement(pred: Predictor, reference: str, source: str | None, limit: int) -
 
 
 def _thread_pools(with_torch: bool) -> dict:
-    """OpenCV's (and PyTorch's) process-wide thread counts, which a Predictor with `threads` sets."""
+    """OpenCV's (and PyTorch's) process-wide thread counts: the bench sets OpenCV's to each row's thread count, so
+    preprocessing runs on as many threads as the runtime (the Predictor itself leaves process-wide pools alone)."""
     import cv2
 
     pools = {"cv2": (cv2.getNumThreads(), cv2.setNumThreads)}
@@ -189,6 +190,8 @@ def _bench_artifact(path: Path, opts: BenchOptions, progress, advance, pools: di
         cold = cold_start(path, threads, cache) if opts.cold_start else None
         if not threads:  # "default" means the libraries' own, not what an earlier thread count left behind
             _restore(pools)
+        else:
+            pools["cv2"][1](threads)
         pred = Predictor(path, threads=threads or None, cache_dir=cache)
         frame = camera_frame(pred.spec.input.channels)
         if opts.accuracy and acc is None:

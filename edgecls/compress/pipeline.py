@@ -61,7 +61,7 @@ class CompressConfig:
         return cls.from_dict(read_yaml_mapping(path, CompressError, "compress"))
 
 
-def _options(name: str, given: dict | None, allowed: dict[str, Any]) -> dict[str, Any]:
+def step_options(name: str, given: dict | None, allowed: dict[str, Any]) -> dict[str, Any]:
     given = given or {}
     unknown = sorted(set(given) - set(allowed))
     if unknown:
@@ -121,6 +121,7 @@ def _write(path: Path, report: dict) -> None:
 
 def _table(con, report: dict) -> None:
     """One row per model or artifact; drops in top-1 points vs the float model the pipeline started from."""
+    from rich.markup import escape
     from rich.table import Table
 
     t = Table(title="edgecls compress (val = budget split; test = reported only)")
@@ -137,7 +138,7 @@ def _table(con, report: dict) -> None:
             if row.get("drop_pts") is not None:
                 how += f" ({row['drop_pts']:+.2f} pts vs its float {row['backend']})"
             drop = f"{(ref['val_top1'] - row['val_top1']) * 100:+.2f}" if row.get("val_top1") is not None else ""
-            t.add_row(s["step"], name, how, _fmt(row.get("val_top1")), drop, _fmt(row.get("test_top1")),
+            t.add_row(s["step"], escape(name), escape(how), _fmt(row.get("val_top1")), drop, _fmt(row.get("test_top1")),
                       _int(row.get("macs")), _int(row.get("params")))
     con.print(t)
 

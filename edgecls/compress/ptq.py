@@ -7,10 +7,8 @@ components in each tool's node names, which all carry the PyTorch module path); 
 
 from __future__ import annotations
 
-import warnings
 import re
-import shutil
-import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -134,31 +132,31 @@ def openvino_ptq(src: str | Path, dst: str | Path, spec: ModelSpec, calib: np.nd
         )
     except Exception as exc:
         raise ExportError(f"NNCF quantization of the OpenVINO model failed: {type(exc).__name__}: {str(exc)[:300]}") from exc
-    ov.save_model(qmodel, str(dst), compress_to_fp16=False)
+    from ..exporters.openvino import save_ir
+
+    save_ir(qmodel, dst, compress_to_fp16=False)
     params = {"tool": "nncf.quantize (OpenVINO)", "calibration_images": len(calib), "preset": preset,
               "fast_bias_correction": fast_bias_correction, "overflow_fix": fix, "keep_float": list(keep_float)}
     return _int8_spec(spec, "openvino", params)
 
 
 def publish_int8(fmt: str, staged: Path, final: Path, spec: ModelSpec) -> None:
-    """Embed the INT8 spec, move the files into place (a companion .bin first, the main file last), write the sidecar."""
-    from ..artifacts import write_sidecar
-    from ..exporters import FORMATS, _publish
+    """Embed the INT8 spec, then move the files and the sidecar into place as export() does (the main file last)."""
+    from ..artifacts import publish
+    from ..exporters import FORMATS
 
     FORMATS[fmt].embed(staged, spec)
-    _publish(staged, final)  # export()'s own publish: fsync, companions first, main file last
-    write_sidecar(final, spec)
+    publish(staged, final, spec)
 
 
 def quantize_file(fmt: str, src: str | Path, dst: str | Path, spec: ModelSpec, calib: np.ndarray, *,
                   keep_float: tuple[str, ...] = (), method: str = "minmax", per_channel: bool = True,
                   overflow_fix: str = "auto") -> ModelSpec:
     """PTQ of a float artifact (`fmt` "onnx" or "openvino") into `dst`, built in a staging folder, published whole."""
+    from ..artifacts import staging
+
     dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".staging", dir=dst.parent))
-    try:
-        staged = stage / dst.name
+    with staging(dst) as staged:  # carries the pid: a killed run's folder is cleared by the next one
         if fmt == "onnx":
             q = onnx_ptq(src, staged, spec, calib, method=method, keep_float=keep_float, per_channel=per_channel,
                          overflow_fix=overflow_fix)
@@ -170,8 +168,6 @@ def quantize_file(fmt: str, src: str | Path, dst: str | Path, spec: ModelSpec, c
             raise ExportError(f"post-training INT8 here covers onnx and openvino, not {fmt!r} (TFLite INT8 is an export precision)")
         publish_int8(fmt, staged, dst, q)
         return q
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
 
 
 def _int8_spec(spec: ModelSpec, fmt: str, params: dict) -> ModelSpec:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..spec import ModelSpec
-from .pipeline import PRUNE_OPTIONS, QUANT_OPTIONS, CompressError, _options
+from .pipeline import PRUNE_OPTIONS, QUANT_OPTIONS, CompressError, step_options
 from .ptq import publish_int8, quantize_file
 
 DATA_FIELDS = ("data", "data_root", "val_dir", "val_fraction", "seed", "threads", "out_dir", "arch", "resume")
@@ -14,7 +14,7 @@ DATA_FIELDS = ("data", "data_root", "val_dir", "val_fraction", "seed", "threads"
 def prune_step(ctx, model, spec, opts, i):
     from .prune import prune
 
-    o = _options("prune", opts, PRUNE_OPTIONS)
+    o = step_options("prune", opts, PRUNE_OPTIONS)
     before = ctx.evaluate_torch(model, spec, "before prune")
     model, spec = prune(model, spec, target_macs=None if o["ratio"] else o["target_macs"], ratio=o["ratio"],
                         steps=o["steps"], round_to=o["round_to"])
@@ -65,7 +65,7 @@ def quantize_step(ctx, model, spec, opts, i):
     from ..exporters import export
     from .data import dataset_calibration
 
-    o = _options("quantize", opts, QUANT_OPTIONS)
+    o = step_options("quantize", opts, QUANT_OPTIONS)
     if o["method"] not in ("ptq", "qat", "auto"):
         raise CompressError(f"quantize method {o['method']!r}: use ptq, qat or auto (PTQ, then QAT if over budget)")
     bad = sorted(set(o["backends"]) - set(SUFFIX))
@@ -159,8 +159,8 @@ def _ladder(ctx, model, fmt, src, fspec, calib, base_keep, o, judge, attempts, d
 
 def _qat_rows(ctx, model, spec, o, keep, targets, d, judge, i):
     import copy
-    import tempfile
 
+    from ..artifacts import staging
     from ..exporters import export
     from ..exporters.openvino import onnx_to_openvino
     from .data import dataset_calibration
@@ -176,7 +176,8 @@ def _qat_rows(ctx, model, spec, o, keep, targets, d, judge, i):
     qmodel, qspec, trained = qat(model, spec, tcfg, calib, keep, teacher=copy.deepcopy(model) if o["qat_distill"] else None,
                                  overflow_fix=o["overflow_fix"])
     rows = []
-    with tempfile.TemporaryDirectory(dir=d) as tmp:
+    with staging(d / "int8_qat") as scratch:  # carries the pid: a killed run's folder is cleared by the next one
+        tmp = scratch.parent
         qdq = export(qmodel, qspec, Path(tmp) / "qat_qdq.onnx", dynamic_batch=True, verify=False)
         qdq_spec = qdq.spec.replace(artifact={**qdq.spec.artifact, "precision": "int8", "quantizer": "nncf QAT (QDQ)"})
         for fmt in targets:

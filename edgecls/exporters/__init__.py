@@ -1,23 +1,21 @@
 """export(): one entry point over the conversion functions, driven by a table of formats and their options.
 
 Every artifact is built in a staging folder beside its destination, verified against PyTorch on real photos,
-and only then moved into place (the main file last), so a crash or a failed check never leaves a half-written
-or unverified artifact at the final path. The spec is embedded and written as `<artifact>.json`.
+and only then moved into place with its `<artifact>.json` sidecar (the main file last), so a crash or a failed check
+never leaves a half-written or unverified artifact at the final path. The spec is embedded where the format has a
+metadata slot; where it has none (a TensorRT engine) the sidecar records the file's sha256, checked at load.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from ..artifacts import _fsync_dir, clear_dead_temporaries, embed_pt_spec, save_pt, write_sidecar
+from ..artifacts import embed_pt_spec, file_sha256, publish, save_pt, staging
 from ..errors import ExportError
 from ..spec import ModelSpec
 from .onnx import DEFAULT_OPSET, embed_onnx_file, torch_to_onnx
@@ -34,6 +32,7 @@ class Format:
     options: dict[str, Any]  # accepted options and their defaults
     build: Callable[..., ModelSpec]  # (model, spec, staged_path, **options) -> artifact spec
     embed: Callable[[Path, ModelSpec], None]  # rewrite the spec stored inside the file
+    has_metadata_slot: bool = True  # False: the spec lives only in the sidecar, which then records the file's sha256
 
 
 def _build_pt(model, spec, path, **_):
@@ -73,7 +72,7 @@ FORMATS: dict[str, Format] = {
     "openvino": Format("openvino", ".xml", {**_GRAPH, "fp16_weights": False}, _build_openvino, embed_openvino_file),
     "tflite": Format("tflite", ".tflite", {"precision": "fp32", "calibration": None}, torch_to_tflite, embed_tflite_spec),
     # the .engine stays native (trtexec/C++ load it): its spec lives only in the sidecar
-    "tensorrt": Format("tensorrt", ".engine", {**_GRAPH, **_TRT}, _build_tensorrt, embed_tensorrt_spec),
+    "tensorrt": Format("tensorrt", ".engine", {**_GRAPH, **_TRT}, _build_tensorrt, embed_tensorrt_spec, has_metadata_slot=False),
 }
 
 
@@ -93,33 +92,13 @@ def format_for(path: str | Path, format: str | None) -> Format:
             raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
         fmt = FORMATS[format]
         if Path(path).suffix.lower() != fmt.suffix:
-            raise ExportError(f"{format} artifacts end in {fmt.suffix}; got {Path(path).name!r}")
+            raise ExportError(f"{format} artifacts end in {fmt.suffix}; got {Path(path).name!r}: name the file "
+                              f"{Path(path).stem}{fmt.suffix}, or leave format= out")
         return fmt
     for fmt in FORMATS.values():
         if Path(path).suffix.lower() == fmt.suffix:
             return fmt
     raise ExportError(f"cannot tell the format of {Path(path).name!r}; use a suffix of {', '.join(f.suffix for f in FORMATS.values())}")
-
-
-@contextlib.contextmanager
-def _staging(final: Path):
-    final.parent.mkdir(parents=True, exist_ok=True)
-    clear_dead_temporaries(final, ".staging")
-    stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".staging", dir=final.parent))
-    try:
-        yield stage / final.name
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-
-
-def _publish(staged: Path, final: Path) -> None:
-    # only the artifact and its companions (same stem: .bin, .onnx.data); a caller's staging folder may hold more
-    files = [p for p in staged.parent.iterdir() if p.is_file() and p.name.startswith(staged.stem + ".")]
-    for f in sorted(files, key=lambda p: p == staged):  # companions (.bin) first, the main file last
-        with open(f, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(f, final.parent / f.name)
-    _fsync_dir(final.parent)
 
 
 def export(
@@ -143,7 +122,7 @@ def export(
     if unknown:
         raise ExportError(f"{fmt.name} export does not take option(s) {unknown}; it takes {sorted(fmt.options) or 'none'}")
     opts = {**fmt.options, **options}
-    with _staging(final) as staged:
+    with staging(final) as staged:
         art_spec = fmt.build(model, spec, staged, **opts)
         report = None
         if verify:
@@ -151,10 +130,11 @@ def export(
 
             report = verify_artifact(staged, art_spec, model, spec, images or sample_images())
             last = art_spec.lineage[-1]
-            art_spec = art_spec.replace(lineage=art_spec.lineage[:-1] + (replace(last, metrics=report.as_dict()),))
+            art_spec = art_spec.replace(lineage=art_spec.lineage[:-1] + (last.replace(metrics=report.as_dict()),))
             fmt.embed(staged, art_spec)
-        _publish(staged, final)
-    write_sidecar(final, art_spec)
+        if not fmt.has_metadata_slot:
+            art_spec = art_spec.replace(artifact={**art_spec.artifact, "sha256": file_sha256(staged)})
+        publish(staged, final, art_spec)
     return ExportResult(final, art_spec, report)
 
 

@@ -62,7 +62,8 @@ def torch_to_onnx(
     torch = require("torch", "torch")
     onnx = require("onnx", "onnx")
     if not (MIN_OPSET <= int(opset) <= MAX_OPSET):
-        raise ExportError(f"opset={opset} is outside {MIN_OPSET}..{MAX_OPSET}; TensorRT on JetPack 5 needs <= 17")
+        raise ExportError(f"opset={opset} is outside {MIN_OPSET}..{MAX_OPSET}: pass an opset in that range "
+                          f"({DEFAULT_OPSET}, the default, is the newest TensorRT on JetPack 5 reads)")
     if spec.input.layout != "NCHW" or spec.input.dtype != "float32" or spec.input.normalized_in_graph:
         raise ExportError("torch_to_onnx takes a PyTorch model whose spec input is float32 NCHW (as create_model gives)")
     inp = artifact_input(spec, fuse_preprocess, dynamic_batch)

@@ -4,8 +4,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..artifacts import file_sha256
+from ..backends.openvino_backend import WEIGHTS_KEY
 from ..errors import ExportError, require
 from ..spec import SPEC_KEY, ModelSpec
+
+
+def save_ir(model, path: str | Path, *, compress_to_fp16: bool) -> None:
+    """ov.save_model, with the .bin's sha256 recorded in the .xml's rt_info (checked at load by the backend).
+
+    The .xml and .bin are published by two renames; the checksum ties them, so a crash between the renames (or files
+    mixed from two exports) is a clear error at load instead of old topology running new weights. OpenVINO writes the
+    .bin deterministically, so the second save, which adds the checksum to the .xml, writes the same weights again.
+    """
+    ov = require("openvino", "openvino")
+    ov.save_model(model, str(path), compress_to_fp16=compress_to_fp16)
+    weights = Path(path).with_suffix(".bin")
+    digest = file_sha256(weights)
+    model.set_rt_info(digest, [WEIGHTS_KEY])
+    ov.save_model(model, str(path), compress_to_fp16=compress_to_fp16)
+    if file_sha256(weights) != digest:
+        raise ExportError(f"OpenVINO wrote different weights for the same model twice ({weights.name}); cannot tie the "
+                          ".xml to its .bin. Report this with your OpenVINO version")
 
 
 def onnx_to_openvino(onnx_path: str | Path, spec: ModelSpec, path: str | Path, *, fp16_weights: bool = False) -> ModelSpec:
@@ -19,7 +39,7 @@ def onnx_to_openvino(onnx_path: str | Path, spec: ModelSpec, path: str | Path, *
     out = spec.replace(artifact={"format": "openvino", "precision": precision, "openvino": ov.get_version()})
     out = out.with_step("export", {"format": "openvino", "fp16_weights": fp16_weights})
     model.set_rt_info(out.to_json(indent=None), [SPEC_KEY])
-    ov.save_model(model, str(path), compress_to_fp16=fp16_weights)
+    save_ir(model, path, compress_to_fp16=fp16_weights)
     return out
 
 
@@ -29,7 +49,7 @@ def embed_openvino_file(path: str | Path, spec: ModelSpec) -> None:
     model.set_rt_info(spec.to_json(indent=None), [SPEC_KEY])
     compress = spec.artifact.get("precision") == "fp16"
     tmp = Path(path).with_name("embed." + Path(path).name)
-    ov.save_model(model, str(tmp), compress_to_fp16=compress)
+    save_ir(model, tmp, compress_to_fp16=compress)
     del model
     tmp.with_suffix(".bin").replace(Path(path).with_suffix(".bin"))
     tmp.replace(path)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..backends.tensorrt_backend import torch_dtype
 from ..errors import ExportError, require
 from ..spec import ModelSpec
 from .calibration import calibration_inputs
@@ -176,7 +177,7 @@ def _calibrator(trt, samples: list[np.ndarray], cache: str | Path | None):
         def __init__(self):
             super().__init__()
             self._it = iter(samples)
-            self._dev = torch.empty(samples[0].shape, dtype=_torch_dtype(torch, samples[0].dtype), device="cuda")
+            self._dev = torch.empty(samples[0].shape, dtype=torch_dtype(torch, samples[0].dtype), device="cuda")
 
         def get_batch_size(self):
             return 1
@@ -203,11 +204,6 @@ def _load_timing_cache(config, path):
     cache = config.create_timing_cache(data)
     config.set_timing_cache(cache, ignore_mismatch=True)  # a cache from another GPU/version is ignored, not an error
     return cache
-
-
-def _torch_dtype(torch, dtype):
-    return {np.dtype(np.uint8): torch.uint8, np.dtype(np.float32): torch.float32, np.dtype(np.float16): torch.float16,
-            np.dtype(np.int8): torch.int8, np.dtype(np.int32): torch.int32}[np.dtype(dtype)]
 
 
 def _atomic_bytes(path: Path, data: bytes) -> None:

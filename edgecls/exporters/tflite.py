@@ -23,6 +23,7 @@ import warnings
 from importlib.metadata import version as _version
 from pathlib import Path
 
+from ..backends.litert_backend import read_tflite_metadata  # noqa: F401 - the reader lives on the device side
 from ..errors import ExportError, require
 from ..spec import SPEC_KEY, ModelSpec
 from .calibration import calibration_inputs
@@ -197,15 +198,3 @@ def embed_tflite_spec(path: str | Path, spec: ModelSpec) -> None:
         md.buffer = len(m.buffers) - 1
         m.metadata.append(md)
     fb.write_model(m, str(path))
-
-
-def read_tflite_metadata(data: bytes) -> dict[str, bytes]:
-    """name -> bytes of the flatbuffer's metadata entries (no interpreter needed)."""
-    schema = require("ai_edge_litert.schema_py_generated", "tflite")
-    model = schema.Model.GetRootAs(data, 0)
-    out = {}
-    for i in range(model.MetadataLength()):
-        md = model.Metadata(i)
-        buf = model.Buffers(md.Buffer())
-        out[md.Name().decode()] = buf.DataAsNumpy().tobytes() if buf.DataLength() else b""
-    return out

@@ -6,7 +6,6 @@ Preprocessing defaults come from timm's pretrained_cfg, so they are never retype
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -73,9 +72,10 @@ def default_preprocess(arch: Arch) -> tuple[Preprocess, InputSpec]:
 
 
 def imagenet_labels() -> tuple[str, ...]:
-    from torchvision.models._meta import _IMAGENET_CATEGORIES
+    """The 1000 ImageNet class names, from torchvision's public weights metadata (no download)."""
+    from torchvision.models import MobileNet_V3_Small_Weights
 
-    return tuple(_IMAGENET_CATEGORIES)
+    return tuple(MobileNet_V3_Small_Weights.IMAGENET1K_V1.meta["categories"])
 
 
 def create_model(
@@ -103,7 +103,7 @@ def create_model(
     if in_chans not in (1, 3):
         raise ValueError(f"in_chans={in_chans} is not supported; use 1 or 3")
     if in_chans == 1:
-        pre = dataclasses.replace(pre, mean=(sum(pre.mean) / 3,), std=(sum(pre.std) / 3,))
+        pre = pre.replace(mean=(sum(pre.mean) / 3,), std=(sum(pre.std) / 3,))
     if input_size is not None:
         h, w = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
         inp = InputSpec(height=int(h), width=int(w), channels=in_chans, batch=None)

@@ -1,0 +1,78 @@
+"""Layering: the device core imports nothing from training, compression, export tooling or the bench (the
+import-linter contract in pyproject.toml), and no module imports another module's private names."""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+LINT = Path(sys.executable).with_name("lint-imports")
+
+
+def lint(root: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run([str(LINT), "--config", str(root / "pyproject.toml"), "--no-cache"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_device_core_contract_holds():
+    r = lint(REPO)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "1 kept, 0 broken" in r.stdout
+
+
+def test_the_contract_catches_a_violation(tmp_path):
+    """The same contract on a copy of the package where the Predictor reaches into export tooling: it must fail."""
+    shutil.copytree(REPO / "edgecls", tmp_path / "edgecls", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    with open(tmp_path / "edgecls" / "predictor.py", "a") as fh:
+        fh.write("\n\ndef _verify_here():\n    from .exporters.verify import check  # noqa: F401\n")
+    r = lint(tmp_path)
+    assert r.returncode != 0 and "edgecls.predictor -> edgecls.exporters.verify" in r.stdout, r.stdout[-3000:]
+
+
+def _private_imports(path: Path) -> list[str]:
+    """`from <edgecls module> import _name` and `module._name` on an imported edgecls module."""
+    tree = ast.parse(path.read_text())
+    found, modules = [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("edgecls")):
+            found += [f"{path.name}:{node.lineno} imports {a.name}" for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+            modules |= {a.asname or a.name for a in node.names}
+        elif isinstance(node, ast.Import):
+            modules |= {a.asname or a.name.split(".")[0] for a in node.names if a.name.startswith("edgecls")}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules
+                and node.attr.startswith("_") and not node.attr.startswith("__")):
+            found.append(f"{path.name}:{node.lineno} uses {node.value.id}.{node.attr}")
+    return found
+
+
+def test_no_private_names_across_modules():
+    found = [f for p in sorted((REPO / "edgecls").rglob("*.py")) for f in _private_imports(p)]
+    found += [f for p in sorted((REPO / "tools").rglob("*.py")) for f in _private_imports(p)]
+    assert not found, "make the shared helper public instead:\n" + "\n".join(found)
+
+
+def test_the_private_name_check_sees_both_forms(tmp_path):
+    p = tmp_path / "m.py"
+    p.write_text("from ..artifacts import _fsync_dir\nfrom edgecls import exporters\nexporters._publish(1, 2)\n")
+    assert [f.split(" ", 1)[1] for f in _private_imports(p)] == ["imports _fsync_dir", "uses exporters._publish"]
+
+
+def test_version_comes_from_package_metadata_with_a_fallback(tmp_path):
+    from importlib.metadata import version
+
+    import edgecls
+
+    assert edgecls.__version__ == version("edgecls")
+    # a source tree that was never installed (no site-packages, no metadata): a version that says so, not a crash
+    code = ("import importlib.util as u; s = u.spec_from_file_location('v', r'%s'); m = u.module_from_spec(s); "
+            "s.loader.exec_module(m); print(m.package_version())" % (REPO / "edgecls" / "version.py"))
+    r = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.strip() == "0+unknown", r.stderr
