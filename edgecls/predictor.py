@@ -137,7 +137,7 @@ class Predictor:
         _check_spec(self.spec, self._session, self.path)
         _warn_int8_saturation(self.spec, self.backend.NAME, self.path)
         self.color, self.topk, self.threads = color, int(topk), threads
-        self.device = device or getattr(self._session, "device", None) or ("cuda" if self.path.suffix == ".engine" else "cpu")
+        self.device = device or getattr(self._session, "device", None) or ("cuda" if self.backend.NAME == "tensorrt" else "cpu")
         self.workers = int(workers)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()

@@ -16,7 +16,9 @@ import numpy as np
 from ..errors import BackendUnavailableError, ModelFileError, require
 from ..spec import ModelSpec
 
-NAME, SUFFIXES, EXTRA = "tensorrt", (".engine",), "tensorrt"
+from . import TENSORRT_SUFFIXES
+
+NAME, SUFFIXES, EXTRA = "tensorrt", TENSORRT_SUFFIXES, "tensorrt"
 
 
 def _cuda_index(torch, device: str) -> int:

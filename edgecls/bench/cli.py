@@ -6,9 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..backends import artifact_suffixes
 from ..errors import BackendUnavailableError, EdgeclsError
 
-SUFFIXES = (".pt", ".onnx", ".xml", ".tflite", ".engine")
+SUFFIXES = artifact_suffixes()  # the backends' one suffix table (.engine/.trt/.plan included)
 
 
 def parse_cpus(text: str) -> list[int]:
@@ -43,7 +44,7 @@ def collect(paths: list[str]) -> list[Path]:
     out: dict[Path, Path] = {}
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.suffix in SUFFIXES and not f.name.startswith("."))
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in SUFFIXES and not f.name.startswith("."))
         elif p.exists():
             found = [p]
         else:
@@ -57,7 +58,7 @@ def collect(paths: list[str]) -> list[Path]:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="edgecls-bench", description=__doc__)
-    ap.add_argument("models", nargs="*", help="artifacts (.pt/.onnx/.xml/.tflite/.engine) or folders of them")
+    ap.add_argument("models", nargs="*", help=f"artifacts ({'/'.join(SUFFIXES)}) or folders of them")
     ap.add_argument("--runs", type=int, default=200, help="timed runs per measurement")
     ap.add_argument("--duration", type=float, help="seconds per measurement instead of a run count")
     ap.add_argument("--warmup", type=int, default=20)

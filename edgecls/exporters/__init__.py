@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..backends import BACKENDS
 from ..artifacts import _fsync_dir, clear_dead_temporaries, embed_pt_spec, save_pt, write_sidecar
 from ..errors import ExportError
 from ..spec import ModelSpec
@@ -30,10 +31,19 @@ from .verify import VerifyReport, verify_artifact
 @dataclass(frozen=True)
 class Format:
     name: str
-    suffix: str
+    backend: str  # the backend that runs it: its suffixes (backends.BACKENDS, the one table) are this format's
     options: dict[str, Any]  # accepted options and their defaults
     build: Callable[..., ModelSpec]  # (model, spec, staged_path, **options) -> artifact spec
     embed: Callable[[Path, ModelSpec], None]  # rewrite the spec stored inside the file
+
+    @property
+    def suffixes(self) -> tuple[str, ...]:
+        return BACKENDS[self.backend][1]
+
+    @property
+    def suffix(self) -> str:
+        """The suffix export names files with (the first of the backend's)."""
+        return self.suffixes[0]
 
 
 def _build_pt(model, spec, path, **_):
@@ -68,12 +78,12 @@ _TRT = {"precision": "fp32", "calibration": None, "calibration_cache": None, "ba
         "timing_cache": None, "dla_core": None}
 _GRAPH = {"opset": DEFAULT_OPSET, "dynamic_batch": False, "fuse_preprocess": True}
 FORMATS: dict[str, Format] = {
-    "pt": Format("pt", ".pt", {}, _build_pt, embed_pt_spec),
-    "onnx": Format("onnx", ".onnx", dict(_GRAPH), torch_to_onnx, embed_onnx_file),
-    "openvino": Format("openvino", ".xml", {**_GRAPH, "fp16_weights": False}, _build_openvino, embed_openvino_file),
-    "tflite": Format("tflite", ".tflite", {"precision": "fp32", "calibration": None}, torch_to_tflite, embed_tflite_spec),
-    # the .engine stays native (trtexec/C++ load it): its spec lives only in the sidecar
-    "tensorrt": Format("tensorrt", ".engine", {**_GRAPH, **_TRT}, _build_tensorrt, embed_tensorrt_spec),
+    "pt": Format("pt", "torch", {}, _build_pt, embed_pt_spec),
+    "onnx": Format("onnx", "onnxruntime", dict(_GRAPH), torch_to_onnx, embed_onnx_file),
+    "openvino": Format("openvino", "openvino", {**_GRAPH, "fp16_weights": False}, _build_openvino, embed_openvino_file),
+    "tflite": Format("tflite", "litert", {"precision": "fp32", "calibration": None}, torch_to_tflite, embed_tflite_spec),
+    # the plan file (.engine/.trt/.plan) stays native (trtexec/C++ load it): its spec lives only in the sidecar
+    "tensorrt": Format("tensorrt", "tensorrt", {**_GRAPH, **_TRT}, _build_tensorrt, embed_tensorrt_spec),
 }
 
 
@@ -92,13 +102,14 @@ def format_for(path: str | Path, format: str | None) -> Format:
         if format not in FORMATS:
             raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
         fmt = FORMATS[format]
-        if Path(path).suffix.lower() != fmt.suffix:
-            raise ExportError(f"{format} artifacts end in {fmt.suffix}; got {Path(path).name!r}")
+        if Path(path).suffix.lower() not in fmt.suffixes:
+            raise ExportError(f"{format} artifacts end in {' / '.join(fmt.suffixes)}; got {Path(path).name!r}")
         return fmt
     for fmt in FORMATS.values():
-        if Path(path).suffix.lower() == fmt.suffix:
+        if Path(path).suffix.lower() in fmt.suffixes:
             return fmt
-    raise ExportError(f"cannot tell the format of {Path(path).name!r}; use a suffix of {', '.join(f.suffix for f in FORMATS.values())}")
+    known = ", ".join(s for f in FORMATS.values() for s in f.suffixes)
+    raise ExportError(f"cannot tell the format of {Path(path).name!r}; use a suffix of {known}")
 
 
 @contextlib.contextmanager
