@@ -38,6 +38,8 @@ def cmd_export(a) -> int:
             opts.update({"opset": a.opset, "dynamic_batch": a.dynamic_batch, "fuse_preprocess": not a.no_fuse_preprocess})
             if fmt == "openvino":
                 opts["fp16_weights"] = a.fp16_weights
+        if fmt == "tensorrt":
+            opts.update({"batch": tuple(a.batch_profile) if a.batch_profile else None, "int8_source": a.int8_source})
         tag = f"_{a.precision}" if fmt in ("tflite", "tensorrt") and a.precision != "fp32" else ""
         out = Path(a.out_dir) / f"{name}{tag}{FORMATS[fmt].suffix}"
         with con.status(f"exporting {out} ..."):
@@ -183,6 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dynamic-batch", action="store_true", help="dynamic batch dimension instead of batch 1")
     e.add_argument("--no-fuse-preprocess", action="store_true", help="float NCHW input instead of uint8 NHWC with normalization in the graph")
     e.add_argument("--fp16-weights", action="store_true", help="OpenVINO: store weights in FP16")
+    e.add_argument("--batch-profile", type=int, nargs=3, metavar=("MIN", "OPT", "MAX"),
+                   help="TensorRT with --dynamic-batch: the batch sizes the engine takes and the one it is tuned for "
+                        "(default 1 8 32)")
+    e.add_argument("--int8-source", choices=["qdq", "calibrator"], default="qdq",
+                   help="TensorRT INT8: qdq = symmetric Q/DQ ONNX by ModelOpt PTQ (TensorRT 10 and 11, default); "
+                        "calibrator = TensorRT 10's entropy calibrator")
     e.add_argument("--no-verify", action="store_true", help="skip the check against PyTorch on real photos")
     e.set_defaults(func=cmd_export)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelFileError, require
+from ..errors import BackendUnavailableError, ModelFileError, require
 from ..spec import SPEC_KEY, ModelSpec
 
 NAME, SUFFIXES, EXTRA = "onnxruntime", (".onnx",), "onnx"
@@ -23,9 +23,9 @@ def _session(ort, path, device: str, threads: int | None, spinning: bool = False
     provider = _PROVIDERS[device]
     available = ort.get_available_providers()
     if provider not in available:
-        raise ModelFileError(
-            f"onnxruntime here has no {provider} (available: {', '.join(available)}); "
-            "use device='cpu' or install onnxruntime-gpu"
+        raise BackendUnavailableError(
+            f"onnxruntime here has no {provider} (available: {', '.join(available)}); use device='cpu', or install "
+            "ONNX Runtime's GPU build in place of the CPU one: pip uninstall onnxruntime && pip install 'edgecls[onnx-gpu]'"
         )
     so = ort.SessionOptions()
     so.log_severity_level = 3

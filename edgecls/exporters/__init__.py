@@ -74,7 +74,7 @@ def _build_tensorrt(model, spec, path, *, opset, dynamic_batch, fuse_preprocess,
         onnx_path.unlink(missing_ok=True)
 
 
-_TRT = {"precision": "fp32", "calibration": None, "calibration_cache": None, "batch": None, "workspace_mib": 1024,
+_TRT = {"precision": "fp32", "int8_source": "qdq", "calibration": None, "calibration_cache": None, "batch": None, "workspace_mib": 1024,
         "timing_cache": None, "dla_core": None}
 _GRAPH = {"opset": DEFAULT_OPSET, "dynamic_batch": False, "fuse_preprocess": True}
 FORMATS: dict[str, Format] = {
