@@ -103,6 +103,26 @@ def cmd_info(a) -> int:
     return 0
 
 
+def cmd_check(a) -> int:
+    """Run the artifact's own reference inputs on this machine's runtime; exit 0 pass, 1 fail or no reference data."""
+    from rich.markup import escape
+
+    from . import Predictor
+
+    results = []
+    for model in a.models:
+        pred = Predictor(model, backend=a.backend, device=a.device, threads=a.threads)
+        r = pred.run_self_check()
+        results.append({"model": str(model), "backend": pred.backend_name, "device": pred.device, **r.as_dict()})
+        if not a.json:
+            color = {"pass": "green", "fail": "red"}.get(r.status, "yellow")
+            _console().print(f"[{color}]{r.status.upper()}[/] {escape(str(model))} on {pred.backend_name}/{pred.device}: "
+                             f"{escape(str(r))}", highlight=False)
+    if a.json:
+        print(json.dumps(results, indent=2))
+    return 0 if all(r["status"] == "pass" for r in results) else 1
+
+
 def cmd_archs(a) -> int:
     from .models import ARCHS
 
@@ -209,6 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--backend")
     i.add_argument("--json", action="store_true", help="print the full spec JSON")
     i.set_defaults(func=cmd_info)
+
+    k = sub.add_parser("check", help="self-check: run the reference inputs an artifact carries on this device's runtime "
+                       "and compare with what was verified at export (exit 0 pass, 1 fail)")
+    k.add_argument("models", nargs="+", help="artifacts exported by edgecls (.onnx/.xml/.tflite/.pt/.engine/.trt/.plan)")
+    k.add_argument("--backend", help="force a runtime (default: by suffix)")
+    k.add_argument("--device", help="cpu or cuda (default: the backend's own: cuda for TensorRT, cpu otherwise)")
+    k.add_argument("--threads", type=int, help="runtime threads (default: the runtime's own)")
+    k.add_argument("--json", action="store_true", help="print the results as JSON")
+    k.set_defaults(func=cmd_check)
 
     t = sub.add_parser("train", help="train a classifier (Fashion-MNIST or an ImageFolder) from a YAML recipe and/or flags")
     t.add_argument("--config", help="YAML file of TrainConfig settings; flags override it")

@@ -93,6 +93,8 @@ class Predictor:
     color: default channel order of numpy frames ('BGR' for OpenCV capture); None requires it per call.
     threads: runtime threads (torch: process-wide). spec: overrides the embedded/sidecar spec.
     workers: threads of the pool behind predict_async().
+    self_check: run the reference inputs the artifact carries (edgecls.selfcheck) on this device's runtime first and
+        raise SelfCheckError when they disagree with what was verified at export (run_self_check() reports instead).
     cache_dir: OpenVINO's compiled-model cache: the first load writes the compiled blob there, later processes load it
         instead of compiling (Lite0 on 2 cores: compile 180 -> 85 ms FP32, 280 -> 120 ms INT8). Other runtimes have no
         compile step and reject it.
@@ -118,6 +120,7 @@ class Predictor:
         topk: int = 5,
         workers: int = 2,
         cache_dir: str | os.PathLike | None = None,
+        self_check: bool = False,
     ):
         self.path = Path(path)
         if color not in (None, "RGB", "BGR"):
@@ -145,6 +148,22 @@ class Predictor:
             import cv2
 
             cv2.setNumThreads(int(threads))
+        self.self_check_result = None
+        if self_check:
+            result = self.run_self_check()
+            if not result.passed:
+                from .errors import SelfCheckError
+
+                raise SelfCheckError(f"{self.path.name} on {self.backend_name} ({self.device}): {result}", result)
+
+    def run_self_check(self):
+        """Run the reference inputs stored with the artifact on this runtime and judge them by the precision's export
+        tolerances; returns (and keeps, as .self_check_result) an edgecls.selfcheck.SelfCheckResult."""
+        from . import selfcheck
+
+        blob, source = selfcheck.find(self.path, self._session)
+        self.self_check_result = selfcheck.run(self.infer, self.spec, blob, source)
+        return self.self_check_result
 
     @property
     def backend_name(self) -> str:

@@ -236,3 +236,13 @@ def test_onnxruntime_cuda_without_onnxruntime_gpu_names_the_extra(artifacts):
         pytest.skip("onnxruntime-gpu is installed here")
     with pytest.raises(BackendUnavailableError, match=r"edgecls\[onnx-gpu\]"):
         edgecls.Predictor(artifacts["onnx"], device="cuda")
+
+
+def test_gpu_check_script_refuses_unknown_arguments():
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run(["bash", str(root / "tools" / "gpu_check.sh"), "--bogus"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "unknown argument --bogus" in r.stderr
+    r = subprocess.run(["bash", str(root / "tools" / "gpu_check.sh"), "--help"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "--cpu-dry-run" in r.stdout

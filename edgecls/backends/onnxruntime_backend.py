@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BackendUnavailableError, ModelFileError, require
+from ..selfcheck import SELFCHECK_KEY, from_text
 from ..spec import SPEC_KEY, ModelSpec
 
 NAME, SUFFIXES, EXTRA = "onnxruntime", (".onnx",), "onnx"
@@ -50,8 +51,10 @@ class OrtSession:
     def __init__(self, path, device: str = "cpu", threads: int | None = None, spinning: bool = False):
         ort = require("onnxruntime", EXTRA)
         self._sess = _session(ort, path, device, threads, spinning)
-        text = self._sess.get_modelmeta().custom_metadata_map.get(SPEC_KEY)
+        meta = self._sess.get_modelmeta().custom_metadata_map
+        text = meta.get(SPEC_KEY)
         self.embedded_spec = ModelSpec.from_json(text) if text else None
+        self.selfcheck_blob = from_text(meta[SELFCHECK_KEY]) if SELFCHECK_KEY in meta else None
         inp, out = self._sess.get_inputs()[0], self._sess.get_outputs()[0]
         self._in_name, self._out_name = inp.name, out.name
         self.input_shape = tuple(inp.shape)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelFileError, require
+from ..selfcheck import SELFCHECK_KEY, from_text
 from ..spec import SPEC_KEY, ModelSpec
 
 NAME, SUFFIXES, EXTRA = "openvino", (".xml",), "openvino"
@@ -35,6 +36,8 @@ class OvSession:
     def __init__(self, path, device: str = "cpu", threads: int | None = None, cache_dir: str | None = None, inference_precision: str = "f32"):
         core, model = _read(path)
         self.embedded_spec = ModelSpec.from_json(model.get_rt_info([SPEC_KEY]).astype(str)) if model.has_rt_info([SPEC_KEY]) else None
+        has = model.has_rt_info([SELFCHECK_KEY])
+        self.selfcheck_blob = from_text(model.get_rt_info([SELFCHECK_KEY]).astype(str)) if has else None
         if device not in _DEVICES:
             raise ValueError(f"device={device!r} is not valid for OpenVINO; choose one of {', '.join(_DEVICES)}")
         # f32: on CPUs with bf16/AMX OpenVINO otherwise computes in bf16 and silently moves logits ~3%;

@@ -16,7 +16,8 @@ _DEVICES = ("cpu", "cuda")
 class TorchSession:
     def __init__(self, path, device: str = "cpu", threads: int | None = None, spec: ModelSpec | None = None):
         torch = require("torch", EXTRA)
-        from ..artifacts import load_pt
+        from ..artifacts import load_pt, read_pt
+        from ..selfcheck import SELFCHECK_KEY
 
         if device not in _DEVICES:
             raise ValueError(f"device={device!r} is not valid for torch; choose one of {', '.join(_DEVICES)}")
@@ -25,8 +26,11 @@ class TorchSession:
         self._torch = torch
         if threads:
             torch.set_num_threads(int(threads))  # process-wide in PyTorch: documented on Predictor
-        model, spec = load_pt(path, spec)
+        payload = read_pt(path)
+        model, spec = load_pt(path, spec, payload=payload)
         self.embedded_spec = spec
+        blob = payload.get(SELFCHECK_KEY)
+        self.selfcheck_blob = blob.numpy().tobytes() if blob is not None else None
         self._model = model.to(device).eval()
         self._device = device
         i = spec.input

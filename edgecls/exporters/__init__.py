@@ -23,6 +23,8 @@ from ..errors import ExportError
 from ..spec import ModelSpec
 from .onnx import DEFAULT_OPSET, embed_onnx_file, torch_to_onnx
 from .openvino import embed_openvino_file, onnx_to_openvino
+from .selfcheck import embed as embed_selfcheck
+from .selfcheck import record as selfcheck_record
 from .tensorrt import embed_tensorrt_spec, onnx_to_tensorrt
 from .tflite import embed_tflite_spec, torch_to_tflite
 from .verify import VerifyReport, verify_artifact
@@ -112,6 +114,12 @@ def format_for(path: str | Path, format: str | None) -> Format:
     raise ExportError(f"cannot tell the format of {Path(path).name!r}; use a suffix of {known}")
 
 
+def _staged_predictor(staged: Path, art_spec: ModelSpec):
+    from ..predictor import Predictor
+
+    return Predictor(staged, spec=art_spec, device="cuda" if art_spec.artifact.get("format") == "tensorrt" else "cpu")
+
+
 @contextlib.contextmanager
 def _staging(final: Path):
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -154,16 +162,20 @@ def export(
     if unknown:
         raise ExportError(f"{fmt.name} export does not take option(s) {unknown}; it takes {sorted(fmt.options) or 'none'}")
     opts = {**fmt.options, **options}
+    from ..samples import sample_images
+
     with _staging(final) as staged:
         art_spec = fmt.build(model, spec, staged, **opts)
         report = None
         if verify:
-            from ..samples import sample_images
-
             report = verify_artifact(staged, art_spec, model, spec, images or sample_images())
             last = art_spec.lineage[-1]
             art_spec = art_spec.replace(lineage=art_spec.lineage[:-1] + (replace(last, metrics=report.as_dict()),))
             fmt.embed(staged, art_spec)
+        # the on-device self-check's reference inputs and answers, published with the artifact (edgecls/selfcheck.py)
+        record = selfcheck_record(model, spec, art_spec, images or sample_images(),
+                                  artifact=_staged_predictor(staged, art_spec) if verify else None)
+        embed_selfcheck(staged, fmt.name, record, art_spec.artifact.get("precision"))
         _publish(staged, final)
     write_sidecar(final, art_spec)
     return ExportResult(final, art_spec, report)
