@@ -246,3 +246,43 @@ def test_gpu_check_script_refuses_unknown_arguments():
     assert r.returncode == 2 and "unknown argument --bogus" in r.stderr
     r = subprocess.run(["bash", str(root / "tools" / "gpu_check.sh"), "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "--cpu-dry-run" in r.stdout
+
+
+def test_lite0_typed_onnx_for_tensorrt_agree_with_pytorch_on_cpu(lite0, photos, tmp_path):
+    """The ONNX files TensorRT 11 builds from, made and checked on this CPU with the pretrained model and real photos:
+    AutoCast FP16 within the fp16 export tolerance, and the Q/DQ INT8 symmetric (every zero-point 0, int8
+    activations) and within the int8 tolerance when its Q/DQ nodes are evaluated as written (ONNX Runtime with graph
+    optimizations off: the arithmetic TensorRT's int8 kernels implement, free of this CPU's int8 kernels)."""
+    import onnxruntime as ort
+
+    from edgecls.exporters.calibration import calibration_inputs
+    from edgecls.exporters.onnx import torch_to_onnx
+    from edgecls.exporters.onnx_precision import onnx_to_fp16, onnx_to_int8_qdq
+    from edgecls.exporters.verify import check, compare, reference_pixels, torch_logits
+    from edgecls.preprocess import to_input
+
+    model, spec = lite0
+    art = torch_to_onnx(model, spec, tmp_path / "lite0.onnx")
+    pixels = reference_pixels(photos, spec)
+    ref = torch_logits(model, spec, pixels)
+    x = np.concatenate([to_input(px, art, precise=True) for px in pixels])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        samples = calibration_inputs(photos, art, art.input, what="test")
+    onnx_to_fp16(tmp_path / "lite0.onnx", tmp_path / "fp16.onnx", np.concatenate(samples))
+    q = onnx_to_int8_qdq(tmp_path / "lite0.onnx", tmp_path / "int8.onnx", samples)
+    assert q["nonzero_zero_points"] == 0 and q["activation_dtypes"] == ["int8"] and q["quantize_nodes"] >= 49  # every conv
+
+    def run(path, exact):
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        if exact:
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        s = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        return np.concatenate([s.run(None, {"input": x[i : i + 1]})[0] for i in range(len(x))]).astype(np.float32)
+
+    fp16 = compare(ref, run(tmp_path / "fp16.onnx", False), "fp16")
+    check(fp16, "fp16", "fp16.onnx")
+    int8 = compare(ref, run(tmp_path / "int8.onnx", True), "int8")
+    check(int8, "int8", "int8.onnx")
+    assert fp16.top1_agreement == 1.0 and int8.confident_top1_agreement == 1.0
