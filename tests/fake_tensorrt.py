@@ -439,7 +439,10 @@ def _ctx_tensor_shape(self, name):
 def make_fake_tensorrt(version: str, *, num_dla_cores: int = 0) -> types.ModuleType:
     """A `tensorrt` module with exactly the recorded surface of TensorRT `version`."""
     s = load_surface(version)
+    import importlib.machinery
+
     mod = types.ModuleType("tensorrt", f"fake tensorrt {version} (tests/fake_tensorrt.py)")
+    mod.__spec__ = importlib.machinery.ModuleSpec("tensorrt", None)  # importlib.util.find_spec("tensorrt") works (timm asks)
     mod.__version__ = s["version"]
     mod._num_dla_cores = num_dla_cores
     mod.last_build, mod.build_errors = None, []

@@ -87,13 +87,14 @@ say "python $PY, out $OUT, site $SITE, dry run $DRY"
 
 # 2-3. environment and the typed ONNX files (CPU work; runs for real in the dry run too)
 stage env 60 "$PY" tools/gpu_check.py env --out "$OUT"
-stage onnx 240 "$PY" tools/gpu_check.py onnx --out "$OUT"
+SLOW=$([ "$DRY" = 1 ] && echo 4 || echo 1)  # the dry run is on a 2-core CPU: same work, longer timeouts
+stage onnx $((180 * SLOW)) "$PY" tools/gpu_check.py onnx --out "$OUT"
 
 # 4-5. TensorRT, per generation, each in its own process with its own bindings and libraries
 for GEN in 11 10; do
   if [ "$DRY" = 1 ]; then
     VER=$([ $GEN = 11 ] && echo 11.4.0.106 || echo 10.3.0)
-    stage "trt$GEN (fake $VER)" 240 "$PY" tools/gpu_check.py trt --gen $GEN --fake-trt $VER --out "$OUT"
+    stage "trt$GEN (fake $VER)" $((150 * SLOW)) "$PY" tools/gpu_check.py trt --gen $GEN --fake-trt $VER --out "$OUT"
     continue
   fi
   eval "SITE_GEN=\$TRT${GEN}_SITE; LIBS=\${TRT${GEN}_LIBS:-}"
