@@ -219,9 +219,9 @@ def read_pt(path: str | os.PathLike) -> dict:
     return payload
 
 
-def load_pt(path: str | os.PathLike, spec: ModelSpec | None = None):
-    """Rebuild the model from the registry and load its weights: returns (model, spec)."""
-    payload = read_pt(path)
+def load_pt(path: str | os.PathLike, spec: ModelSpec | None = None, payload: dict | None = None):
+    """Rebuild the model from the registry and load its weights: returns (model, spec). payload: read_pt(path), if read."""
+    payload = payload if payload is not None else read_pt(path)
     spec = spec or ModelSpec.from_json(payload["spec"])
     from .models import create_model
 

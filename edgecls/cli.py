@@ -46,6 +46,8 @@ def cmd_export(a) -> int:
             opts.update({"opset": a.opset, "dynamic_batch": a.dynamic_batch, "fuse_preprocess": not a.no_fuse_preprocess})
             if fmt == "openvino":
                 opts["fp16_weights"] = a.fp16_weights
+        if fmt == "tensorrt":
+            opts.update({"batch": tuple(a.batch_profile) if a.batch_profile else None, "int8_source": a.int8_source})
         tag = f"_{a.precision}" if fmt in ("tflite", "tensorrt") and a.precision != "fp32" else ""
         out = Path(a.out_dir) / f"{name}{tag}{FORMATS[fmt].suffix}"
         with con.status(f"exporting {out} ..."):
@@ -108,6 +110,26 @@ def cmd_info(a) -> int:
     for step in s.lineage:
         con.print(_text(f"  - {step.time} {step.step} {step.params} {step.metrics or ''}"))
     return 0
+
+
+def cmd_check(a) -> int:
+    """Run the artifact's own reference inputs on this machine's runtime; exit 0 pass, 1 fail or no reference data."""
+    from rich.markup import escape
+
+    from . import Predictor
+
+    results = []
+    for model in a.models:
+        pred = Predictor(model, backend=a.backend, device=a.device, threads=a.threads)
+        r = pred.run_self_check()
+        results.append({"model": str(model), "backend": pred.backend_name, "device": pred.device, **r.as_dict()})
+        if not a.json:
+            color = {"pass": "green", "fail": "red"}.get(r.status, "yellow")
+            _console().print(f"[{color}]{r.status.upper()}[/] {escape(str(model))} on {pred.backend_name}/{pred.device}: "
+                             f"{escape(str(r))}", highlight=False)
+    if a.json:
+        print(json.dumps(results, indent=2))
+    return 0 if all(r["status"] == "pass" for r in results) else 1
 
 
 def cmd_archs(a) -> int:
@@ -192,6 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dynamic-batch", action="store_true", help="dynamic batch dimension instead of batch 1")
     e.add_argument("--no-fuse-preprocess", action="store_true", help="float NCHW input instead of uint8 NHWC with normalization in the graph")
     e.add_argument("--fp16-weights", action="store_true", help="OpenVINO: store weights in FP16")
+    e.add_argument("--batch-profile", type=int, nargs=3, metavar=("MIN", "OPT", "MAX"),
+                   help="TensorRT with --dynamic-batch: the batch sizes the engine takes and the one it is tuned for "
+                        "(default 1 8 32)")
+    e.add_argument("--int8-source", choices=["qdq", "calibrator"], default="qdq",
+                   help="TensorRT INT8: qdq = symmetric Q/DQ ONNX by ModelOpt PTQ (TensorRT 10 and 11, default); "
+                        "calibrator = TensorRT 10's entropy calibrator")
     e.add_argument("--no-verify", action="store_true", help="skip the check against PyTorch on real photos")
     e.set_defaults(func=cmd_export)
 
@@ -210,6 +238,15 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--backend")
     i.add_argument("--json", action="store_true", help="print the full spec JSON")
     i.set_defaults(func=cmd_info)
+
+    k = sub.add_parser("check", help="self-check: run the reference inputs an artifact carries on this device's runtime "
+                       "and compare with what was verified at export (exit 0 pass, 1 fail)")
+    k.add_argument("models", nargs="+", help="artifacts exported by edgecls (.onnx/.xml/.tflite/.pt/.engine/.trt/.plan)")
+    k.add_argument("--backend", help="force a runtime (default: by suffix)")
+    k.add_argument("--device", help="cpu or cuda (default: the backend's own: cuda for TensorRT, cpu otherwise)")
+    k.add_argument("--threads", type=int, help="runtime threads (default: the runtime's own)")
+    k.add_argument("--json", action="store_true", help="print the results as JSON")
+    k.set_defaults(func=cmd_check)
 
     t = sub.add_parser("train", help="train a classifier (Fashion-MNIST or an ImageFolder) from a YAML recipe and/or flags")
     t.add_argument("--config", help="YAML file of TrainConfig settings; flags override it")

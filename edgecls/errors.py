@@ -31,6 +31,15 @@ class ExportError(EdgeclsError, RuntimeError):
     """A conversion failed or produced an artifact that disagrees with PyTorch."""
 
 
+class SelfCheckError(EdgeclsError, RuntimeError):
+    """An artifact's on-device self-check failed (or it has no reference data): the runtime here computes something
+    other than what was verified at export. `.result` holds the figures (edgecls.selfcheck.SelfCheckResult)."""
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result
+
+
 class UnknownArchError(EdgeclsError, KeyError):
     """An architecture name is not in edgecls's registry."""
 

@@ -109,6 +109,8 @@ class Predictor:
         OpenCV's pool, which preprocessing uses, stays as the app set it (cv2.setNumThreads).
     spec: overrides the embedded/sidecar spec; it must match the model's real input shape, dtype and class count.
     workers: threads of the pool behind predict_async().
+    self_check: run the reference inputs the artifact carries (edgecls.selfcheck) on this device's runtime first and
+        raise SelfCheckError when they disagree with what was verified at export (run_self_check() reports instead).
     cache_dir: OpenVINO's compiled-model cache: the first load writes the compiled blob there, later processes load it
         instead of compiling (Lite0 on 2 cores: compile 180 -> 85 ms FP32, 280 -> 120 ms INT8). Other runtimes have no
         compile step and reject it.
@@ -134,6 +136,7 @@ class Predictor:
         topk: int = 5,
         workers: int = 2,
         cache_dir: str | os.PathLike | None = None,
+        self_check: bool = False,
     ):
         self.path = Path(path)
         if color not in (None, "RGB", "BGR"):
@@ -153,10 +156,26 @@ class Predictor:
         _check_spec(self.spec, self._session, self.path)
         _warn_int8_saturation(self.spec, self.backend.NAME, self.path)
         self.color, self.topk, self.threads = color, int(topk), threads
-        self.device = device or getattr(self._session, "device", None) or ("cuda" if self.path.suffix == ".engine" else "cpu")
+        self.device = device or getattr(self._session, "device", None) or ("cuda" if self.backend.NAME == "tensorrt" else "cpu")
         self.workers = int(workers)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        self.self_check_result = None
+        if self_check:
+            result = self.run_self_check()
+            if not result.passed:
+                from .errors import SelfCheckError
+
+                raise SelfCheckError(f"{self.path.name} on {self.backend_name} ({self.device}): {result}", result)
+
+    def run_self_check(self):
+        """Run the reference inputs stored with the artifact on this runtime and judge them by the precision's export
+        tolerances; returns (and keeps, as .self_check_result) an edgecls.selfcheck.SelfCheckResult."""
+        from . import selfcheck
+
+        blob, source = selfcheck.find(self.path, self._session)
+        self.self_check_result = selfcheck.run(self.infer, self.spec, blob, source)
+        return self.self_check_result
 
     @property
     def backend_name(self) -> str:

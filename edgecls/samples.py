@@ -11,7 +11,13 @@ GRAY = ("camera", "coins", "moon")  # grayscale photos, replicated to RGB on pur
 
 
 def sample_images(names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
-    """name -> RGB uint8 HxWx3 array."""
+    """name -> RGB uint8 HxWx3 array. EDGECLS_SAMPLE_PHOTOS=file.npz (name -> array, e.g. written by
+    tools/fetch_gpu_wheels.sh) serves them on an offline machine without scikit-image."""
+    import os
+
+    if os.environ.get("EDGECLS_SAMPLE_PHOTOS"):
+        with np.load(os.environ["EDGECLS_SAMPLE_PHOTOS"]) as z:
+            return {n: z[n] for n in (names or COLOR + GRAY)}
     data = require("skimage.data", "torch")
     out = {}
     for name in names or COLOR + GRAY:

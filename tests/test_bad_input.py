@@ -213,7 +213,7 @@ def test_bad_constructor_arguments(artifacts):
         edgecls.Predictor(artifacts["onnx"], threads=0)
     with pytest.raises(ValueError, match="device"):
         edgecls.Predictor(artifacts["onnx"], device="tpu")
-    with pytest.raises(ModelFileError, match="CUDAExecutionProvider"):
+    with pytest.raises(edgecls.errors.BackendUnavailableError, match="CUDAExecutionProvider"):  # onnxruntime-gpu missing
         edgecls.Predictor(artifacts["onnx"], device="cuda")
 
 

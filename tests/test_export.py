@@ -56,7 +56,7 @@ def test_bad_options_are_errors(lite0, tmp_path):
     with pytest.raises(ExportError, match="does not take"):
         edgecls.export(model, spec, tmp_path / "m.onnx", fp16_weights=True)
     with pytest.raises(ExportError, match="suffix"):
-        edgecls.export(model, spec, tmp_path / "m.plan")
+        edgecls.export(model, spec, tmp_path / "m.h5")  # a Keras file: no edgecls format
     with pytest.raises(ExportError, match="opset"):
         edgecls.export(model, spec, tmp_path / "m.onnx", opset=9)
     assert not list(tmp_path.iterdir())

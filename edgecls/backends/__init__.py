@@ -18,14 +18,30 @@ import numpy as np
 
 from ..errors import ModelFileError
 
-# name -> (module, suffixes); modules import their runtime lazily so a missing one only matters when used
+# A TensorRT plan file goes by three names in the wild: .engine (trtexec's examples, Ultralytics, DeepStream), .trt
+# and .plan (Triton's model repository). All three are the same native file; the first is what export writes.
+TENSORRT_SUFFIXES = (".engine", ".trt", ".plan")
+
+# name -> (module, suffixes); modules import their runtime lazily so a missing one only matters when used.
+# This is the one suffix table: the Predictor, export (exporters.format_for) and edgecls-bench's folder scan read it.
 BACKENDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "torch": ("edgecls.backends.torch_backend", (".pt",)),
     "onnxruntime": ("edgecls.backends.onnxruntime_backend", (".onnx",)),
     "openvino": ("edgecls.backends.openvino_backend", (".xml",)),
     "litert": ("edgecls.backends.litert_backend", (".tflite",)),
-    "tensorrt": ("edgecls.backends.tensorrt_backend", (".engine",)),
+    "tensorrt": ("edgecls.backends.tensorrt_backend", TENSORRT_SUFFIXES),
 }
+
+
+def artifact_suffixes() -> tuple[str, ...]:
+    """Every suffix a backend opens, in table order (edgecls-bench scans folders for these)."""
+    return tuple(s for _, suffixes in BACKENDS.values() for s in suffixes)
+
+
+def backend_name_for(path: str | Path) -> str | None:
+    """The backend a file's suffix selects, or None; imports nothing."""
+    suffix = Path(path).suffix.lower()
+    return next((name for name, (_, suffixes) in BACKENDS.items() if suffix in suffixes), None)
 
 
 class Session(Protocol):
@@ -48,10 +64,10 @@ def backend_for(path: str | Path, backend: str | None = None) -> ModuleType:
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         return importlib.import_module(BACKENDS[backend][0])
+    name = backend_name_for(path)
+    if name is not None:
+        return importlib.import_module(BACKENDS[name][0])
     suffix = Path(path).suffix.lower()
-    for name, (module, suffixes) in BACKENDS.items():
-        if suffix in suffixes:
-            return importlib.import_module(module)
     known = ", ".join(f"{s} ({n})" for n, (_, ss) in BACKENDS.items() for s in ss)
     raise ModelFileError(
         f"cannot tell the runtime for {Path(path).name!r} from its suffix {suffix or '(none)'}; known: {known}. "

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..artifacts import missing_model_file
 from ..errors import BackendUnavailableError, ModelFileError, require
+from ..selfcheck import SELFCHECK_KEY
 from ..spec import SPEC_KEY, ModelSpec
 
 NAME, SUFFIXES, EXTRA = "litert", (".tflite",), "tflite"
@@ -51,6 +52,7 @@ class LiteRTSession:
         except Exception:  # noqa: BLE001 - a foreign file with odd metadata: treat as having no spec
             meta = {}
         self.embedded_spec = ModelSpec.from_json(meta[SPEC_KEY]) if SPEC_KEY in meta else None
+        self.selfcheck_blob = meta.get(SELFCHECK_KEY)
         self._in, self._out = self._it.get_input_details()[0], self._it.get_output_details()[0]
         self.input_shape = tuple(int(d) for d in self._in["shape"])
         self.num_classes = int(self._out["shape"][-1])

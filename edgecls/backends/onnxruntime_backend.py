@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from ..artifacts import missing_model_file
-from ..errors import ModelFileError, require
+from ..errors import BackendUnavailableError, ModelFileError, require
+from ..selfcheck import SELFCHECK_KEY, from_text
 from ..spec import SPEC_KEY, ModelSpec
 
 NAME, SUFFIXES, EXTRA = "onnxruntime", (".onnx",), "onnx"
@@ -25,9 +26,9 @@ def _session(ort, path, device: str, threads: int | None, spinning: bool = False
     provider = _PROVIDERS[device]
     available = ort.get_available_providers()
     if provider not in available:
-        raise ModelFileError(
-            f"onnxruntime here has no {provider} (available: {', '.join(available)}); "
-            "use device='cpu' or install onnxruntime-gpu"
+        raise BackendUnavailableError(
+            f"onnxruntime here has no {provider} (available: {', '.join(available)}); use device='cpu', or install "
+            "ONNX Runtime's GPU build in place of the CPU one: pip uninstall onnxruntime && pip install 'edgecls[onnx-gpu]'"
         )
     so = ort.SessionOptions()
     so.log_severity_level = 3
@@ -52,8 +53,10 @@ class OrtSession:
     def __init__(self, path, device: str = "cpu", threads: int | None = None, spinning: bool = False):
         ort = require("onnxruntime", EXTRA)
         self._sess = _session(ort, path, device, threads, spinning)
-        text = self._sess.get_modelmeta().custom_metadata_map.get(SPEC_KEY)
+        meta = self._sess.get_modelmeta().custom_metadata_map
+        text = meta.get(SPEC_KEY)
         self.embedded_spec = ModelSpec.from_json(text) if text else None
+        self.selfcheck_blob = from_text(meta[SELFCHECK_KEY]) if SELFCHECK_KEY in meta else None
         inp, out = self._sess.get_inputs()[0], self._sess.get_outputs()[0]
         self._in_name, self._out_name = inp.name, out.name
         self.input_shape = tuple(inp.shape)

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..artifacts import file_sha256, missing_model_file
 from ..errors import ModelFileError, require
+from ..selfcheck import SELFCHECK_KEY, from_text
 from ..spec import SPEC_KEY, ModelSpec
 
 NAME, SUFFIXES, EXTRA = "openvino", (".xml",), "openvino"
@@ -53,6 +54,8 @@ class OvSession:
         core, model = _read(path)
         check_weights(model, path)
         self.embedded_spec = ModelSpec.from_json(model.get_rt_info([SPEC_KEY]).astype(str)) if model.has_rt_info([SPEC_KEY]) else None
+        has = model.has_rt_info([SELFCHECK_KEY])
+        self.selfcheck_blob = from_text(model.get_rt_info([SELFCHECK_KEY]).astype(str)) if has else None
         if device not in _DEVICES:
             raise ValueError(f"device={device!r} is not valid for OpenVINO; choose one of {', '.join(_DEVICES)}")
         # f32: on CPUs with bf16/AMX OpenVINO otherwise computes in bf16 and silently moves logits ~3%;

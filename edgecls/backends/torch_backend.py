@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 
-from ..artifacts import load_pt, require_torch
+from ..artifacts import load_pt, read_pt, require_torch
 from ..denormals import flush_denormals
 from ..errors import SpecError
 from ..spec import ModelSpec
@@ -28,6 +28,8 @@ def weights_io(state: dict) -> tuple[int | None, int | None]:
 class TorchSession:
     def __init__(self, path, device: str = "cpu", threads: int | None = None, spec: ModelSpec | None = None):
         torch = require_torch()
+        from ..selfcheck import SELFCHECK_KEY
+
         if device not in _DEVICES:
             raise ValueError(f"device={device!r} is not valid for torch; choose one of {', '.join(_DEVICES)}")
         if device == "cuda" and not torch.cuda.is_available():
@@ -35,14 +37,17 @@ class TorchSession:
         self._torch = torch
         # The model is built from the file's own spec, never from spec=: what the weights are is the file's to say,
         # and the Predictor checks a given spec against it (shape, classes) like on every other backend.
+        payload = read_pt(path)
         try:
-            model, own = load_pt(path)
+            model, own = load_pt(path, payload=payload)
         except SpecError:
             if spec is None:
                 raise
-            model, own = load_pt(path, spec)  # the file's spec is unreadable: the caller's is all there is
+            model, own = load_pt(path, spec, payload=payload)  # the file's spec is unreadable: the caller's is all there is
         channels, classes = weights_io(model.state_dict())
         self.embedded_spec = own
+        blob = payload.get(SELFCHECK_KEY)
+        self.selfcheck_blob = blob.numpy().tobytes() if blob is not None else None
         self._model = model.to(device).eval()
         self._device = device
         i = own.input

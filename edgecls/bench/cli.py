@@ -6,9 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..backends import artifact_suffixes
 from ..errors import BackendUnavailableError, EdgeclsError
 
-SUFFIXES = (".pt", ".onnx", ".xml", ".tflite", ".engine")
+SUFFIXES = artifact_suffixes()  # the backends' one suffix table (.engine/.trt/.plan included)
 
 
 def parse_cpus(text: str) -> list[int]:
@@ -43,7 +44,7 @@ def collect(paths: list[str]) -> list[Path]:
     out: dict[Path, Path] = {}
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.suffix in SUFFIXES and not f.name.startswith("."))
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in SUFFIXES and not f.name.startswith("."))
         elif p.exists():
             found = [p]
         else:
@@ -57,7 +58,7 @@ def collect(paths: list[str]) -> list[Path]:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="edgecls-bench", description=__doc__)
-    ap.add_argument("models", nargs="*", help="artifacts (.pt/.onnx/.xml/.tflite/.engine) or folders of them")
+    ap.add_argument("models", nargs="*", help=f"artifacts ({'/'.join(SUFFIXES)}) or folders of them")
     ap.add_argument("--runs", type=int, default=200, help="timed runs per measurement")
     ap.add_argument("--duration", type=float, help="seconds per measurement instead of a run count")
     ap.add_argument("--warmup", type=int, default=20)
@@ -66,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--cpus", help="pin to these CPUs (taskset -c syntax, e.g. 4-7 for a big cluster); recorded in the result")
     ap.add_argument("--no-e2e", action="store_true", help="skip end-to-end timing from a 1080p frame")
     ap.add_argument("--no-cold", action="store_true", help="skip the fresh-process cold-start measurement")
+    ap.add_argument("--no-power", action="store_true", help="on a Jetson, skip the VDD_IN power / energy-per-inference "
+                    "measurement (tegrastats or jtop; a 2 s idle baseline and a 3 s busy window per row)")
     ap.add_argument("--cache-dir", help="OpenVINO compiled-model cache: cold start is then a start that finds it filled "
                     "(the filling start is reported as cache_fill_ms); other runtimes ignore it")
     ap.add_argument("--accuracy", help="'fashion-mnist' or an ImageFolder whose class names match the model's labels")
@@ -112,7 +115,7 @@ def run(a) -> int:
     a.batch, a.threads = list(dict.fromkeys(a.batch)), list(dict.fromkeys(a.threads))  # each measured once
     opts = BenchOptions(warmup=a.warmup, runs=a.runs, duration_s=a.duration, batch_sizes=a.batch, threads=a.threads,
                         end_to_end=not a.no_e2e, cold_start=not a.no_cold, accuracy=a.accuracy, accuracy_limit=a.accuracy_limit,
-                        reference=a.reference, cache_dir=a.cache_dir)
+                        reference=a.reference, cache_dir=a.cache_dir, power=not a.no_power)
     if any(b < 1 for b in a.batch) or any(t < 0 for t in a.threads) or a.runs < 2:
         raise ValueError("batch sizes must be >= 1, thread counts >= 0 and --runs >= 2")
     if a.reference:  # open it once here: a reference that cannot load is the run's error, not every artifact's

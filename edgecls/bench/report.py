@@ -59,7 +59,8 @@ def _acc(r: dict) -> float | None:
 
 FLAT_COLUMNS = ("model", "backend", "precision", "batch", "calls_per_batch", "threads", "size_mb", "p50_ms", "p90_ms", "p99_ms", "mean_ms",
                 "std_ms", "min_ms", "max_ms", "runs", "e2e_p50_ms", "e2e_p99_ms", "preprocess_p50_ms", "throughput_ips",
-                "cold_load_plus_first_ms", "cold_cache_fill_ms", "peak_rss_mb", "top1", "agree_top1", "agree_top5")
+                "cold_load_plus_first_ms", "cold_cache_fill_ms", "peak_rss_mb", "top1", "agree_top1", "agree_top5", "self_check",
+                "power_w", "energy_mj")
 
 
 def flat(r: dict) -> dict:
@@ -71,6 +72,8 @@ def flat(r: dict) -> dict:
         "e2e_p99_ms": e.get("p99"), "preprocess_p50_ms": r["preprocess_ms"]["p50"], "throughput_ips": r["throughput_ips"],
         "cold_load_plus_first_ms": c.get("load_plus_first_ms"), "cold_cache_fill_ms": c.get("cache_fill_ms"), "peak_rss_mb": c.get("peak_rss_mb"), "top1": _acc(r),
         "agree_top1": (r.get("agreement") or {}).get("top1"), "agree_top5": (r.get("agreement") or {}).get("top5_overlap"),
+        "self_check": (r.get("self_check") or {}).get("status"), "power_w": (r.get("power") or {}).get("busy_w"),
+        "energy_mj": (r.get("power") or {}).get("energy_mj_per_inference"),
     }
 
 
@@ -110,15 +113,19 @@ def print_table(result: dict, console=None) -> None:
     from rich.table import Table
 
     t = Table(title="edgecls-bench (ms; model-only unless noted)")
-    for col in ("model", "backend", "prec", "b", "thr", "p50", "p90", "p99", "e2e p50", "pre", "img/s", "cold", "MB", "top-1", "agree"):
-        t.add_column(col, justify="left" if col in ("model", "backend", "prec") else "right")
+    power = any(r.get("power") and "busy_w" in r["power"] for r in result["results"])
+    cols = ("model", "backend", "prec", "b", "thr", "p50", "p90", "p99", "e2e p50", "pre", "img/s", "cold", "MB", "top-1",
+            "agree", "check") + (("W", "mJ/inf") if power else ())
+    for col in cols:
+        t.add_column(col, justify="left" if col in ("model", "backend", "prec", "check") else "right")
     for r in result["results"]:
         f = flat(r)
         b = str(f["batch"]) + (f" ({f['calls_per_batch']}x{f['batch'] // f['calls_per_batch']})" if f["calls_per_batch"] > 1 else "")
         t.add_row(f["model"], f["backend"], f["precision"], b, str(f["threads"] or "def"), _fmt(f["p50_ms"]),
                   _fmt(f["p90_ms"]), _fmt(f["p99_ms"]), _fmt(f["e2e_p50_ms"]), _fmt(f["preprocess_p50_ms"]),
                   f"{f['throughput_ips']:.1f}", _fmt(f["cold_load_plus_first_ms"]), f"{f['size_mb']:.1f}",
-                  "-" if f["top1"] is None else f"{f['top1']:.2%}", "-" if f["agree_top1"] is None else f"{f['agree_top1']:.0%}")
+                  "-" if f["top1"] is None else f"{f['top1']:.2%}", "-" if f["agree_top1"] is None else f"{f['agree_top1']:.0%}",
+                  f["self_check"] or "-", *((_fmt(f["power_w"]), _fmt(f["energy_mj"])) if power else ()))
     (console or Console()).print(t)
 
 

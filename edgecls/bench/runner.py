@@ -19,6 +19,7 @@ import numpy as np
 
 from ..backends import backend_for, takes_cache_dir
 from ..predictor import Predictor
+from . import power as _power
 from .cold import cold_start
 from .stats import latency_stats
 
@@ -37,6 +38,7 @@ class BenchOptions:
     accuracy_limit: int = 1000
     cache_dir: str | None = None  # OpenVINO's compiled-model cache, for artifacts whose runtime has one
     cpus: list[int] | None = None  # the CPU set the process (and its cold-start children) ran on, when pinned
+    power: bool = True  # on a Jetson (tegrastats/jtop present): VDD_IN power and energy per inference per row
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -185,7 +187,17 @@ def bench_artifact(path: Path, opts: BenchOptions, progress: Callable[[str], Non
 def _bench_artifact(path: Path, opts: BenchOptions, progress, advance, pools: dict, cache: str | None) -> list[dict]:
     rows = []
     size_mb = sum(f.stat().st_size for f in artifact_files(path)) / 2**20
-    acc = agree = None
+    meter = _power.sampler() if opts.power else None
+    try:
+        _rows(path, opts, progress, advance, pools, cache, rows, size_mb, meter)
+    finally:
+        if meter is not None:
+            meter.close()
+    return rows
+
+
+def _rows(path, opts, progress, advance, pools, cache, rows, size_mb, meter) -> None:
+    acc = agree = check = None
     for threads in opts.threads:
         cold = cold_start(path, threads, cache) if opts.cold_start else None
         if not threads:  # "default" means the libraries' own, not what an earlier thread count left behind
@@ -194,6 +206,9 @@ def _bench_artifact(path: Path, opts: BenchOptions, progress, advance, pools: di
             pools["cv2"][1](threads)
         pred = Predictor(path, threads=threads or None, cache_dir=cache)
         frame = camera_frame(pred.spec.input.channels)
+        if check is None:  # the artifact's own reference inputs on this runtime: is it computing what was verified?
+            progress(f"{path.name}: self-check")
+            check = pred.run_self_check().as_dict()
         if opts.accuracy and acc is None:
             progress(f"{path.name}: accuracy on {opts.accuracy}")
             acc = accuracy(pred, opts.accuracy, opts.accuracy_limit)
@@ -217,6 +232,10 @@ def _bench_artifact(path: Path, opts: BenchOptions, progress, advance, pools: di
             model_ms, pre_ms, e2e_ms = ms["model"], ms["pre"], ms.get("e2e")
             m = latency_stats(model_ms)
             art = pred.spec.artifact
+            watts = None
+            if meter is not None:
+                progress(f"{path.name}: power, batch {batch}")
+                watts = _power.measure(lambda: pred.infer(x), meter)
             rows.append({
                 "model": path.name,
                 "path": str(path),
@@ -238,6 +257,7 @@ def _bench_artifact(path: Path, opts: BenchOptions, progress, advance, pools: di
                 "cold_start": cold,
                 "accuracy": acc,
                 "agreement": agree,
+                "self_check": check,
+                "power": watts,
             })
             advance()
-    return rows

@@ -166,8 +166,21 @@ def quantize_file(fmt: str, src: str | Path, dst: str | Path, spec: ModelSpec, c
             q = openvino_ptq(src, staged, spec, calib, keep_float=keep_float, overflow_fix=overflow_fix)
         else:
             raise ExportError(f"post-training INT8 here covers onnx and openvino, not {fmt!r} (TFLite INT8 is an export precision)")
+        _inherit_selfcheck(fmt, src, staged, q)
         publish_int8(fmt, staged, dst, q)
         return q
+
+
+def _inherit_selfcheck(fmt: str, src: str | Path, staged: Path, spec: ModelSpec) -> None:
+    """The float source's self-check inputs and float answers go with its INT8 version (judged by INT8 tolerances)."""
+    from ..exporters.selfcheck import embed, qdq_graph_logits, read
+    from ..selfcheck import with_precision
+
+    src_fmt = "onnx" if Path(src).suffix == ".onnx" else fmt
+    blob = read(src, src_fmt)
+    if blob is not None:
+        graph = qdq_graph_logits(staged, blob, spec) if fmt == "onnx" else None  # NNCF's IR has no exact float evaluation here
+        embed(staged, fmt, with_precision(blob, "int8", graph))
 
 
 def _int8_spec(spec: ModelSpec, fmt: str, params: dict) -> ModelSpec:

@@ -16,10 +16,13 @@ from typing import Any, Callable
 import numpy as np
 
 from ..artifacts import embed_pt_spec, file_sha256, publish, save_pt, staging
+from ..backends import BACKENDS
 from ..errors import ExportError
 from ..spec import ModelSpec
 from .onnx import DEFAULT_OPSET, embed_onnx_file, torch_to_onnx
 from .openvino import embed_openvino_file, onnx_to_openvino
+from .selfcheck import embed as embed_selfcheck
+from .selfcheck import record as selfcheck_record
 from .tensorrt import embed_tensorrt_spec, onnx_to_tensorrt
 from .tflite import embed_tflite_spec, torch_to_tflite
 from .verify import VerifyReport, verify_artifact
@@ -28,11 +31,20 @@ from .verify import VerifyReport, verify_artifact
 @dataclass(frozen=True)
 class Format:
     name: str
-    suffix: str
+    backend: str  # the backend that runs it: its suffixes (backends.BACKENDS, the one table) are this format's
     options: dict[str, Any]  # accepted options and their defaults
     build: Callable[..., ModelSpec]  # (model, spec, staged_path, **options) -> artifact spec
     embed: Callable[[Path, ModelSpec], None]  # rewrite the spec stored inside the file
     has_metadata_slot: bool = True  # False: the spec lives only in the sidecar, which then records the file's sha256
+
+    @property
+    def suffixes(self) -> tuple[str, ...]:
+        return BACKENDS[self.backend][1]
+
+    @property
+    def suffix(self) -> str:
+        """The suffix export names files with (the first of the backend's)."""
+        return self.suffixes[0]
 
 
 def _build_pt(model, spec, path, **_):
@@ -63,16 +75,16 @@ def _build_tensorrt(model, spec, path, *, opset, dynamic_batch, fuse_preprocess,
         onnx_path.unlink(missing_ok=True)
 
 
-_TRT = {"precision": "fp32", "calibration": None, "calibration_cache": None, "batch": None, "workspace_mib": 1024,
+_TRT = {"precision": "fp32", "int8_source": "qdq", "calibration": None, "calibration_cache": None, "batch": None, "workspace_mib": 1024,
         "timing_cache": None, "dla_core": None}
 _GRAPH = {"opset": DEFAULT_OPSET, "dynamic_batch": False, "fuse_preprocess": True}
 FORMATS: dict[str, Format] = {
-    "pt": Format("pt", ".pt", {}, _build_pt, embed_pt_spec),
-    "onnx": Format("onnx", ".onnx", dict(_GRAPH), torch_to_onnx, embed_onnx_file),
-    "openvino": Format("openvino", ".xml", {**_GRAPH, "fp16_weights": False}, _build_openvino, embed_openvino_file),
-    "tflite": Format("tflite", ".tflite", {"precision": "fp32", "calibration": None}, torch_to_tflite, embed_tflite_spec),
-    # the .engine stays native (trtexec/C++ load it): its spec lives only in the sidecar
-    "tensorrt": Format("tensorrt", ".engine", {**_GRAPH, **_TRT}, _build_tensorrt, embed_tensorrt_spec, has_metadata_slot=False),
+    "pt": Format("pt", "torch", {}, _build_pt, embed_pt_spec),
+    "onnx": Format("onnx", "onnxruntime", dict(_GRAPH), torch_to_onnx, embed_onnx_file),
+    "openvino": Format("openvino", "openvino", {**_GRAPH, "fp16_weights": False}, _build_openvino, embed_openvino_file),
+    "tflite": Format("tflite", "litert", {"precision": "fp32", "calibration": None}, torch_to_tflite, embed_tflite_spec),
+    # the plan file (.engine/.trt/.plan) stays native (trtexec/C++ load it): its spec lives only in the sidecar
+    "tensorrt": Format("tensorrt", "tensorrt", {**_GRAPH, **_TRT}, _build_tensorrt, embed_tensorrt_spec, has_metadata_slot=False),
 }
 
 
@@ -91,14 +103,21 @@ def format_for(path: str | Path, format: str | None) -> Format:
         if format not in FORMATS:
             raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
         fmt = FORMATS[format]
-        if Path(path).suffix.lower() != fmt.suffix:
-            raise ExportError(f"{format} artifacts end in {fmt.suffix}; got {Path(path).name!r}: name the file "
+        if Path(path).suffix.lower() not in fmt.suffixes:
+            raise ExportError(f"{format} artifacts end in {' / '.join(fmt.suffixes)}; got {Path(path).name!r}: name the file "
                               f"{Path(path).stem}{fmt.suffix}, or leave format= out")
         return fmt
     for fmt in FORMATS.values():
-        if Path(path).suffix.lower() == fmt.suffix:
+        if Path(path).suffix.lower() in fmt.suffixes:
             return fmt
-    raise ExportError(f"cannot tell the format of {Path(path).name!r}; use a suffix of {', '.join(f.suffix for f in FORMATS.values())}")
+    known = ", ".join(s for f in FORMATS.values() for s in f.suffixes)
+    raise ExportError(f"cannot tell the format of {Path(path).name!r}; use a suffix of {known}")
+
+
+def _staged_predictor(staged: Path, art_spec: ModelSpec):
+    from ..predictor import Predictor
+
+    return Predictor(staged, spec=art_spec, device="cuda" if art_spec.artifact.get("format") == "tensorrt" else "cpu")
 
 
 def export(
@@ -122,16 +141,20 @@ def export(
     if unknown:
         raise ExportError(f"{fmt.name} export does not take option(s) {unknown}; it takes {sorted(fmt.options) or 'none'}")
     opts = {**fmt.options, **options}
+    from ..samples import sample_images
+
     with staging(final) as staged:
         art_spec = fmt.build(model, spec, staged, **opts)
         report = None
         if verify:
-            from ..samples import sample_images
-
             report = verify_artifact(staged, art_spec, model, spec, images or sample_images())
             last = art_spec.lineage[-1]
             art_spec = art_spec.replace(lineage=art_spec.lineage[:-1] + (last.replace(metrics=report.as_dict()),))
             fmt.embed(staged, art_spec)
+        # the on-device self-check's reference inputs and answers, published with the artifact (edgecls/selfcheck.py)
+        record = selfcheck_record(model, spec, art_spec, images or sample_images(),
+                                  artifact=_staged_predictor(staged, art_spec) if verify else None)
+        embed_selfcheck(staged, fmt.name, record, art_spec.artifact.get("precision"))
         if not fmt.has_metadata_slot:
             art_spec = art_spec.replace(artifact={**art_spec.artifact, "sha256": file_sha256(staged)})
         publish(staged, final, art_spec)

@@ -20,7 +20,7 @@ from ..spec import InputSpec, ModelSpec
 RECOMMENDED_IMAGES = 100  # below this, activation ranges from a few photos are noisy; TF/LiteRT docs suggest 100-500
 
 
-def calibration_inputs(calibration: Any, spec: ModelSpec, inp: InputSpec, *, what: str) -> list[np.ndarray]:
+def calibration_inputs(calibration: Any, spec: ModelSpec, inp: InputSpec, *, what: str, warn: bool = True) -> list[np.ndarray]:
     """-> list of batch-of-one arrays shaped and typed like the artifact input `inp`.
 
     calibration: None (bundled sample photos), a dict name -> image, a list of RGB uint8 HxWx3 (or HxW) images of
@@ -54,7 +54,7 @@ def calibration_inputs(calibration: Any, spec: ModelSpec, inp: InputSpec, *, wha
             out.append(_pre.to_input(_pre.reference_pixels(rgb, "RGB", spec), art, precise=True))
     if not out:
         raise ExportError(f"{what}: calibration is empty; INT8 needs representative images")
-    if len(out) < RECOMMENDED_IMAGES:
+    if warn and len(out) < RECOMMENDED_IMAGES:
         warnings.warn(
             f"{what}: calibrating on {len(out)} images; use ~{RECOMMENDED_IMAGES}+ images like the deployment data "
             "(calibration=...) for stable INT8 ranges",

@@ -36,7 +36,9 @@ def input_adapter(model, spec: ModelSpec):
             self.register_buffer("shift", shift)
 
         def forward(self, x):
-            x = x.permute(0, 3, 1, 2).float()
+            # cast first, then transpose: TensorRT takes uint8 only into a Cast/Identity (its Shuffle, which a
+            # Transpose becomes, has no uint8), so the raw input must be cast before anything else touches it
+            x = x.float().permute(0, 3, 1, 2)
             return self.model(x * self.scale + self.shift)
 
     return UInt8NHWC().eval()
