@@ -92,9 +92,9 @@ def judge_graph(graph: np.ndarray, got: np.ndarray, precision: str) -> tuple[flo
 def pack(pixels: np.ndarray, logits: np.ndarray, precision: str, names: list[str],
          build_logits: np.ndarray | None = None, graph_logits: np.ndarray | None = None) -> bytes:
     meta = {"precision": precision, "names": list(names), "version": 1}
-    from . import __version__
+    from .version import package_version
 
-    meta["edgecls_version"] = __version__
+    meta["edgecls_version"] = package_version()
     arrays = {"pixels": np.ascontiguousarray(pixels, np.uint8), "logits": np.asarray(logits, np.float32),
               "meta": np.frombuffer(json.dumps(meta).encode(), np.uint8)}
     if build_logits is not None:
