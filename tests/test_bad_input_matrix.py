@@ -327,7 +327,7 @@ CASES = [
     # --- export -----------------------------------------------------------------------------------------------
     Case("export-unknown-option", lambda c: edgecls.export(c.model, c.spec, c.tmp / "m.onnx", fp16_weights=True), ExportError,
          "does not take option", "it takes"),
-    Case("export-unknown-suffix", lambda c: edgecls.export(c.model, c.spec, c.tmp / "m.plan"), ExportError, "cannot tell the format",
+    Case("export-unknown-suffix", lambda c: edgecls.export(c.model, c.spec, c.tmp / "m.caffemodel"), ExportError, "cannot tell the format",
          "use a suffix of"),
     Case("export-format-suffix-mismatch", lambda c: edgecls.export(c.model, c.spec, c.tmp / "m.onnx", format="openvino"), ExportError,
          "end in .xml", "name the file"),
