@@ -19,6 +19,7 @@ OPTIMIZERS = ("adamw", "sgd")
 MODES = ("full", "linear_probe")
 BALANCE = ("none", "loss", "sampler")
 AUGMENTS = ("auto", "none", "crop_flip", "rrc")
+HEAD_INITS = ("random", "linear_probe")
 
 
 @dataclass
@@ -41,6 +42,9 @@ class TrainConfig:
     input_size: int | None = _f(None, "input side in pixels; default 64 for Fashion-MNIST, the arch's own (224) for folders")
     in_chans: int | None = _f(None, "input channels, 1 or 3; default 1 for Fashion-MNIST, 3 otherwise")
     drop_rate: float = _f(0.0, "dropout before the classifier, in [0, 1)")
+    head_init: str = _f("random", "random: a fresh classifier; linear_probe: first fit the classifier on frozen "
+                                  "pretrained features of the training images (LP-FT), so fine-tuning starts from a "
+                                  "head that is already right and does not distort the features", HEAD_INITS)
     # optimisation
     epochs: int = _f(10, "passes over the training images (early_stop may end sooner)")
     batch_size: int = _f(128, "images per optimizer step (per process under DDP); capped at the training set size")
@@ -89,6 +93,7 @@ class TrainConfig:
             (self.mode in MODES, f"mode={self.mode!r}: use 'full' or 'linear_probe'"),
             (self.balance in BALANCE, f"balance={self.balance!r}: use none, loss or sampler"),
             (self.augment in AUGMENTS, f"augment={self.augment!r}: use auto, none, crop_flip or rrc"),
+            (self.head_init in HEAD_INITS, f"head_init={self.head_init!r}: use random or linear_probe"),
             (self.epochs >= 1 and self.batch_size >= 1, "epochs and batch_size must be >= 1"),
             (self.lr > 0 and self.min_lr >= 0, "lr must be > 0 and min_lr >= 0"),
             (self.backbone_lr_mult >= 0, "backbone_lr_mult must be >= 0 (0 freezes the backbone's weights)"),

@@ -216,6 +216,7 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
         say(f"skipped {len(val_ds.skipped)} file(s) that cannot be used: "
             + "; ".join(f"{s.path}: {s.reason}" for s in val_ds.skipped[:5]) + (" ..." if len(val_ds.skipped) > 5 else ""),
             markup=False, highlight=False)
+    given_model = model
     if model is None:
         model, spec = _build(cfg, train_ds)
         if cfg.teacher:  # a new student sees exactly the teacher's input tensor (same mean/std, measured or not)
@@ -249,6 +250,16 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
     if steps == 0:
         raise DataError(f"{len(train_set)} training images is fewer than one batch of {batch}")
 
+    if cfg.head_init == "linear_probe" and given_model is None and not (cfg.resume and (out / "checkpoint.pt").is_file()):
+        from .head import fit_head
+
+        t_lp = time.perf_counter()
+        lp = fit_head(model.cpu(), train_ds, spec, seed=cfg.seed)
+        lp["seconds"] = time.perf_counter() - t_lp
+        model.to(device).to(memory_format=torch.channels_last)
+        say(f"classifier fitted on frozen features of {lp['images']} training images (train top-1 {lp['train_top1']:.4f})")
+    else:
+        lp = None
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     opt = _optimizer(cfg, model)
     sched = _schedule(cfg, opt, steps)
@@ -279,6 +290,15 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
     say(f"training {cfg.arch} on {len(train_ds)} images ({k} classes), val {len(val_ds)}, {cfg.epochs} epochs, "
         f"batch {batch}x{world}, {device.type}, {torch.get_num_threads()} threads")
 
+    if lp is not None and start == 0 and rank == 0:
+        # the probed model is a candidate too (epoch 0): fine-tuning is kept only where it beats it on validation
+        val_logits = predict_logits(model, val_ds, spec)
+        best, best_epoch = float((val_logits.argmax(1) == val_ds.labels).mean()), -1
+        io.save(model, spec.replace(metrics={"val_top1": best}), best_path)
+        history.append({"epoch": 0, "loss": lp["train_loss"], "val_top1": best, "lr": 0.0, "images_per_s": 0.0,
+                        "seconds": lp["seconds"], "val_loss": float(torch.nn.functional.cross_entropy(
+                            torch.from_numpy(val_logits), torch.from_numpy(val_ds.labels)))})
+        say(f"epoch   0 (classifier on frozen features)  val top-1 {best:.4f} *")
     epoch = start - 1
     for epoch in range(start, cfg.epochs):
         if world > 1:
