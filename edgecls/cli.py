@@ -123,6 +123,10 @@ def cmd_train(a) -> int:
         return 0
     s = result.metrics["summary"]
     print(f"best model: {result.best_path}  " + "  ".join(f"{k}={v:.4f}" for k, v in s.items() if isinstance(v, float)))
+    ev = result.metrics.get("test") or result.metrics.get("val")
+    if ev and ev.get("top1_interval"):  # an accuracy is a measurement: its n and 95% interval
+        lo, hi = ev["top1_interval"]
+        print(f"{'test' if 'test' in result.metrics else 'val'} top-1 {ev['top1']:.2%}, 95% interval [{lo:.2%}, {hi:.2%}], n={ev['n']}")
     return 0
 
 

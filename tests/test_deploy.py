@@ -210,3 +210,14 @@ def test_resume_after_kill_9_redoes_only_what_was_not_finished(cifar10_small, tm
         assert m is not None, folder
         assert all(file_sha256(out / folder / rel) == h for rel, h in m["files"].items()), folder
     assert not (out / ".deploy" / "work").exists() or not any((out / ".deploy" / "work").iterdir())
+
+
+def test_a_target_whose_runtime_is_missing_says_what_to_install():
+    from dataclasses import replace
+
+    from edgecls.compress.targets import TARGETS, target
+
+    assert target("tflite") is TARGETS["litert"] and target("onnx") is TARGETS["onnxruntime"]
+    absent = replace(TARGETS["litert"], needs=(("edgecls_no_such_runtime", "tflite"),))
+    assert absent.unavailable() == "'edgecls_no_such_runtime' is not installed: pip install 'edgecls[tflite]'"
+    assert TARGETS["onnxruntime"].unavailable() is None

@@ -189,7 +189,8 @@ class Pipeline:
 
             settings, name, why = choose_recipe(facts, c.arch, given=given, overrides=c.train)
             s = data.result["summary"]
-            recipe_yaml = {"data": s["train_root"], **({"val_dir": s["val_root"]} if s["val_root"] else {}), **settings}
+            split = {"val_dir": s["val_root"]} if s["val_root"] else {"val_fraction": c.val_fraction}
+            recipe_yaml = {"data": s["train_root"], **split, "seed": c.seed, **settings}
             header = ("# chosen by edgecls deploy: " + name + "\n" + "".join(f"#   {w}\n" for w in why)
                       + "# retrain alone with: edgecls train --config recipe.yaml\n")
             atomic_write_bytes(staging / "recipe.yaml", (header + yaml.safe_dump(recipe_yaml, sort_keys=False)).encode())
@@ -229,11 +230,12 @@ class Pipeline:
             np.save(staging / "val_logits.npy", logits.astype(np.float32))
             m = result.metrics
             hist = m["history"]
-            seen = sum(h["images_per_s"] * h["seconds"] for h in hist)
+            trained = [h for h in hist if h["epoch"] > 0]  # epoch 0: the linear probe, no training steps
+            seen = sum(h["images_per_s"] * h["seconds"] for h in trained)
             return {"summary": m["summary"], "temperature": m["temperature"], "history": hist,
                     "val": m["val"], "val_calibrated": m["val_calibrated"], "val_pred": logits.argmax(1).tolist(),
-                    "train_images_per_s": seen / max(sum(h["seconds"] for h in hist), 1e-9),
-                    "train_cpu_seconds": cpu, "epochs_run": len(hist), "resumed": resume}
+                    "train_images_per_s": seen / max(sum(h["seconds"] for h in trained), 1e-9),
+                    "train_cpu_seconds": cpu, "epochs_run": len(trained), "resumed": resume}
 
         r = self._run("train", self.out / "model", inputs, fn)
         s = r.result["summary"]
@@ -413,6 +415,8 @@ class Pipeline:
         def fn(staging: Path, work: Path) -> dict:
             from ..bench import report as bench_report
             from ..bench.fingerprint import fingerprint
+            from rich.markup import escape as _escape
+
             from ..bench.runner import BenchOptions, bench_artifact
 
             bo = BenchOptions(warmup=c.bench_warmup, runs=c.bench_runs, threads=list(c.bench_threads), batch_sizes=[1],
@@ -422,7 +426,7 @@ class Pipeline:
                 task = bar.add_task("benchmarking", total=len(paths) * len(c.bench_threads))
                 for p, _ in paths:
                     try:
-                        rows += bench_artifact(p, bo, progress=lambda s: bar.update(task, description=s),
+                        rows += bench_artifact(p, bo, progress=lambda s: bar.update(task, description=_escape(s)),
                                                advance=lambda: bar.advance(task))
                     except (EdgeclsError, OSError) as exc:
                         errors[str(p)] = str(exc)

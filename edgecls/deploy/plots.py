@@ -36,7 +36,8 @@ def training_curves(history: list[dict], best_epoch: int) -> bytes:
     a.legend(fontsize=8)
     b.plot(ep, [100 * h["val_top1"] for h in history], "o-", color="tab:green")
     b.axvline(best_epoch, color="grey", ls=":", lw=1)
-    b.annotate(f"best: epoch {best_epoch}", (best_epoch, 100 * history[best_epoch - 1]["val_top1"]), fontsize=8,
+    at = next(h for h in history if h["epoch"] == best_epoch)
+    b.annotate(f"best: epoch {best_epoch}", (best_epoch, 100 * at["val_top1"]), fontsize=8,
                xytext=(5, -14), textcoords="offset points")
     b.set_xlabel("epoch")
     b.set_title("validation top-1, %")

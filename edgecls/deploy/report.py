@@ -192,7 +192,8 @@ def training_section(ctx: dict) -> Section:
             [[x["epoch"], f"{x['loss']:.4f}", f"{x['val_loss']:.4f}" if "val_loss" in x else "-", pct(x["val_top1"], 2),
               f"{x['lr']:.2e}", f"{x['images_per_s']:.1f}", f"{x['seconds']:.0f}"] for x in h])
     last = h[-1]["val_top1"]
-    s.p(f"The model kept is epoch {best} of {len(h)} (best validation top-1). Choosing the epoch on the validation set "
+    probe = " (epoch 0: the classifier fitted on frozen features, before any fine-tuning)" if h[0]["epoch"] == 0 else ""
+    s.p(f"The model kept is epoch {best} of {h[-1]['epoch']}{probe}, the best validation top-1. Choosing the epoch on the validation set "
         f"makes its accuracy slightly optimistic; the last epoch scored {pct(last, 2)}. "
         f"Training ran at {m['train_images_per_s']:.1f} images/s"
         + (" and resumed from a checkpoint after an interruption." if m.get("resumed") else "."))

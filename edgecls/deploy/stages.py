@@ -1,7 +1,7 @@
 """Stages that resume by content hash, and publish their outputs whole.
 
 A stage is a small function with declared inputs (a JSON-able dict: settings, and the digests of what earlier stages
-produced) and one output folder. Its key is the SHA-256 of (stage name, STAGE_FORMAT, inputs). A finished stage
+produced) and one output folder. Its key is the SHA-256 of (stage name, STAGE_FORMAT, edgecls version, inputs). A finished stage
 leaves `<folder>/.stage.json`: the key, the SHA-256 of every file it wrote, and its JSON result. Rerunning:
 
 - same key and every file still hashes the same: the stage is reused, not run;
@@ -36,6 +36,13 @@ MANIFEST = ".stage.json"
 def digest(obj: Any) -> str:
     """SHA-256 of a JSON-able object in canonical form (sorted keys, no whitespace)."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+def stage_key(name: str, inputs: dict) -> str:
+    """The key of a stage: its name, this format, the edgecls version (a new release redoes the work) and its inputs."""
+    from .. import __version__
+
+    return digest({"stage": name, "format": STAGE_FORMAT, "edgecls": __version__, "inputs": inputs})
 
 
 def file_sha256(path: Path) -> str:
@@ -120,7 +127,7 @@ class Stages:
 
     def fresh(self, name: str, folder: Path, inputs: dict) -> StageResult | None:
         """The finished stage at `folder` if it was made from these inputs and its files are intact."""
-        key = digest({"stage": name, "format": STAGE_FORMAT, "inputs": inputs})
+        key = stage_key(name, inputs)
         m = read_manifest(folder)
         if m is None or m.get("key") != key:
             return None
@@ -136,7 +143,7 @@ class Stages:
         if have is not None:
             self.done[name] = have
             return have
-        key = digest({"stage": name, "format": STAGE_FORMAT, "inputs": inputs})
+        key = stage_key(name, inputs)
         folder.parent.mkdir(parents=True, exist_ok=True)
         _clear_dead_staging(folder)
         staging = folder.parent / f".{folder.name}.{os.getpid()}.staging"
@@ -181,4 +188,4 @@ def _publish_folder(staging: Path, folder: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-__all__ = ["MANIFEST", "STAGE_FORMAT", "StageResult", "Stages", "digest", "file_sha256", "read_manifest"]
+__all__ = ["MANIFEST", "STAGE_FORMAT", "StageResult", "Stages", "digest", "file_sha256", "read_manifest", "stage_key"]
