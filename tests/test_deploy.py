@@ -221,3 +221,20 @@ def test_a_target_whose_runtime_is_missing_says_what_to_install():
     absent = replace(TARGETS["litert"], needs=(("edgecls_no_such_runtime", "tflite"),))
     assert absent.unavailable() == "'edgecls_no_such_runtime' is not installed: pip install 'edgecls[tflite]'"
     assert TARGETS["onnxruntime"].unavailable() is None
+
+
+def test_every_train_and_deploy_option_says_what_it_means():
+    import argparse
+
+    from edgecls.cli import build_parser
+    from edgecls.train import TrainConfig
+
+    for name, h in {**TrainConfig.help(), **DeployConfig.help()}.items():
+        assert len(h["help"]) >= 15, name  # a sentence, not "default: 0.1"
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for command in ("train", "deploy"):
+        for action in sub.choices[command]._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help and len(action.help) >= 15, (command, action.option_strings)
+    text = sub.choices["train"].format_help()
+    assert "{auto,none,crop_flip,rrc}" in text and "RandomResizedCrop" in text  # choices and their meaning

@@ -436,6 +436,7 @@ class Pipeline:
             bench_report.write_reports(result, staging)
             bench_report.print_table(result, self.con)
             return {"rows": [bench_report.flat(r) | {"path": r["path"]} for r in rows], "errors": errors,
+                    "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
                     "device": {k: result["device"].get(k) for k in ("cpu", "os", "python", "versions")}}
 
         return self._run("bench", self.out / "bench", inputs, fn)

@@ -79,16 +79,18 @@ def accuracy_bars(rows: list[dict], reference: float | None) -> bytes:
 
 
 def pareto(points: list[dict], budget_ms: float | None, metric: str) -> bytes:
-    """points: {label, latency_ms, value, lo, hi, size_mb, acceptable}; the front of non-dominated points is drawn."""
+    """points: {label, target, precision, latency_ms, value, lo, hi, size_mb, acceptable}. Colour = runtime, marker =
+    precision (circle FP32, square INT8, cross: over the accuracy budget), size = file size; the non-dominated front
+    is dashed. A legend names the points, so labels never overlap."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7.5, 4.4))
-    sizes = np.array([max(p["size_mb"], 0.1) for p in points])
-    for i, (p, s) in enumerate(zip(points, sizes)):
+    fig, ax = plt.subplots(figsize=(8.5, 4.6))
+    targets = list(dict.fromkeys(p["target"] for p in points))
+    colours = {t: c for t, c in zip(targets, plt.rcParams["axes.prop_cycle"].by_key()["color"])}
+    for p in points:
+        marker = "x" if not p["acceptable"] else ("s" if p["precision"] == "int8" else "o")
         ax.errorbar(p["latency_ms"], 100 * p["value"], yerr=[[100 * (p["value"] - p["lo"])], [100 * (p["hi"] - p["value"])]],
-                    fmt="o" if p["acceptable"] else "x", ms=4 + 3 * np.sqrt(s), alpha=0.8, capsize=2,
-                    color="tab:blue" if p["acceptable"] else "tab:red")
-        ax.annotate(p["label"], (p["latency_ms"], 100 * p["value"]), fontsize=7, xytext=(4, 6 if i % 2 == 0 else -12),
-                    textcoords="offset points")  # alternate above/below: neighbours with equal accuracy stay readable
+                    fmt=marker, ms=5 + 2.5 * np.sqrt(max(p["size_mb"], 0.1)), alpha=0.85, capsize=2, color=colours[p["target"]],
+                    label=f"{p['label']} ({p['latency_ms']:.2f} ms, {p['size_mb']:.1f} MB)")
     front = []
     for p in sorted(points, key=lambda p: (p["latency_ms"], -p["value"])):
         if not front or p["value"] > front[-1]["value"]:
@@ -99,10 +101,9 @@ def pareto(points: list[dict], budget_ms: float | None, metric: str) -> bytes:
         ax.axvline(budget_ms, color="tab:orange", lw=1, label=f"latency budget {budget_ms:g} ms")
     ax.set_xlabel(f"{metric}, ms (this machine, batch 1)")
     ax.set_ylabel("validation top-1, % (95% interval)")
-    ax.set_title("accuracy vs latency (marker size = file size; x = over the accuracy budget)")
+    ax.set_title("accuracy vs latency (marker size = file size)")
     ax.grid(alpha=0.3)
-    if len(front) > 1 or budget_ms is not None:
-        ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), markerscale=0.6)
     return _png(fig)
 
 

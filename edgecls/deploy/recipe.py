@@ -37,26 +37,33 @@ class Recipe:
     why: str
 
 
-# Fine-tuning ImageNet features gently: the head learns at lr, the backbone at a tenth of it, with almost no weight
-# decay (it pulls pretrained weights toward zero, not toward where they started) and ImageNet's BatchNorm statistics
-# kept (a few hundred images in batches of 32 re-estimate them badly). Measured on hymenoptera (benchmarks/
-# deploy_hymenoptera.py): the defaults (lr 1e-3 on all layers, wd 0.05, EMA 0.999) fell from 96.1% at epoch 1
-# to 86.9% at epoch 6; this recipe does not degrade (figures in the README).
-GENTLE = {"pretrained": True, "head_init": "linear_probe", "optimizer": "adamw", "lr": 3e-4, "backbone_lr_mult": 0.3,
-          "weight_decay": 1e-4, "freeze_bn": True, "label_smoothing": 0.1, "augment": "rrc", "rrc_scale": 0.5,
+# Fine-tuning ImageNet features gently. Measured on hymenoptera (pretrained EfficientNet-Lite0, 245 training and 153
+# validation photos; one image is 0.65 points, so differences of 1-2 images are noise):
+#   the defaults (lr 1e-3 on every layer, wd 0.05, EMA 0.999): 96.1% at epoch 1, falling to 86.9% at epoch 6
+#   lr 1e-3 on every layer, wd 1e-4, BatchNorm training, 3 epochs: 94.8 -> 92.8 -> 90.8% (still falls)
+#   head 1e-3 / backbone 1e-4 or 3e-4, ImageNet BatchNorm statistics kept: 92-94% over 3-5 epochs, no fall
+#   a classifier fitted on frozen features (LP, head_init=linear_probe): 95.4% (146/153)
+#   LP then fine-tuning (lr 3e-4 / backbone 1e-4, label smoothing 0.1): 89.5 -> 94.1 -> 94.8 -> 94.1%
+#   LP then gentle fine-tuning (lr 1e-4 / backbone 1e-5, crops of >= 70% of the picture, no label smoothing):
+#   95.4 -> 94.1 -> 95.4%
+# So on a few hundred photos the probe is the model to beat: it is kept as epoch 0 and a short, gentle fine-tune
+# replaces it only if it scores higher on validation (bench: benchmarks/deploy_hymenoptera.py).
+GENTLE = {"pretrained": True, "head_init": "linear_probe", "optimizer": "adamw", "lr": 1e-4, "backbone_lr_mult": 0.1,
+          "weight_decay": 1e-4, "freeze_bn": True, "label_smoothing": 0.0, "augment": "rrc", "rrc_scale": 0.7,
           "warmup_epochs": 0.5, "min_lr": 1e-6, "grad_clip": 2.0}
 
 RECIPES: list[Recipe] = [
     Recipe("small photo set, pretrained", lambda f: f.pretrained and f.n_train < 2_000,
-           {**GENTLE, "epochs": 4, "batch_size": 32, "early_stop": 2},
-           "few images: fit the classifier on frozen ImageNet features first, then fine-tune gently (lr 3e-4, "
-           "backbone x0.3, wd 1e-4, ImageNet BatchNorm statistics kept), few epochs, stop when validation stops improving"),
+           {**GENTLE, "epochs": 3, "batch_size": 32, "early_stop": 2},
+           "few images: fit the classifier on frozen ImageNet features first and keep that model unless a short, gentle "
+           "fine-tune (lr 1e-4, backbone x0.1, wd 1e-4, ImageNet BatchNorm statistics kept) beats it on validation"),
     Recipe("medium set, pretrained", lambda f: f.pretrained and f.n_train < 20_000,
-           {**GENTLE, "epochs": 10, "batch_size": 64, "lr": 1e-3, "freeze_bn": False, "rrc_scale": 0.35, "early_stop": 4},
+           {**GENTLE, "epochs": 10, "batch_size": 64, "lr": 1e-3, "backbone_lr_mult": 0.3, "freeze_bn": False,
+            "rrc_scale": 0.35, "label_smoothing": 0.1, "early_stop": 4},
            "thousands of images: a higher lr, and BatchNorm statistics adapt to the data"),
     Recipe("large set, pretrained", lambda f: f.pretrained,
            {**GENTLE, "head_init": "random", "epochs": 15, "batch_size": 128, "lr": 2e-3, "backbone_lr_mult": 1.0,
-            "weight_decay": 0.02, "freeze_bn": False, "rrc_scale": 0.25, "randaugment": 9},
+            "weight_decay": 0.02, "freeze_bn": False, "rrc_scale": 0.25, "label_smoothing": 0.1, "randaugment": 9},
            "tens of thousands of images: full fine-tune with RandAugment"),
     Recipe("no pretrained weights", lambda f: True,
            {"pretrained": False, "optimizer": "adamw", "lr": 2e-3, "weight_decay": 0.05, "epochs": 60, "batch_size": 64,

@@ -79,6 +79,8 @@ def summary(ctx: dict) -> Section:
     rows = []
     for t, per in ctx["artifacts"].items():
         f, q = per.get("fp32"), per.get("int8")
+        if not per:  # skipped: its own row below
+            continue
         rows.append([t, _acc_cell(f.result) if f else "-", _acc_cell(q.result) if q and "artifact" in q.result else "-",
                      _int8_verdict(q) if q else "-"])
     for t, why in ctx["skipped_targets"].items():
@@ -119,7 +121,14 @@ def _warnings(ctx: dict) -> list[str]:
             continue
         chosen = next((a for a in q.result.get("attempts", []) if a["final"]), None)
         if chosen and not chosen.get("resolved", True):
-            out.append(f"{t}: the validation set cannot resolve the {ctx['config']['max_drop']:g}-point budget: {chosen['budget']}.")
+            n = chosen.get("n")
+            lo_hi = ""
+            if q.result.get("val_pred") is not None:
+                labels = np.asarray(ctx["labels"])
+                cmp = stats.paired(np.asarray(per["fp32"].result["val_pred"]) == labels, np.asarray(q.result["val_pred"]) == labels)
+                lo_hi = f" (the 95% interval of the drop is [{-cmp.hi * 100:+.2f}, {-cmp.lo * 100:+.2f}] points)"
+            out.append(f"{t}: {n} validation images cannot resolve a {_pts(ctx['config']['max_drop'])} budget{lo_hi}; "
+                       "the INT8 decision rests on the observed drop (INT8 vs FP32 section).")
         if "artifact" in q.result and not q.result["within_budget"]:
             out.append(f"{t}: INT8 is over the accuracy budget after every fallback; the pick uses FP32 for {t}.")
     pk = ctx["picks"].get("overall")
@@ -325,6 +334,10 @@ def latency_section(ctx: dict) -> Section | None:
         f"{', flags ' + ', '.join(cpu.get('flags', [])[:8]) if cpu.get('flags') else ''}); "
         "latency on the device will differ: rerun edgecls-bench there on these files. End-to-end = a 1080p camera "
         "frame to top-k (resize/crop, inference, postprocessing). Full tables and distributions: bench/bench.html.")
+    load = b.result.get("load_average")
+    if load and cpu.get("logical_cores") and load[0] > 0.5 * cpu["logical_cores"]:
+        s.warn(f"The machine was busy while this was measured (load average {load[0]:.1f} on {cpu['logical_cores']} cores): "
+               "the latencies are inflated and noisy; compare artifacts by their ratios, or rerun edgecls-bench on an idle machine.")
     names = {c["path"]: f"{c['target']} {c['precision']}" for c in ctx["picks"]["candidates"]}
     rows = []
     for r in b.result["rows"]:
@@ -339,7 +352,8 @@ def latency_section(ctx: dict) -> Section | None:
         if c["latency_ms"] is None:
             continue
         st = ctx["artifacts"][c["target"]][c["precision"]].result
-        pts.append({"label": f"{c['target']} {c['precision']}", "latency_ms": c["latency_ms"], "value": st["val_top1"],
+        pts.append({"label": f"{c['target']} {c['precision']}", "target": c["target"], "precision": c["precision"],
+                    "latency_ms": c["latency_ms"], "value": st["val_top1"],
                     "lo": st["val_interval"][0], "hi": st["val_interval"][1], "size_mb": c["file_mb"], "acceptable": c["acceptable"]})
     if pts:
         s.img("pareto.png", _plots().pareto(pts, ctx["config"]["budget_ms"], ctx["picks"]["metric"]), "accuracy vs latency")
@@ -357,7 +371,7 @@ def pick_section(ctx: dict) -> Section:
     p = ctx["picks"]
     cfg = ctx["config"]
     s = Section("pick", "The pick")
-    s.p(f"Rule: keep the artifacts within the accuracy budget ({cfg['max_drop']:g} top-1 points below FP32, paired "
+    s.p(f"Rule: keep the artifacts within the accuracy budget ({_pts(cfg['max_drop'])} of top-1 below FP32, paired "
         "test), then those within the latency budget"
         + (f" ({cfg['budget_ms']:g} ms {p['metric']})" if cfg["budget_ms"] else " (none given)") + ", then the fastest.")
     rows = [[t, pk["precision"].upper(), Path(pk["path"]).name, pk["why"]] for t, pk in p["targets"].items()]

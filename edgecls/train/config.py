@@ -55,7 +55,7 @@ class TrainConfig:
     min_lr: float = _f(1e-5, "learning rate at the end of the cosine schedule")
     weight_decay: float = _f(0.05, "decoupled weight decay on weights (never on norms and biases); small (<= 1e-4) "
                                    "or 0 keeps a pretrained model near its starting point")
-    momentum: float = _f(0.9, "SGD momentum")
+    momentum: float = _f(0.9, "momentum of optimizer sgd (adamw ignores it), in [0, 1)")
     warmup_epochs: float = _f(1.0, "linear learning-rate warmup, in epochs (fractions allowed)")
     grad_clip: float | None = _f(2.0, "clip the gradient norm to this value; null/0 turns it off")
     freeze_bn: bool = _f(False, "keep BatchNorm statistics as they are: fine-tuning a converged or fake-quantized model, "
@@ -70,8 +70,8 @@ class TrainConfig:
     rrc_scale: float = _f(0.25, "rrc: smallest share of the image area a random crop keeps, in (0, 1]")
     randaugment: int = _f(0, "RandAugment magnitude 1-30; 0 = off")
     random_erasing: float = _f(0.0, "probability of RandomErasing per image, in [0, 1]")
-    mixup: float = _f(0.0, "Mixup alpha; 0 = off")
-    cutmix: float = _f(0.0, "CutMix alpha; 0 = off")
+    mixup: float = _f(0.0, "Mixup: Beta(alpha, alpha) mixing of image pairs and their labels; 0 = off, 0.2-0.8 typical")
+    cutmix: float = _f(0.0, "CutMix: pastes a patch of another image, labels mixed by area; Beta alpha, 0 = off, 1.0 typical")
     # knowledge distillation: loss = (1 - kd_alpha) * CE + kd_alpha * T^2 * KL(student/T || teacher/T)
     teacher: str | None = _f(None, "distil from this edgecls .pt (same preprocessing and labels as the student)")
     kd_alpha: float = _f(0.7, "weight of the distillation term in [0, 1]")

@@ -351,9 +351,9 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
                 best, best_epoch = val_top1, epoch
                 io.save(evaluated, spec.replace(metrics={"val_top1": val_top1}), best_path)
             history.append({"epoch": epoch + 1, "loss": loss_sum / max(seen, 1), "val_top1": val_top1, "val_loss": val_loss,
-                            "lr": opt.param_groups[0]["lr"], "images_per_s": seen * world / train_time, "seconds": train_time})
+                            "lr": max(g["lr"] for g in opt.param_groups), "images_per_s": seen * world / train_time, "seconds": train_time})
             say(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {loss_sum / max(seen, 1):.4f}  val top-1 {val_top1:.4f}"
-                f"{' *' if improved else '  '}  {seen * world / train_time:7.1f} img/s  {train_time:6.1f}s  lr {opt.param_groups[0]['lr']:.2e}")
+                f"{' *' if improved else '  '}  {seen * world / train_time:7.1f} img/s  {train_time:6.1f}s  lr {history[-1]['lr']:.2e}")
             save_checkpoint(ckpt_path, model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
                             ema=ema.module.state_dict() if ema is not None else None, epoch=epoch, best=best,
                             best_epoch=best_epoch, history=json.dumps(history), rng=rng_state(), sampler_rng=g.get_state(),
