@@ -51,7 +51,7 @@ def open_image(src: str | os.PathLike | bytes | bytearray | memoryview, *, draft
     else:
         p = Path(src)
         if not p.is_file():
-            raise InputError(f"image file not found: {p}")
+            raise InputError(f"image file not found: {p}; check the path")
         what, fh = str(p), p
     try:
         with Image.open(fh) as im:
@@ -60,11 +60,11 @@ def open_image(src: str | os.PathLike | bytes | bytearray | memoryview, *, draft
             im.load()
             return upright(im)
     except UnidentifiedImageError as exc:
-        raise InputError(f"{what} is not an image file PIL can read (corrupt or unsupported format)") from exc
+        raise InputError(f"{what} is not an image file PIL can read (corrupt or unsupported format); convert it to JPEG or PNG") from exc
     except Image.DecompressionBombError as exc:
-        raise InputError(f"{what} is too large to decode safely: {exc}") from exc
+        raise InputError(f"{what} is too large to decode safely ({exc}); downscale it first") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:  # truncated/corrupt data
-        raise InputError(f"{what} could not be decoded ({exc}); the file is truncated or corrupt") from exc
+        raise InputError(f"{what} could not be decoded ({exc}); the file is truncated or corrupt: save it again from the original") from exc
 
 
 def _to_8bit(a: np.ndarray) -> np.ndarray:

@@ -150,7 +150,8 @@ def _table(con, report: dict) -> None:
             if row.get("keep_float"):
                 how += f" float={','.join(row['keep_float'])}"
             if row.get("drop_pts") is not None:
-                how += f" ({row['drop_pts']:+.2f} pts vs its float {row['backend']})"
+                how += f" ({row['drop_pts']:+.2f} pts vs its float {row['backend']}"
+                how += f", McNemar p={row['mcnemar_p']:.2g})" if row.get("mcnemar_p") is not None else ")"
             drop = f"{(ref['val_top1'] - row['val_top1']) * 100:+.2f}" if row.get("val_top1") is not None else ""
             t.add_row(s["step"], name, how, _fmt(row.get("val_top1")), drop, _fmt(row.get("test_top1")),
                       _int(row.get("macs")), _int(row.get("params")))
