@@ -41,6 +41,13 @@ def export(*args, **kwargs):
     return _export(*args, **kwargs)
 
 
+def deploy(*args, **kwargs):
+    """A folder of photos -> trained, INT8, exported, verified and benchmarked models + report; see edgecls.deploy."""
+    from .deploy import deploy as _deploy
+
+    return _deploy(*args, **kwargs)
+
+
 def save(model, spec, path):
     """Save a PyTorch model and its spec as an edgecls .pt (weights only, no pickled code)."""
     from .artifacts import save_pt
@@ -58,5 +65,5 @@ def load(path):
 __all__ = [
     "BackendUnavailableError", "EdgeclsError", "ExportError", "InferenceError", "InputError", "InputSpec", "LineageStep",
     "ModelFileError", "ModelSpec", "Prediction", "Predictor", "Preprocess", "SpecError", "Top",
-    "UnknownArchError", "WeightsUnavailableError", "__version__", "create_model", "export", "load", "save",
+    "UnknownArchError", "WeightsUnavailableError", "__version__", "create_model", "deploy", "export", "load", "save",
 ]

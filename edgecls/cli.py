@@ -1,4 +1,4 @@
-"""`edgecls` command line: export, predict, info, archs, demo."""
+"""`edgecls` command line: deploy, train, compress, export, predict, info, archs, demo."""
 
 from __future__ import annotations
 
@@ -154,11 +154,15 @@ def cmd_train(a) -> int:
         return 0
     s = result.metrics["summary"]
     print(f"best model: {result.best_path}  " + "  ".join(f"{k}={v:.4f}" for k, v in s.items() if isinstance(v, float)))
+    ev = result.metrics.get("test") or result.metrics.get("val")
+    if ev and ev.get("top1_interval"):  # an accuracy is a measurement: its n and 95% interval
+        lo, hi = ev["top1_interval"]
+        print(f"{'test' if 'test' in result.metrics else 'val'} top-1 {ev['top1']:.2%}, 95% interval [{lo:.2%}, {hi:.2%}], n={ev['n']}")
     return 0
 
 
 def _add_train_flags(t) -> None:
-    """One flag per TrainConfig field, so YAML and command line name the same settings."""
+    """One flag per TrainConfig field, so YAML and command line name the same settings; the help is the field's own."""
     import dataclasses
     import typing
 
@@ -168,11 +172,13 @@ def _add_train_flags(t) -> None:
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         hint = str(hints[f.name])
+        text = (f.metadata.get("help", "") + ("" if f.default is None else f" (default: {f.default})")).replace("%", "%%")
         if hints[f.name] is bool:
-            t.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None)
+            t.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
             kind = float if "float" in hint else int if "int" in hint else str
-            t.add_argument(flag, dest=f.name, type=kind, default=None, help=f"default: {f.default}")
+            t.add_argument(flag, dest=f.name, type=kind, default=None, choices=f.metadata.get("choices"), help=text,
+                           metavar=None if f.metadata.get("choices") else f.name.upper())
 
 
 def cmd_compress(a) -> int:
@@ -183,9 +189,7 @@ def cmd_compress(a) -> int:
         if getattr(a, name) is not None:
             setattr(cfg, name, getattr(a, name))
     if a.max_drop is not None:  # the budget applies to every INT8 step of the chain
-        for step in cfg.steps:
-            if "quantize" in step:
-                step["quantize"] = {**(step["quantize"] or {}), "max_drop": a.max_drop}
+        cfg.set_max_drop(a.max_drop)
     run(cfg)
     print(f"report: {Path(cfg.out_dir) / 'compress.json'}")
     return 0
@@ -264,6 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_compress)
 
     sub.add_parser("archs", help="list the architectures edgecls builds").set_defaults(func=cmd_archs)
+
+    from .deploy.cli import add_parser as add_deploy
+
+    add_deploy(sub)  # `edgecls deploy`: the whole journey, folder of photos -> verified models + report
 
     d = sub.add_parser("demo", help="export pretrained EfficientNet-Lite0 and classify real photos on every CPU backend")
     d.add_argument("-o", "--out-dir", default="demo_out")

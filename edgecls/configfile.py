@@ -7,6 +7,25 @@ from pathlib import Path
 from typing import Any
 
 
+def setting(default: Any, help: str, choices: tuple | None = None) -> Any:  # noqa: A002 - argparse's own word
+    """A config dataclass field that carries its help text (and choices) for the CLI, docs and reports."""
+    meta = {"help": help} | ({"choices": choices} if choices else {})
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def settings_help(cls) -> dict[str, dict[str, Any]]:
+    """field name -> {"help", "default", "choices"?} of a config dataclass built with `setting`."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        out[f.name] = {"help": f.metadata.get("help", ""), "default": default,
+                       **({"choices": f.metadata["choices"]} if "choices" in f.metadata else {})}
+    return out
+
+
 def known_fields(cls, d: dict[str, Any], error: type[Exception], what: str) -> None:
     """Unknown keys are errors (a typo never silently falls back to a default)."""
     names = {f.name for f in dataclasses.fields(cls)}

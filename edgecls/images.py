@@ -1,4 +1,4 @@
-"""Turn whatever the caller hands us (path, PIL image, numpy frame) into a validated uint8 HxWxC array.
+"""Turn whatever the caller hands us (path, encoded bytes, PIL image, numpy frame) into a validated uint8 HxWxC array.
 
 Nothing is guessed silently: a numpy frame must say whether it is RGB or BGR (OpenCV frames are BGR), and
 grayscale, alpha, 16-bit, float and empty images are refused with the conversion to apply.
@@ -50,21 +50,9 @@ def _check_array(a: np.ndarray, channels: int, what: str) -> np.ndarray:
 
 
 def _open_path(path: Path) -> Any:
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from .decode import open_image
 
-    if not path.is_file():
-        raise InputError(f"image file not found: {path}; check the path")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            im = ImageOps.exif_transpose(im)  # camera photos store rotation in EXIF; what a viewer shows is what counts
-    except UnidentifiedImageError as exc:
-        raise InputError(f"{path} is not an image file PIL can read (corrupt or unsupported format); convert it to JPEG or PNG") from exc
-    except Image.DecompressionBombError as exc:
-        raise InputError(f"{path} is too large to decode safely ({exc}); downscale it first") from exc
-    except (OSError, SyntaxError, ValueError) as exc:  # truncated/corrupt data
-        raise InputError(f"{path} could not be decoded ({exc}); the file is truncated or corrupt: save it again from the original") from exc
-    return im
+    return open_image(path)  # EXIF orientation applied, as for training images (decode.py)
 
 
 def _from_pil(im: Any, channels: int, what: str) -> np.ndarray:
@@ -89,6 +77,10 @@ def load_image(x: Any, *, color: str | None, channels: int = 3) -> tuple[np.ndar
     if isinstance(x, (str, os.PathLike)):
         p = Path(x)
         return _from_pil(_open_path(p), channels, f"image {p}"), "RGB"
+    if isinstance(x, (bytes, bytearray, memoryview)):  # an encoded file (JPEG/PNG/...) from a socket or a request
+        from .decode import open_image
+
+        return _from_pil(open_image(x), channels, "image bytes"), "RGB"
     if isinstance(x, np.ndarray):
         if x.ndim == 3 and x.shape[2] == 3 and color is None:
             raise InputError(
@@ -103,7 +95,10 @@ def load_image(x: Any, *, color: str | None, channels: int = 3) -> tuple[np.ndar
     except ImportError:  # pragma: no cover - pillow is a core dependency
         Image = None
     if Image is not None and isinstance(x, Image.Image):
-        return _from_pil(x, channels, "PIL image"), "RGB"
+        from .decode import upright
+
+        return _from_pil(upright(x), channels, "PIL image"), "RGB"  # Image.open() leaves EXIF rotation unapplied
     raise InputError(
-        f"cannot use a {type(x).__name__} as an image; pass a numpy HxWx3 uint8 frame, a PIL image or a file path"
+        f"cannot use a {type(x).__name__} as an image; pass a numpy HxWx3 uint8 frame, a PIL image, a file path "
+        "or the bytes of an image file"
     )

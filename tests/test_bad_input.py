@@ -128,7 +128,8 @@ def pred(artifacts):
         (np.zeros((64, 64, 5), np.uint8), "5 channels"),
         (np.zeros((2, 64, 64, 3), np.uint8), "4-D"),
         (np.zeros((3,), np.uint8), "shape"),
-        (b"\x89PNG", "cannot use a bytes"),
+        (b"\x89PNG", "image bytes"),  # encoded bytes are an input now; truncated ones are a decode error
+        (object(), "cannot use a object"),
         ([], "empty list"),
     ],
 )

@@ -257,3 +257,40 @@ def test_ptq_staging_is_cleared_after_a_killed_run(artifacts, predictors, photos
         quantize_file("onnx", artifacts["onnx"], tmp_path / "int8.onnx", fp32.spec, calib)
     assert {p.name for p in tmp_path.iterdir()} == {"int8.onnx", "int8.onnx.json", live.name}
     assert edgecls.Predictor(tmp_path / "int8.onnx").spec.artifact["precision"] == "int8"
+
+
+def test_max_drop_in_yaml_applies_to_every_quantize_step_without_its_own(tmp_path):
+    (tmp_path / "c.yaml").write_text("model: m.pt\nmax_drop: 0.5\nsteps:\n"
+                                     "  - quantize: {backends: [onnx, openvino, tflite]}\n  - quantize: {max_drop: 2.0}\n")
+    cfg = CompressConfig.from_yaml(tmp_path / "c.yaml")
+    assert [s["quantize"]["max_drop"] for s in cfg.steps] == [0.5, 2.0]
+    cfg.set_max_drop(1.0)  # --max-drop: every step
+    assert [s["quantize"]["max_drop"] for s in cfg.steps] == [1.0, 1.0]
+    with pytest.raises(CompressError, match="max_drop"):
+        CompressConfig.from_dict({"model": "m.pt", "max_drop": "half a point", "steps": []})
+
+
+@needs_fmnist
+def test_tflite_int8_is_one_more_backend_under_the_same_budget(tiny_teacher, tmp_path):
+    """One `backends:` list for every INT8 target: TFLite (LiteRT PT2E) is judged like ONNX Runtime, by the paired
+    test against its own FP32 artifact on the same validation images."""
+    cfg = _pipeline(tmp_path, tiny_teacher, [{"quantize": {"method": "ptq", "backends": ["onnx", "tflite"], "max_drop": 100,
+                                                           "calibration": 32}}])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = run(cfg)
+    rows = report["steps"][0]["rows"]
+    int8 = {r["backend"]: r for r in rows if r["precision"] == "int8" and r["final"]}
+    assert set(int8) == {"onnx", "tflite"}
+    for r in int8.values():
+        assert edgecls.Predictor(r["artifact"]).spec.artifact["precision"] == "int8"
+        assert r["within_budget"] and r["n"] == 200 and 0 <= r["mcnemar_p"] <= 1
+        assert r["val_interval"][0] <= r["val_top1"] <= r["val_interval"][1]
+    bad = _pipeline(tmp_path / "trt", tiny_teacher, [{"quantize": {"backends": ["onnx", "tensorrt"]}}])
+    import torch
+
+    if not torch.cuda.is_available():  # a target that cannot run here is a clear error, before any work
+        with pytest.raises(CompressError, match="tensorrt.*cannot be built here"):
+            run(bad)
+    with pytest.raises(CompressError, match="unknown INT8 target 'coreml'"):
+        run(_pipeline(tmp_path / "x", tiny_teacher, [{"quantize": {"backends": ["coreml"]}}]))

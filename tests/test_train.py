@@ -142,9 +142,10 @@ def test_bad_data_is_a_clear_error(tmp_path, photos):
         load_image_folder(lopsided)
     bad = _photo_folder(tmp_path / "bad", photos, {"cat": ["chelsea"], "drink": ["coffee"]}, per=4)
     (bad / "cat" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    with pytest.raises(edgecls.InputError, match="broken.jpg"):
+    with pytest.raises(edgecls.InputError, match="broken.jpg"):  # strict: a file that cannot be read stops training
         train(TrainConfig(data=str(bad), arch="mobilenetv3_small_050", input_size=32, epochs=1, batch_size=2,
-                          val_fraction=0.3, out_dir=str(tmp_path / "o2")))
+                          val_fraction=0.3, strict=True, out_dir=str(tmp_path / "o2")))
+    assert [s.path for s in load_image_folder(bad).skipped] == [str(bad / "cat" / "broken.jpg")]  # else skipped, listed
     with pytest.raises(ValueError, match="unknown training setting"):
         TrainConfig.from_dict({"epochz": 3})
     with pytest.raises(ValueError, match="optimizer"):

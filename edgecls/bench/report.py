@@ -59,8 +59,8 @@ def _acc(r: dict) -> float | None:
 
 FLAT_COLUMNS = ("model", "backend", "precision", "batch", "calls_per_batch", "threads", "size_mb", "p50_ms", "p90_ms", "p99_ms", "mean_ms",
                 "std_ms", "min_ms", "max_ms", "runs", "e2e_p50_ms", "e2e_p99_ms", "preprocess_p50_ms", "throughput_ips",
-                "cold_load_plus_first_ms", "cold_cache_fill_ms", "peak_rss_mb", "top1", "agree_top1", "agree_top5", "self_check",
-                "power_w", "energy_mj")
+                "cold_load_plus_first_ms", "cold_cache_fill_ms", "peak_rss_mb", "top1", "top1_lo", "top1_hi", "top1_n",
+                "agree_top1", "agree_top5", "self_check", "power_w", "energy_mj")
 
 
 def flat(r: dict) -> dict:
@@ -74,7 +74,23 @@ def flat(r: dict) -> dict:
         "agree_top1": (r.get("agreement") or {}).get("top1"), "agree_top5": (r.get("agreement") or {}).get("top5_overlap"),
         "self_check": (r.get("self_check") or {}).get("status"), "power_w": (r.get("power") or {}).get("busy_w"),
         "energy_mj": (r.get("power") or {}).get("energy_mj_per_inference"),
+        **_interval(r),
     }
+
+
+def _interval(r: dict) -> dict:
+    a = r.get("accuracy") or {}
+    lo, hi = (a.get("interval") or [None, None])[:2]
+    return {"top1_lo": lo, "top1_hi": hi, "top1_n": a.get("n") if "top1" in a else None}
+
+
+def top1_text(f: dict) -> str:
+    """'96.1% [91.7, 98.2] n=153' (the interval is the 95% Wilson interval)."""
+    if f["top1"] is None:
+        return "-"
+    if f.get("top1_lo") is None:
+        return f"{f['top1']:.2%}"
+    return f"{f['top1']:.1%} [{100 * f['top1_lo']:.1f}, {100 * f['top1_hi']:.1f}] n={f['top1_n']}"
 
 
 def _fmt(v) -> str:
@@ -100,7 +116,7 @@ def to_markdown(result: dict) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in result["results"]:
         f = flat(r)
-        lines.append("| " + " | ".join(_fmt(f[c]) for c in cols) + " |")
+        lines.append("| " + " | ".join(top1_text(f) if c == "top1" else _fmt(f[c]) for c in cols) + " |")
     d = result["device"]
     head = f"edgecls-bench on {d['cpu']['model']} ({', '.join(d['cpu']['isa'])}), {d['cpu']['logical_cores']} cores, {result['created']}"
     pick = result.get("budget_pick")
@@ -124,7 +140,7 @@ def print_table(result: dict, console=None) -> None:
         t.add_row(f["model"], f["backend"], f["precision"], b, str(f["threads"] or "def"), _fmt(f["p50_ms"]),
                   _fmt(f["p90_ms"]), _fmt(f["p99_ms"]), _fmt(f["e2e_p50_ms"]), _fmt(f["preprocess_p50_ms"]),
                   f"{f['throughput_ips']:.1f}", _fmt(f["cold_load_plus_first_ms"]), f"{f['size_mb']:.1f}",
-                  "-" if f["top1"] is None else f"{f['top1']:.2%}", "-" if f["agree_top1"] is None else f"{f['agree_top1']:.0%}",
+                  top1_text(f), "-" if f["agree_top1"] is None else f"{f['agree_top1']:.0%}",
                   f["self_check"] or "-", *((_fmt(f["power_w"]), _fmt(f["energy_mj"])) if power else ()))
     (console or Console()).print(t)
 
@@ -147,7 +163,13 @@ def pick_under_budget(result: dict, budget_ms: float) -> tuple[dict | None, str]
            f"{best[metric]:.2f} ms {what_ms} within {budget_ms} ms")
     label = "top-1" if key == "top1" else "top-1 agreement with the reference"
     if has_acc:
-        why += f", {label} {best[key]:.2%}, the {'most accurate' if key == 'top1' else 'most faithful'} of {n} artifact(s) that fit"
+        shown = top1_text(best) if key == "top1" else f"{best[key]:.2%}"
+        why += f", {label} {shown}, the {'most accurate' if key == 'top1' else 'most faithful'} of {n} artifact(s) that fit"
+        tied = [f for f in fits if f is not best and key == "top1" and f.get("top1_lo") is not None and best.get("top1_lo") is not None
+                and f["top1_hi"] >= best["top1_lo"] and f[key] is not None]
+        if tied:  # a measurement on n images: say when the runner-up is within the error bar
+            why += (f" (not clearly better than {tied[0]['model']} at {top1_text(tied[0])}: the 95% intervals overlap; "
+                    "compare them on the same images with a paired test, as edgecls deploy does)")
     else:
         errors = [r["accuracy"]["error"] for r in result["results"] if isinstance(r.get("accuracy"), dict) and "error" in r["accuracy"]]
         why += f", fastest of {n} artifact(s) that fit (" + (f"accuracy failed: {errors[0]}" if errors else "no accuracy measured") + ")"
@@ -333,7 +355,7 @@ def to_html(result: dict) -> str:
         items.insert(items.index(("batch", "batch")) + 1, ("calls_per_batch", "runtime calls"))
         cols = dict(items)
     pct = ("top1", "agree_top1", "agree_top5")
-    cell = lambda f, c: ("-" if f[c] is None else f"{f[c]:.1%}" if c in pct  # noqa: E731
+    cell = lambda f, c: (top1_text(f) if c == "top1" else "-" if f[c] is None else f"{f[c]:.1%}" if c in pct  # noqa: E731
                          else "default" if c == "threads" and not f[c] else _fmt(f[c]))
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols.values())
     body = "".join("<tr>" + "".join(f"<td>{html.escape(cell(f, c))}</td>" for c in cols) + "</tr>" for f in flats)

@@ -20,6 +20,7 @@ import numpy as np
 from ..backends import backend_for, takes_cache_dir
 from ..predictor import Predictor
 from . import power as _power
+from ..stats import wilson
 from .cold import cold_start
 from .stats import latency_stats
 
@@ -119,7 +120,8 @@ def accuracy(pred: Predictor, source: str, limit: int) -> dict:
     if missing:
         return {"error": f"dataset classes {missing[:5]} are not labels of this model"}
     correct = sum(pred.predict(ds.pixels(i), color="RGB").index == index[ds.classes[ds.labels[i]]] for i in idx)
-    return {"dataset": source, "n": len(idx), "top1": correct / len(idx)}
+    w = wilson(int(correct), len(idx))  # an accuracy is a measurement: n and its 95% interval travel with it
+    return {"dataset": source, "n": len(idx), "top1": correct / len(idx), "interval": [w.lo, w.hi]}
 
 
 def fidelity_images(source: str | None, limit: int) -> tuple[str, list[np.ndarray]]:

@@ -32,13 +32,22 @@ class Context:
             row["test_top1"] = self._top1(predict_logits(model, self.test, spec), self.test)
         return row
 
-    def evaluate_artifact(self, path: Path, *, test: bool = True) -> dict:
-        from ..bench.runner import artifact_files
+    def correct(self, path: Path) -> np.ndarray:
+        """Per-image correctness of an artifact on the validation images (in their fixed order): paired tests."""
         from .data import predict_logits
 
-        row = {"artifact": str(path), "val_top1": self._top1(predict_logits(path, self.val, threads=self.cfg.threads), self.val),
+        return predict_logits(path, self.val, threads=self.cfg.threads).argmax(1) == self.val.labels
+
+    def evaluate_artifact(self, path: Path, *, test: bool = True, correct: np.ndarray | None = None) -> dict:
+        from .. import stats
+        from ..bench.runner import artifact_files
+
+        acc = stats.accuracy(self.correct(path) if correct is None else correct)
+        row = {"artifact": str(path), "val_top1": acc.value, "val_interval": [acc.lo, acc.hi], "n": acc.n,
                "file_mb": round(sum(p.stat().st_size for p in artifact_files(Path(path))) / 1e6, 3)}
         if test and self.test is not None:
+            from .data import predict_logits
+
             row["test_top1"] = self._top1(predict_logits(path, self.test, threads=self.cfg.threads), self.test)
         return row
 

@@ -42,6 +42,7 @@ class CompressConfig:
     threads: int | None = None
     val_limit: int | None = None  # evaluate budgets on this many val images (all by default)
     test_limit: int | None = None
+    max_drop: float | None = None  # INT8 budget (top-1 points vs float, per runtime) for every quantize step without its own
     steps: list[dict[str, Any]] = field(default_factory=list)  # [{prune: {...}}, {finetune: {...}}, {quantize: {...}}]
 
     @classmethod
@@ -54,7 +55,21 @@ class CompressConfig:
             if not isinstance(s, dict) or len(s) != 1 or next(iter(s)) not in STEPS:
                 raise CompressError(f"steps[{i}] = {s!r}: each step is one of {', '.join(STEPS)} with its options, "
                                     "e.g. `- prune: {target_macs: 0.5}`")
+        if cfg.max_drop is not None:
+            cfg.set_max_drop(cfg.max_drop, override=False)
         return cfg
+
+    def set_max_drop(self, max_drop: float, *, override: bool = True) -> None:
+        """The INT8 budget for the quantize steps: every one (override, what --max-drop does), or those without their own."""
+        if not isinstance(max_drop, (int, float)) or isinstance(max_drop, bool):
+            raise CompressError(f"max_drop={max_drop!r} must be a number of top-1 points (e.g. 0.5)")
+        self.max_drop = float(max_drop)
+        for step in self.steps:
+            if "quantize" in step:
+                opts = dict(step["quantize"] or {})
+                if override or opts.get("max_drop") is None:
+                    opts["max_drop"] = float(max_drop)
+                step["quantize"] = opts
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> CompressConfig:
@@ -136,7 +151,8 @@ def _table(con, report: dict) -> None:
             if row.get("keep_float"):
                 how += f" float={','.join(row['keep_float'])}"
             if row.get("drop_pts") is not None:
-                how += f" ({row['drop_pts']:+.2f} pts vs its float {row['backend']})"
+                how += f" ({row['drop_pts']:+.2f} pts vs its float {row['backend']}"
+                how += f", McNemar p={row['mcnemar_p']:.2g})" if row.get("mcnemar_p") is not None else ")"
             drop = f"{(ref['val_top1'] - row['val_top1']) * 100:+.2f}" if row.get("val_top1") is not None else ""
             t.add_row(s["step"], escape(name), escape(how), _fmt(row.get("val_top1")), drop, _fmt(row.get("test_top1")),
                       _int(row.get("macs")), _int(row.get("params")))

@@ -52,109 +52,99 @@ def finetune_step(ctx, model, spec, opts, i):
 
 
 # --- quantize ------------------------------------------------------------------------------------------------
-SUFFIX = {"onnx": ".onnx", "openvino": ".xml"}
-FIRST_LAST = ("conv_stem", "conv_head", "classifier")
+def _targets(names: list[str], method: str) -> list[tuple[str, object]]:
+    from .targets import UnknownTargetError, target
 
-
-def _blocks(model) -> list[str]:
-    """Top-level stages ("blocks.0".."blocks.N"): the unit the ranked fallback keeps in float."""
-    return [f"blocks.{k}" for k in range(len(model.blocks))] if hasattr(model, "blocks") else []
+    out = []
+    for name in names:
+        try:
+            t = target(name)
+        except UnknownTargetError as exc:
+            raise CompressError(f"quantize backends: {exc}") from None
+        why = t.unavailable()
+        if why:
+            raise CompressError(f"quantize backend {name!r} cannot be built here: {why}")
+        if method == "qat" and not t.qat:
+            raise CompressError(f"method: qat covers ONNX Runtime and OpenVINO (NNCF fake quantization), not {name!r}; "
+                                "use method: ptq or auto for it")
+        out.append((name, t))
+    if len({t.name for _, t in out}) != len(out):
+        raise CompressError(f"quantize backends {names} name a target twice")
+    return out
 
 
 def quantize_step(ctx, model, spec, opts, i):
-    from ..exporters import export
+    from .budget import ladder
     from .data import dataset_calibration
+    from .targets import Int8Job
 
     o = step_options("quantize", opts, QUANT_OPTIONS)
     if o["method"] not in ("ptq", "qat", "auto"):
         raise CompressError(f"quantize method {o['method']!r}: use ptq, qat or auto (PTQ, then QAT if over budget)")
-    bad = sorted(set(o["backends"]) - set(SUFFIX))
-    if bad:
-        raise CompressError(f"quantize backends {bad}: INT8 here covers {sorted(SUFFIX)} (TFLite INT8 is an export precision)")
+    targets = _targets(list(o["backends"]), o["method"])
     d = ctx.out / f"step{i + 1}_quantize"
     d.mkdir(parents=True, exist_ok=True)
     budget = o["max_drop"]
     rows, failed = [], []
-    floats = {}
-    for fmt in o["backends"]:
-        res = export(model, spec, d / f"float{SUFFIX[fmt]}", dynamic_batch=True)
-        floats[fmt] = (res.path, res.spec, ctx.evaluate_artifact(res.path))
-        rows.append({**floats[fmt][2], "backend": fmt, "precision": "fp32"})
-    calib = dataset_calibration(ctx.splits.train, floats[o["backends"][0]][1], o["calibration"], ctx.cfg.seed)
+    floats, calibs = {}, {}
+    for name, t in targets:
+        path = d / f"float{t.suffix}"
+        fspec = t.export_float(model, spec, path, None)
+        correct = ctx.correct(path)
+        floats[name] = (path, fspec, correct)
+        rows.append({**ctx.evaluate_artifact(path, correct=correct), "backend": name, "precision": "fp32"})
     base_keep = tuple(o["keep_float"])
 
-    def judge(fmt, path, keep, how):
-        row = {**ctx.evaluate_artifact(path, test=False), "backend": fmt, "precision": "int8", "method": how,
-               "keep_float": list(keep)}
-        row["drop_pts"] = round((floats[fmt][2]["val_top1"] - row["val_top1"]) * 100, 3)
-        row["within_budget"] = budget is None or row["drop_pts"] <= budget
-        ctx.console.print(f"{fmt} {how} keep_float={list(keep) or 'none'}: val top-1 {row['val_top1']:.4f} "
-                          f"(drop {row['drop_pts']:+.2f} pts{'' if budget is None else f', budget {budget}'})")
-        return row
+    def calibration(fspec):  # the same images for every runtime, in each FP32 artifact's own input format
+        key = (fspec.input.layout, fspec.input.dtype, fspec.input.normalized_in_graph, fspec.input.shape[1:])
+        if key not in calibs:
+            calibs[key] = dataset_calibration(ctx.splits.train, fspec, o["calibration"], ctx.cfg.seed)
+        return calibs[key]
 
     if o["method"] in ("ptq", "auto"):
-        for fmt in o["backends"]:
-            src, fspec, _ = floats[fmt]
-            attempts = []
-            for keep in _ladder(ctx, model, fmt, src, fspec, calib, base_keep, o, judge, attempts, d, budget):
-                if attempts[-1]["within_budget"]:
-                    break
-            # the first attempt within budget (the ladder stops there), else the most accurate one tried
-            best = attempts[-1] if attempts[-1]["within_budget"] else max(attempts, key=lambda a: a["val_top1"])
-            for a in attempts:
-                a["final"] = a is best
-            best["notes"] = f"chosen of {len(attempts)} attempt(s)"
+        for name, t in targets:
+            src, fspec, fcorrect = floats[name]
+            job = Int8Job(model, spec, src, fspec, calibration(fspec), d / "int8", base_keep,
+                          {k: o[k] for k in ("calibration_method", "per_channel", "overflow_fix")})
+            attempts = ladder(t, job, ctx.correct, fcorrect, budget, d, max_float_layers=o["max_float_layers"],
+                              log=ctx.console.print, name=name)
             rows.extend(attempts)
-            if not best["within_budget"]:
-                failed.append(fmt)
+            if not any(a["final"] and a["within_budget"] for a in attempts):
+                failed.append(name)
     if o["method"] == "qat" or (o["method"] == "auto" and failed):
-        targets = o["backends"] if o["method"] == "qat" else failed
-        qat_rows = _qat_rows(ctx, model, spec, o, base_keep, targets, d, judge, i)
-        rows.extend(qat_rows)
-        failed = [r["backend"] for r in qat_rows if not r["within_budget"]]
+        qat_names = [n for n, t in targets if t.qat] if o["method"] == "qat" else [n for n in failed if dict(targets)[n].qat]
+        if qat_names:
+            judge = _judge(ctx, floats, budget)
+            qat_rows = _qat_rows(ctx, model, spec, o, base_keep, qat_names, d, judge, i)
+            rows.extend(qat_rows)
+            failed = [n for n in failed if n not in qat_names] + [r["backend"] for r in qat_rows if not r["within_budget"]]
     finals = [r for r in rows if r["precision"] == "int8" and r.get("final")] or [r for r in rows if r["precision"] == "int8"]
     for r in finals:
-        if ctx.test is not None and r.get("test_top1") is None:
+        if ctx.test is not None and r.get("test_top1") is None and r.get("val_top1") is not None:
             r["test_top1"] = ctx.evaluate_artifact(Path(r["artifact"]))["test_top1"]
     if failed:
         ctx.console.print(f"[red]INT8 stays over the {budget}-point budget on {failed} after every fallback[/red]")
         raise CompressError(f"INT8 on {failed} cannot stay within max_drop={budget} points of the float model on the "
-                            f"validation set; attempts: {[(r['backend'], r.get('method'), r['keep_float'], r['drop_pts']) for r in rows if r['precision'] == 'int8']}. "
+                            f"validation set; attempts: {[(r['backend'], r.get('method'), r['keep_float'], r.get('drop_pts')) for r in rows if r['precision'] == 'int8']}. "
                             "Raise max_drop, use method: qat (or more qat_epochs), or fine-tune the float model longer", rows)
     return model, spec, {"rows": rows, "max_drop": budget}
 
 
-def _ladder(ctx, model, fmt, src, fspec, calib, base_keep, o, judge, attempts, d, budget):
-    """Yield after each attempt, keeping more in float each time: as asked; + first/last layers; + SE blocks;
-    then whole stages, most sensitive first (each stage's sensitivity measured alone), up to max_float_layers."""
-    def attempt(keep, how):
-        path = d / f"int8_{fmt}_{len(attempts)}{SUFFIX[fmt]}"
-        quantize_file(fmt, src, path, fspec, calib, keep_float=keep, method=o["calibration_method"], per_channel=o["per_channel"],
-                      overflow_fix=o["overflow_fix"])
-        attempts.append(judge(fmt, path, keep, how))
+def _judge(ctx, floats, budget):
+    """A QAT artifact against the FP32 artifact of its runtime: the same paired decision as the PTQ ladder."""
+    from .. import stats
 
-    attempt(base_keep, "ptq")
-    yield
-    if budget is None:
-        return
-    keep = tuple(dict.fromkeys(base_keep + FIRST_LAST))
-    attempt(keep, "ptq fallback: first/last layers float")
-    yield
-    keep = tuple(dict.fromkeys(keep + ("se",)))
-    attempt(keep, "ptq fallback: + SE blocks float")
-    yield
-    gains = []
-    for blk in _blocks(model):  # sensitivity: how much keeping this stage in float alone recovers
-        probe = d / f"probe_{fmt}{SUFFIX[fmt]}"
-        quantize_file(fmt, src, probe, fspec, calib, keep_float=keep + (blk,), method=o["calibration_method"], per_channel=o["per_channel"],
-                      overflow_fix=o["overflow_fix"])
-        gains.append((judge(fmt, probe, keep + (blk,), "sensitivity probe")["val_top1"], blk))
-    for scratch in (probe, probe.with_suffix(".bin"), probe.with_name(probe.name + ".json")) if gains else ():
-        scratch.unlink(missing_ok=True)  # probes are measurements, not artifacts to ship
-    for _, blk in sorted(gains, reverse=True)[: o["max_float_layers"]]:
-        keep = keep + (blk,)
-        attempt(keep, f"ptq fallback: + {blk} float (ranked)")
-        yield
+    def judge(name, path, keep, how):
+        ok = ctx.correct(path)
+        d = stats.budget(floats[name][2], ok, budget)
+        acc = stats.accuracy(ok)
+        row = {**ctx.evaluate_artifact(path, test=False, correct=ok), "backend": name, "precision": "int8", "method": how,
+               "keep_float": list(keep), "val_interval": [acc.lo, acc.hi], "n": acc.n, "drop_pts": round(d.drop_pts, 3),
+               "within_budget": d.within, "resolved": d.resolved, "mcnemar_p": d.comparison.p_value, "budget": d.note}
+        ctx.console.print(f"{name} {how}: val top-1 {acc.pct()} — {d.note}")
+        return row
+
+    return judge
 
 
 def _qat_rows(ctx, model, spec, o, keep, targets, d, judge, i):
@@ -165,6 +155,7 @@ def _qat_rows(ctx, model, spec, o, keep, targets, d, judge, i):
     from ..exporters.openvino import onnx_to_openvino
     from .data import dataset_calibration
     from .qat import qat
+    from .targets import target
 
     ctx.console.print(f"QAT with NNCF on PyTorch ({o['qat_epochs']} epoch(s), lr {o['qat_lr']}) for {targets}")
     calib = dataset_calibration(ctx.splits.train, spec, o["calibration"], ctx.cfg.seed)  # float NCHW for PyTorch
@@ -181,7 +172,7 @@ def _qat_rows(ctx, model, spec, o, keep, targets, d, judge, i):
         qdq = export(qmodel, qspec, Path(tmp) / "qat_qdq.onnx", dynamic_batch=True, verify=False)
         qdq_spec = qdq.spec.replace(artifact={**qdq.spec.artifact, "precision": "int8", "quantizer": "nncf QAT (QDQ)"})
         for fmt in targets:
-            if fmt == "onnx":  # ONNX Runtime's own PTQ on the QAT-trained weights: every Conv an int8 QLinearConv
+            if target(fmt).name == "onnxruntime":  # ONNX Runtime's own PTQ on the QAT-trained weights: every Conv an int8 QLinearConv
                 path = d / "int8_qat.onnx"
                 flt = export(trained, qspec, Path(tmp) / "qat_float.onnx", dynamic_batch=True, verify=False)
                 ucalib = dataset_calibration(ctx.splits.train, flt.spec, o["calibration"], ctx.cfg.seed)

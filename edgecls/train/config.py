@@ -1,4 +1,8 @@
-"""TrainConfig: every training setting in one visible object, from YAML or CLI flags."""
+"""TrainConfig: every training setting in one visible object, from YAML or CLI flags.
+
+Each field carries its help text (and its choices, when it has a fixed set) in the field metadata: `edgecls train
+--help` prints them, and `TrainConfig.help()` returns them for docs and reports.
+"""
 
 from __future__ import annotations
 
@@ -7,67 +11,93 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..configfile import known_fields, read_yaml_mapping
+from ..configfile import known_fields, read_yaml_mapping, settings_help
+from ..configfile import setting as _f
+
+
+OPTIMIZERS = ("adamw", "sgd")
+MODES = ("full", "linear_probe")
+BALANCE = ("none", "loss", "sampler")
+AUGMENTS = ("auto", "none", "crop_flip", "rrc")
+HEAD_INITS = ("random", "linear_probe")
 
 
 @dataclass
 class TrainConfig:
     # what to train on
-    data: str = "fashion-mnist"  # "fashion-mnist" or an ImageFolder path (root/<class>/<images>)
-    data_root: str | None = None  # Fashion-MNIST IDX folder (default: Debian's dataset-fashion-mnist)
-    val_dir: str | None = None  # ImageFolder validation tree; else a stratified split of `data`
-    val_fraction: float = 0.1
-    limit_train: int | None = None  # first N (stratified) training images: tiny runs for tests
-    limit_val: int | None = None
-    eval_test: bool = True  # Fashion-MNIST: evaluate the best model on the 10k test set at the end
+    data: str = _f("fashion-mnist", "training data: 'fashion-mnist' (IDX files) or an ImageFolder path root/<class>/<images>")
+    data_root: str | None = _f(None, "folder of the Fashion-MNIST IDX files (default: Debian's dataset-fashion-mnist)")
+    val_dir: str | None = _f(None, "ImageFolder validation tree with the same class folders; default: a stratified "
+                                   "split of `data` (val_fraction)")
+    val_fraction: float = _f(0.1, "share of each class held out for validation when there is no val_dir, in (0, 1)")
+    limit_train: int | None = _f(None, "use only about this many (stratified) training images: quick runs and tests")
+    limit_val: int | None = _f(None, "use only about this many (stratified) validation images")
+    eval_test: bool = _f(True, "Fashion-MNIST: evaluate the best model on the 10k test set at the end")
+    strict: bool = _f(False, "ImageFolder: stop with an error listing unreadable or non-image files instead of "
+                             "skipping them (they are listed either way)")
     # the model
-    arch: str = "mobilenetv3_small_100"
-    pretrained: bool = False
-    mode: str = "full"  # "full" fine-tune, or "linear_probe": freeze the backbone, train the head
-    input_size: int | None = None  # default: 64 for Fashion-MNIST, the arch's own for image folders
-    in_chans: int | None = None  # default: 1 for Fashion-MNIST, 3 otherwise
-    drop_rate: float = 0.0
+    arch: str = _f("mobilenetv3_small_100", "architecture name, see `edgecls archs`")
+    pretrained: bool = _f(False, "start from ImageNet weights (offline for efficientnet_lite0); the head is new")
+    mode: str = _f("full", "full: train every layer; linear_probe: freeze the backbone, train the classifier only", MODES)
+    input_size: int | None = _f(None, "input side in pixels; default 64 for Fashion-MNIST, the arch's own (224) for folders")
+    in_chans: int | None = _f(None, "input channels, 1 or 3; default 1 for Fashion-MNIST, 3 otherwise")
+    drop_rate: float = _f(0.0, "dropout before the classifier, in [0, 1)")
+    head_init: str = _f("random", "random: a fresh classifier; linear_probe: first fit the classifier on frozen "
+                                  "pretrained features of the training images (LP-FT), so fine-tuning starts from a "
+                                  "head that is already right and does not distort the features", HEAD_INITS)
     # optimisation
-    epochs: int = 10
-    batch_size: int = 128
-    optimizer: str = "adamw"  # adamw | sgd
-    lr: float = 2e-3
-    min_lr: float = 1e-5
-    weight_decay: float = 0.05
-    momentum: float = 0.9
-    warmup_epochs: float = 1.0
-    grad_clip: float | None = 2.0
-    freeze_bn: bool = False  # keep BatchNorm statistics as they are (fine-tuning a converged or fake-quantized model)
-    label_smoothing: float = 0.1
-    balance: str = "none"  # none | loss | sampler: class-imbalance handling
+    epochs: int = _f(10, "passes over the training images (early_stop may end sooner)")
+    batch_size: int = _f(128, "images per optimizer step (per process under DDP); capped at the training set size")
+    optimizer: str = _f("adamw", "adamw or sgd (Nesterov momentum)", OPTIMIZERS)
+    lr: float = _f(2e-3, "peak learning rate (of the classifier head when backbone_lr_mult is not 1)")
+    backbone_lr_mult: float = _f(1.0, "learning rate of every layer but the classifier, as a multiple of lr: below 1 "
+                                      "fine-tunes pretrained features gently (e.g. 0.1), 1 trains all layers alike")
+    min_lr: float = _f(1e-5, "learning rate at the end of the cosine schedule")
+    weight_decay: float = _f(0.05, "decoupled weight decay on weights (never on norms and biases); small (<= 1e-4) "
+                                   "or 0 keeps a pretrained model near its starting point")
+    momentum: float = _f(0.9, "momentum of optimizer sgd (adamw ignores it), in [0, 1)")
+    warmup_epochs: float = _f(1.0, "linear learning-rate warmup, in epochs (fractions allowed)")
+    grad_clip: float | None = _f(2.0, "clip the gradient norm to this value; null/0 turns it off")
+    freeze_bn: bool = _f(False, "keep BatchNorm statistics as they are: fine-tuning a converged or fake-quantized model, "
+                                "or a pretrained one on a few hundred images")
+    label_smoothing: float = _f(0.1, "label smoothing of the cross-entropy, in [0, 1)")
+    balance: str = _f("none", "class imbalance: none, loss (inverse-frequency class weights) or sampler (balanced "
+                              "sampling with replacement)", BALANCE)
     # augmentation
-    augment: str = "crop_flip"  # none | crop_flip (small images) | rrc (RandomResizedCrop + flip)
-    randaugment: int = 0  # RandAugment magnitude; 0 = off
-    random_erasing: float = 0.0
-    mixup: float = 0.0
-    cutmix: float = 0.0
+    augment: str = _f("auto", "auto: rrc for photo folders, crop_flip for Fashion-MNIST; none; crop_flip (reflect-pad "
+                              "and random-crop each image at its own size, plus flip: small images); rrc "
+                              "(RandomResizedCrop to the input size, plus flip: photos)", AUGMENTS)
+    rrc_scale: float = _f(0.25, "rrc: smallest share of the image area a random crop keeps, in (0, 1]")
+    randaugment: int = _f(0, "RandAugment magnitude 1-30; 0 = off")
+    random_erasing: float = _f(0.0, "probability of RandomErasing per image, in [0, 1]")
+    mixup: float = _f(0.0, "Mixup: Beta(alpha, alpha) mixing of image pairs and their labels; 0 = off, 0.2-0.8 typical")
+    cutmix: float = _f(0.0, "CutMix: pastes a patch of another image, labels mixed by area; Beta alpha, 0 = off, 1.0 typical")
     # knowledge distillation: loss = (1 - kd_alpha) * CE + kd_alpha * T^2 * KL(student/T || teacher/T)
-    teacher: str | None = None  # an edgecls .pt whose preprocessing matches the student's
-    kd_alpha: float = 0.7
-    kd_temperature: float = 4.0
+    teacher: str | None = _f(None, "distil from this edgecls .pt (same preprocessing and labels as the student)")
+    kd_alpha: float = _f(0.7, "weight of the distillation term in [0, 1]")
+    kd_temperature: float = _f(4.0, "softmax temperature of the distillation term, > 0")
     # averaging, stopping, reproducibility, output
-    ema: bool = True
-    ema_decay: float = 0.999
-    early_stop: int | None = None  # stop after this many epochs without a better val top-1
-    seed: int = 0
-    threads: int | None = None
-    workers: int = 0
-    out_dir: str = "runs/train"
-    resume: bool = False
+    ema: bool = _f(True, "evaluate and keep an exponential moving average of the weights")
+    ema_decay: float = _f(0.999, "EMA decay per optimizer step, in (0, 1); it averages over ~1/(1-decay) steps, so "
+                                 "keep that well under the run's total steps")
+    early_stop: int | None = _f(None, "stop after this many epochs without a better validation top-1")
+    seed: int = _f(0, "seed of every random generator (data order, augmentation, splits, initialization)")
+    threads: int | None = _f(None, "PyTorch CPU threads (default: PyTorch's own)")
+    workers: int = _f(0, "data-loading worker processes (0: in the training process)")
+    out_dir: str = _f("runs/train", "folder for checkpoint.pt, best.pt, metrics.json and the plots")
+    resume: bool = _f(False, "continue from out_dir/checkpoint.pt after a crash or kill (same settings)")
 
     def __post_init__(self) -> None:
         checks = [
-            (self.optimizer in ("adamw", "sgd"), f"optimizer={self.optimizer!r}: use 'adamw' or 'sgd'"),
-            (self.mode in ("full", "linear_probe"), f"mode={self.mode!r}: use 'full' or 'linear_probe'"),
-            (self.balance in ("none", "loss", "sampler"), f"balance={self.balance!r}: use none, loss or sampler"),
-            (self.augment in ("none", "crop_flip", "rrc"), f"augment={self.augment!r}: use none, crop_flip or rrc"),
+            (self.optimizer in OPTIMIZERS, f"optimizer={self.optimizer!r}: use 'adamw' or 'sgd'"),
+            (self.mode in MODES, f"mode={self.mode!r}: use 'full' or 'linear_probe'"),
+            (self.balance in BALANCE, f"balance={self.balance!r}: use none, loss or sampler"),
+            (self.augment in AUGMENTS, f"augment={self.augment!r}: use auto, none, crop_flip or rrc"),
+            (self.head_init in HEAD_INITS, f"head_init={self.head_init!r}: use random or linear_probe"),
             (self.epochs >= 1 and self.batch_size >= 1, "epochs and batch_size must be >= 1"),
             (self.lr > 0 and self.min_lr >= 0, "lr must be > 0 and min_lr >= 0"),
+            (self.backbone_lr_mult >= 0, "backbone_lr_mult must be >= 0 (0 freezes the backbone's weights)"),
+            (0 < self.rrc_scale <= 1, "rrc_scale must be in (0, 1]"),
             (0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)"),
             (0 < self.ema_decay < 1, "ema_decay must be in (0, 1)"),
             (self.in_chans in (None, 1, 3), "in_chans must be 1 or 3"),
@@ -81,8 +111,20 @@ class TrainConfig:
     def is_fashion_mnist(self) -> bool:
         return self.data.lower() in ("fashion-mnist", "fashion_mnist", "fashionmnist")
 
+    @property
+    def augmentation(self) -> str:
+        """The augmentation `augment` resolves to for this data."""
+        if self.augment != "auto":
+            return self.augment
+        return "crop_flip" if self.is_fashion_mnist else "rrc"
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def help(cls) -> dict[str, dict[str, Any]]:
+        """field name -> {"help", "default", "choices"?}: what each setting means and which values it takes."""
+        return settings_help(cls)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:

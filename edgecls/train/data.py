@@ -8,7 +8,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,7 @@ class ArrayDataset:
     images: np.ndarray | list
     labels: np.ndarray
     classes: tuple[str, ...]
+    skipped: list = field(default_factory=list)  # scan.Skipped: files of the folder that were left out, and why
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -46,10 +47,9 @@ class ArrayDataset:
         x = self.images[i]
         if isinstance(x, np.ndarray):
             return x
-        from ..images import load_image
+        from ..decode import read_rgb
 
-        img, _ = load_image(x, color=None, channels=3)
-        return img
+        return read_rgb(x)  # EXIF orientation applied, any mode to RGB: as the Predictor reads files
 
     def pixels(self, i: int) -> np.ndarray:
         """image(i) as the Predictor and preprocessing take it: grey HxW (not HxWx1) or RGB HxWx3."""
@@ -105,27 +105,17 @@ def load_fashion_mnist(split: str = "train", root: str | os.PathLike | None = No
     return ArrayDataset(images[..., None], labels, FASHION_MNIST_LABELS)
 
 
-def load_image_folder(root: str | os.PathLike) -> ArrayDataset:
-    """root/<class>/<image>; classes sorted by name. Files are decoded lazily, so corrupt ones fail when read."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"image folder not found: {root}")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
-        raise DataError(f"{root} has no class sub-folders; expected {root}/<class name>/<images>")
-    paths, labels = [], []
-    for i, c in enumerate(classes):
-        files = sorted(p for p in (root / c).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        paths += files
-        labels += [i] * len(files)
-    if not paths:
-        raise DataError(f"{root} has class folders {classes[:5]} but no images ({', '.join(IMAGE_SUFFIXES)})")
-    empty = [c for i, c in enumerate(classes) if i not in set(labels)]
-    if empty:
-        raise DataError(f"{root}: class folder(s) {empty} hold no images; remove them or add images")
-    if len(classes) < 2:
-        raise DataError(f"{root} has a single class {classes}; a classifier needs at least two")
-    return ArrayDataset(paths, np.asarray(labels, np.int64), tuple(classes))
+def load_image_folder(root: str | os.PathLike, *, strict: bool = False, classes: tuple[str, ...] | None = None) -> ArrayDataset:
+    """root/<class>/<image>; classes sorted by name (or the given training classes, for a validation folder).
+
+    Every file is decoded once here (scan.py): unreadable and non-image files are skipped and listed in
+    `dataset.skipped` (strict=True: a DataError instead); files in other modes are converted when read."""
+    from .scan import scan_folder
+
+    scan = scan_folder(root, classes=classes, strict=strict, hashes=False)
+    ds = scan.dataset()
+    ds.skipped = scan.skipped
+    return ds
 
 
 def stratified_split(ds: ArrayDataset, val_fraction: float, seed: int) -> tuple[ArrayDataset, ArrayDataset]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..scores import softmax
+from ..stats import wilson
 
 
 def confusion_matrix(y: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
@@ -40,9 +41,11 @@ def classification_metrics(logits: np.ndarray, y: np.ndarray, labels: tuple[str,
     top5 = np.argsort(-logits, axis=1)[:, : min(5, k)]
     cal = calibration(probs, y)
     nll = float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, None))))
+    acc = wilson(int((pred == y).sum()), int(len(y)))
     return {
         "n": int(len(y)),
         "top1": float((pred == y).mean()),
+        "top1_interval": [acc.lo, acc.hi],  # 95% Wilson interval: with n images, one image is 1/n
         "top5": float((top5 == y[:, None]).any(axis=1).mean()),
         "balanced_accuracy": float(recall[support > 0].mean()),
         "macro_f1": float(f1[support > 0].mean()),

@@ -69,15 +69,17 @@ def _datasets(cfg: TrainConfig) -> tuple[ArrayDataset, ArrayDataset, ArrayDatase
         full, test = load_fashion_mnist("train", cfg.data_root), (load_fashion_mnist("test", cfg.data_root) if cfg.eval_test else None)
         train, val = stratified_split(full, cfg.val_fraction, cfg.seed)
     else:
-        full = load_image_folder(cfg.data)
-        if cfg.val_dir:
-            train, val = full, load_image_folder(cfg.val_dir)
-            if val.classes != train.classes:
-                raise DataError(f"validation classes {val.classes} differ from training classes {train.classes}")
+        full = load_image_folder(cfg.data, strict=cfg.strict)
+        if cfg.val_dir:  # mapped onto the training classes; a class folder only there is an error
+            train, val = full, load_image_folder(cfg.val_dir, strict=cfg.strict, classes=full.classes)
+            val.skipped = [*full.skipped, *val.skipped]
         else:
             train, val = stratified_split(full, cfg.val_fraction, cfg.seed)
+            val.skipped = full.skipped
         test = None
+    skipped = val.skipped
     train, val = _limit(train, cfg.limit_train, cfg.seed), _limit(val, cfg.limit_val, cfg.seed)
+    val.skipped = skipped
     if len(val) == 0:
         raise DataError("the validation split is empty; add images or raise val_fraction")
     return train, val, test
@@ -100,15 +102,25 @@ def _build(cfg: TrainConfig, train: ArrayDataset):
     return model, spec
 
 
+def _head_ids(model: torch.nn.Module) -> set[int]:
+    get = getattr(model, "get_classifier", None)
+    return set(map(id, get().parameters())) if callable(get) else set()
+
+
 def _optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    decay, no_decay = [], []
+    """Parameter groups: (backbone | head) x (weights with decay | norms and biases without). The backbone's lr is
+    cfg.lr * backbone_lr_mult; the schedule scales every group alike, so the ratio holds throughout."""
+    head = _head_ids(model) if cfg.backbone_lr_mult != 1.0 else set()
+    groups: dict[tuple[bool, bool], list] = {}
     for p in model.parameters():
         if p.requires_grad:
-            (no_decay if p.ndim <= 1 else decay).append(p)  # no weight decay on norms and biases
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+            groups.setdefault((id(p) in head, p.ndim <= 1), []).append(p)  # no weight decay on norms and biases
+    param_groups = [{"params": ps, "weight_decay": 0.0 if no_decay else cfg.weight_decay,
+                     "lr": cfg.lr * (1.0 if is_head or not head else cfg.backbone_lr_mult)}
+                    for (is_head, no_decay), ps in sorted(groups.items())]
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
-    return torch.optim.AdamW(groups, lr=cfg.lr)
+        return torch.optim.SGD(param_groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+    return torch.optim.AdamW(param_groups, lr=cfg.lr)
 
 
 def _schedule(cfg: TrainConfig, opt, steps_per_epoch: int):
@@ -166,13 +178,17 @@ def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) ->
 
 # --- the loop --------------------------------------------------------------------------------------------
 def train(cfg: TrainConfig | dict, *, console=None, model: torch.nn.Module | None = None, spec: ModelSpec | None = None,
-          teacher: torch.nn.Module | None = None, io: ModelIO = ModelIO()) -> TrainResult:
-    """Train `cfg.arch` from cfg, or fine-tune a given (model, spec) — a pruned or fake-quantized one — in place."""
+          teacher: torch.nn.Module | None = None, io: ModelIO = ModelIO(),
+          datasets: tuple[ArrayDataset, ArrayDataset] | None = None) -> TrainResult:
+    """Train `cfg.arch` from cfg, or fine-tune a given (model, spec) — a pruned or fake-quantized one — in place.
+
+    datasets: (train, val) already loaded (e.g. by `edgecls deploy`, after its duplicate check); cfg.data and
+    cfg.val_dir are then only recorded, not read."""
     with flush_denormals():  # denormal activations made trained MobileNetV3s 4-10x slower on x86 (denormals.py)
-        return _train(cfg, console, model, spec, teacher, io)
+        return _train(cfg, console, model, spec, teacher, io, datasets)
 
 
-def _train(cfg, console, model, spec, teacher, io) -> TrainResult:
+def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult:
     import timm.data
     import timm.loss
     import timm.utils
@@ -189,7 +205,18 @@ def _train(cfg, console, model, spec, teacher, io) -> TrainResult:
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    train_ds, val_ds, test_ds = _datasets(cfg)
+    if datasets is not None:
+        train_ds, val_ds = datasets
+        test_ds = None
+        if tuple(train_ds.classes) != tuple(val_ds.classes) or len(val_ds) == 0:
+            raise DataError("datasets=(train, val) need the same classes and a non-empty validation set")
+    else:
+        train_ds, val_ds, test_ds = _datasets(cfg)
+    if val_ds.skipped:
+        say(f"skipped {len(val_ds.skipped)} file(s) that cannot be used: "
+            + "; ".join(f"{s.path}: {s.reason}" for s in val_ds.skipped[:5]) + (" ..." if len(val_ds.skipped) > 5 else ""),
+            markup=False, highlight=False)
+    given_model = model
     if model is None:
         model, spec = _build(cfg, train_ds)
         if cfg.teacher:  # a new student sees exactly the teacher's input tensor (same mean/std, measured or not)
@@ -207,8 +234,7 @@ def _train(cfg, console, model, spec, teacher, io) -> TrainResult:
     if teacher is not None:
         teacher.to(device).to(memory_format=torch.channels_last)
 
-    sample_hw = train_ds.image(0).shape[:2]
-    train_set = TrainSet(train_ds, spec, augmenter(cfg, spec, sample_hw))
+    train_set = TrainSet(train_ds, spec, augmenter(cfg, spec))
     g = torch.Generator().manual_seed(cfg.seed)
     if world > 1:
         sampler = torch.utils.data.distributed.DistributedSampler(train_set, world, rank, shuffle=True, seed=cfg.seed, drop_last=True)
@@ -224,6 +250,16 @@ def _train(cfg, console, model, spec, teacher, io) -> TrainResult:
     if steps == 0:
         raise DataError(f"{len(train_set)} training images is fewer than one batch of {batch}")
 
+    if cfg.head_init == "linear_probe" and given_model is None and not (cfg.resume and (out / "checkpoint.pt").is_file()):
+        from .head import fit_head
+
+        t_lp = time.perf_counter()
+        lp = fit_head(model.cpu(), train_ds, spec, seed=cfg.seed)
+        lp["seconds"] = time.perf_counter() - t_lp
+        model.to(device).to(memory_format=torch.channels_last)
+        say(f"classifier fitted on frozen features of {lp['images']} training images (train top-1 {lp['train_top1']:.4f})")
+    else:
+        lp = None
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     opt = _optimizer(cfg, model)
     sched = _schedule(cfg, opt, steps)
@@ -254,6 +290,15 @@ def _train(cfg, console, model, spec, teacher, io) -> TrainResult:
     say(f"training {cfg.arch} on {len(train_ds)} images ({k} classes), val {len(val_ds)}, {cfg.epochs} epochs, "
         f"batch {batch}x{world}, {device.type}, {torch.get_num_threads()} threads")
 
+    if lp is not None and start == 0 and rank == 0:
+        # the probed model is a candidate too (epoch 0): fine-tuning is kept only where it beats it on validation
+        val_logits = predict_logits(model, val_ds, spec)
+        best, best_epoch = float((val_logits.argmax(1) == val_ds.labels).mean()), -1
+        io.save(model, spec.replace(metrics={"val_top1": best}), best_path)
+        history.append({"epoch": 0, "loss": lp["train_loss"], "val_top1": best, "lr": 0.0, "images_per_s": 0.0,
+                        "seconds": lp["seconds"], "val_loss": float(torch.nn.functional.cross_entropy(
+                            torch.from_numpy(val_logits), torch.from_numpy(val_ds.labels)))})
+        say(f"epoch   0 (classifier on frozen features)  val top-1 {best:.4f} *")
     epoch = start - 1
     for epoch in range(start, cfg.epochs):
         if world > 1:
@@ -300,14 +345,15 @@ def _train(cfg, console, model, spec, teacher, io) -> TrainResult:
             evaluated = ema.module if ema is not None else model
             val_logits = predict_logits(evaluated, val_ds, spec)
             val_top1 = float((val_logits.argmax(1) == val_ds.labels).mean())
+            val_loss = float(torch.nn.functional.cross_entropy(torch.from_numpy(val_logits), torch.from_numpy(val_ds.labels)))
             improved = val_top1 > best
             if improved:
                 best, best_epoch = val_top1, epoch
                 io.save(evaluated, spec.replace(metrics={"val_top1": val_top1}), best_path)
-            history.append({"epoch": epoch + 1, "loss": loss_sum / max(seen, 1), "val_top1": val_top1,
-                            "lr": opt.param_groups[0]["lr"], "images_per_s": seen * world / train_time, "seconds": train_time})
+            history.append({"epoch": epoch + 1, "loss": loss_sum / max(seen, 1), "val_top1": val_top1, "val_loss": val_loss,
+                            "lr": max(g["lr"] for g in opt.param_groups), "images_per_s": seen * world / train_time, "seconds": train_time})
             say(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {loss_sum / max(seen, 1):.4f}  val top-1 {val_top1:.4f}"
-                f"{' *' if improved else '  '}  {seen * world / train_time:7.1f} img/s  {train_time:6.1f}s  lr {opt.param_groups[0]['lr']:.2e}")
+                f"{' *' if improved else '  '}  {seen * world / train_time:7.1f} img/s  {train_time:6.1f}s  lr {history[-1]['lr']:.2e}")
             save_checkpoint(ckpt_path, model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
                             ema=ema.module.state_dict() if ema is not None else None, epoch=epoch, best=best,
                             best_epoch=best_epoch, history=json.dumps(history), rng=rng_state(), sampler_rng=g.get_state(),
@@ -349,7 +395,8 @@ def _finish(cfg, spec, best_path, val_ds, test_ds, history, best_epoch, out, io:
     spec = spec.replace(temperature=temperature, metrics=summary).with_step("distill" if distilled else "train", params, summary)
     io.save(model, spec, best_path)
     full = {"summary": summary, "temperature": temperature, eval_name: before, f"{eval_name}_calibrated": after,
-            "history": history, "config": cfg.to_dict()}
+            "history": history, "config": cfg.to_dict(),
+            "skipped": [{"path": s.path, "reason": s.reason} for s in getattr(val_ds, "skipped", [])]}
     atomic_write_bytes(out / "metrics.json", json.dumps(full, indent=2).encode())
     confusion_png(before, spec.labels, out / "confusion.png")
     reliability_png(before, after, out / "reliability.png")

@@ -15,16 +15,36 @@ from .config import TrainConfig
 from .data import ArrayDataset
 
 
-def augmenter(cfg: TrainConfig, spec: ModelSpec, sample_hw: tuple[int, int]):
+class PadCropSameSize(torch.nn.Module):
+    """Reflect-pad by `fraction` of the shorter side, then crop a random window of the image's OWN size: a random
+    shift that works on a folder of mixed-size pictures (a RandomCrop sized from one image fails on the others)."""
+
+    def __init__(self, fraction: float = 1 / 14):
+        super().__init__()
+        self.fraction = fraction
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:  # uint8 CxHxW
+        h, w = img.shape[-2:]
+        pad = max(1, round(min(h, w) * self.fraction))
+        pad = min(pad, h - 1, w - 1) if min(h, w) > 1 else 0  # reflect padding needs pad < size
+        if pad == 0:
+            return img
+        padded = torch.nn.functional.pad(img[None].float(), (pad, pad, pad, pad), mode="reflect")[0].to(img.dtype)
+        y, x = (int(v) for v in torch.randint(0, 2 * pad + 1, (2,)))
+        return padded[:, y : y + h, x : x + w]
+
+
+def augmenter(cfg: TrainConfig, spec: ModelSpec, sample_hw: tuple[int, int] | None = None):
+    """The training augmentation for cfg (sample_hw is no longer needed: every step works on any image size)."""
     from torchvision.transforms import v2
 
     steps = []
-    h, w = sample_hw
-    if cfg.augment == "crop_flip":
-        steps += [v2.RandomCrop((h, w), padding=max(1, round(min(h, w) / 14)), padding_mode="reflect"), v2.RandomHorizontalFlip()]
-    elif cfg.augment == "rrc":
+    kind = cfg.augmentation
+    if kind == "crop_flip":
+        steps += [PadCropSameSize(), v2.RandomHorizontalFlip()]
+    elif kind == "rrc":
         i = spec.input
-        steps += [v2.RandomResizedCrop((i.height, i.width), scale=(0.25, 1.0), antialias=True), v2.RandomHorizontalFlip()]
+        steps += [v2.RandomResizedCrop((i.height, i.width), scale=(cfg.rrc_scale, 1.0), antialias=True), v2.RandomHorizontalFlip()]
     if cfg.randaugment:
         steps.append(v2.RandAugment(magnitude=int(cfg.randaugment)))
     if cfg.random_erasing:

@@ -1,0 +1,107 @@
+"""INT8 under an accuracy budget, for any target of the table (targets.py): PTQ, then float fallbacks, each attempt
+judged against the FP32 artifact of the same runtime on the same validation images with a paired test (stats.py).
+
+The ladder (targets whose INT8 build can leave layers in float): as asked; + first/last layers; + SE blocks; then
+whole stages, most sensitive first (each stage's sensitivity measured alone), up to max_float_layers. It stops at
+the first attempt within the budget. Targets without that control get one PTQ attempt. Every attempt is a row with
+its accuracy, 95% interval, drop, McNemar p and whether the validation set can resolve the budget at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .. import stats
+from ..errors import EdgeclsError
+from .targets import Int8Job, Int8Target
+
+FIRST_LAST = ("conv_stem", "conv_head", "classifier")
+
+
+def blocks(model) -> list[str]:
+    """Top-level stages ("blocks.0".."blocks.N"): the unit the ranked fallback keeps in float."""
+    return [f"blocks.{k}" for k in range(len(model.blocks))] if hasattr(model, "blocks") else []
+
+
+def _companions(path: Path) -> list[Path]:
+    out = [path, path.with_name(path.name + ".json")]
+    if path.suffix == ".xml":
+        out.append(path.with_suffix(".bin"))
+    return [p for p in out if p.exists()]
+
+
+def remove_artifact(path: Path) -> None:
+    for p in _companions(path):
+        p.unlink(missing_ok=True)
+
+
+def ladder(t: Int8Target, job: Int8Job, correct: Callable[[Path], np.ndarray], float_correct: np.ndarray,
+           max_drop: float | None, work: Path, *, max_float_layers: int = 12, log: Callable[[str], None] = print,
+           name: str | None = None) -> list[dict]:
+    """Build INT8 attempts in `work` until one is within max_drop points of float_correct (per-image correctness of
+    the FP32 artifact on the validation images); returns every attempt as a row, the chosen one with final=True.
+
+    correct(path): per-image correctness of an artifact on the same images, in the same order."""
+    label = name or t.name
+    rows: list[dict] = []
+
+    def attempt(keep: tuple[str, ...], how: str, probe: bool = False) -> dict:
+        dst = work / (f"probe_{t.name}{t.suffix}" if probe else f"int8_{t.name}_{len([r for r in rows if r['method'] != 'sensitivity probe'])}{t.suffix}")
+        row = {"backend": label, "target": t.name, "precision": "int8", "method": how, "keep_float": list(keep), "artifact": str(dst)}
+        try:
+            job_k = replace(job, dst=dst, keep_float=keep)
+            t.build_int8(job_k)
+            ok = correct(dst)
+        except EdgeclsError as exc:  # a build that fails its own verification, a runtime that refuses the graph
+            row.update(error=f"{type(exc).__name__}: {exc}", within_budget=False, val_top1=None)
+            log(f"{label} {how}: failed: {exc}")
+            rows.append(row)
+            return row
+        d = stats.budget(float_correct, ok, max_drop)
+        acc = stats.accuracy(ok)
+        row.update(val_top1=acc.value, val_interval=[acc.lo, acc.hi], n=acc.n, drop_pts=round(d.drop_pts, 3),
+                   within_budget=d.within, resolved=d.resolved, mcnemar_p=d.comparison.p_value, budget=d.note,
+                   file_mb=round(sum(p.stat().st_size for p in _companions(dst) if p.suffix != ".json") / 1e6, 3))
+        log(f"{label} {how} keep_float={list(keep) or 'none'}: val top-1 {acc.pct()} — {d.note}")
+        rows.append(row)
+        return row
+
+    keep = tuple(job.keep_float)
+    first = attempt(keep, "ptq")
+    if first["within_budget"] or max_drop is None or not t.keep_float:
+        return _finish(rows)
+    for extra, how in ((FIRST_LAST, "ptq fallback: first/last layers float"), (("se",), "ptq fallback: + SE blocks float")):
+        keep = tuple(dict.fromkeys(keep + extra))
+        if attempt(keep, how)["within_budget"]:
+            return _finish(rows)
+    gains = []
+    for blk in blocks(job.model):  # sensitivity: how much keeping this stage in float alone recovers
+        r = attempt(keep + (blk,), "sensitivity probe", probe=True)
+        if r.get("val_top1") is not None:
+            gains.append((r["val_top1"], blk))
+    remove_artifact(work / f"probe_{t.name}{t.suffix}")  # probes are measurements, not artifacts to ship
+    for _, blk in sorted(gains, reverse=True)[:max_float_layers]:
+        keep = keep + (blk,)
+        if attempt(keep, f"ptq fallback: + {blk} float (ranked)")["within_budget"]:
+            break
+    return _finish(rows)
+
+
+def _finish(rows: list[dict]) -> list[dict]:
+    """Mark the chosen attempt: the first within budget (the ladder stops there), else the most accurate one."""
+    real = [r for r in rows if r["method"] != "sensitivity probe"]
+    ok = [r for r in real if r["within_budget"]]
+    scored = [r for r in real if r.get("val_top1") is not None]
+    best = ok[0] if ok else (max(scored, key=lambda r: r["val_top1"]) if scored else None)
+    for r in rows:
+        r["final"] = r is best
+    if best is not None:
+        best["notes"] = f"chosen of {len(real)} attempt(s)"
+    return rows
+
+
+__all__ = ["FIRST_LAST", "blocks", "ladder", "remove_artifact"]

@@ -1,0 +1,165 @@
+"""The INT8 targets, as a table: target name -> how to build its FP32 and INT8 artifacts, how to evaluate them here.
+
+One `max_drop` budget covers every runtime a user ships because every runtime is one row of this table: `edgecls
+compress` (`quantize: backends: [...]`) and `edgecls deploy --targets ...` both read it. Adding a target (say
+ExecuTorch `.pte`) is adding one `Int8Target` to TARGETS: its FP32 export, its INT8 build from the float model or
+the FP32 artifact plus calibration inputs, and what it needs to run.
+
+Calibration inputs are given in the FP32 artifact's own input format (for every target here: uint8 NHWC crops of
+training images, normalization in the graph), so the same images calibrate every runtime.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import EdgeclsError
+from ..spec import ModelSpec
+
+
+class UnknownTargetError(EdgeclsError, ValueError):
+    """A deploy/compress target name that is not in the table."""
+
+
+@dataclass(frozen=True)
+class Int8Job:
+    """Everything an INT8 build may use. dst: where the INT8 artifact goes (published whole, verified)."""
+
+    model: Any  # the float torch model
+    spec: ModelSpec  # its spec
+    float_path: Path  # this target's FP32 artifact
+    float_spec: ModelSpec
+    calibration: np.ndarray  # (N, ...) inputs in the FP32 artifact's input format
+    dst: Path
+    keep_float: tuple[str, ...] = ()  # module names to leave in float (targets with keep_float=True)
+    options: dict = field(default_factory=dict)  # calibration_method, per_channel, overflow_fix
+    verify_images: dict | None = None  # name -> RGB image: what exports are checked against PyTorch on
+
+
+@dataclass(frozen=True)
+class Int8Target:
+    name: str  # what users write: --targets onnxruntime
+    aliases: tuple[str, ...]  # other accepted spellings (compress's historical `onnx`, `tflite`)
+    suffix: str
+    needs: tuple[tuple[str, str], ...]  # (python module, edgecls extra) to build AND run it
+    export_float: Callable[[Any, ModelSpec, Path, dict | None], ModelSpec]  # (model, spec, dst, verify_images)
+    build_int8: Callable[[Int8Job], ModelSpec]
+    keep_float: bool  # honours keep_float: the fallback ladder can leave layers in float
+    qat: bool  # compress's QAT fallback applies (NNCF fake quantization -> this runtime)
+    device: str = "cpu"  # where its artifacts run (the Predictor's device=)
+    note: str = ""  # shown in reports: what INT8 scheme this is
+
+    def unavailable(self) -> str | None:
+        """Why this target cannot be built or measured on this machine (None: it can)."""
+        for module, extra in self.needs:
+            if importlib.util.find_spec(module.split(".")[0]) is None:
+                return f"'{module}' is not installed: pip install 'edgecls[{extra}]'"
+        if self.device == "cuda":
+            from ..errors import require
+
+            torch = require("torch", "torch")
+            if not torch.cuda.is_available():
+                return "no NVIDIA GPU here (TensorRT builds and runs engines only on one); run deploy on the GPU machine"
+        return None
+
+
+# --- the builds -------------------------------------------------------------------------------------------------
+def _export(model, spec, dst, verify_images, verify: bool = True, **opts) -> ModelSpec:
+    from ..exporters import export
+
+    return export(model, spec, dst, images=verify_images, verify=verify, **opts).spec
+
+
+def _float_graph(model, spec, dst, verify_images=None):  # ONNX and OpenVINO: dynamic batch, evaluation runs batches
+    return _export(model, spec, dst, verify_images, dynamic_batch=True)
+
+
+class _quiet_litert:
+    """litert-torch prints a progress line per conversion phase (a dozen per export): keep deploy's output readable."""
+
+    def __enter__(self):
+        import litert_torch
+
+        self.cfg, self.was = litert_torch.config, litert_torch.config.show_progress
+        self.cfg.show_progress = False
+
+    def __exit__(self, *exc):
+        self.cfg.show_progress = self.was
+
+
+def _float_tflite(model, spec, dst, verify_images=None):
+    with _quiet_litert():
+        return _export(model, spec, dst, verify_images)
+
+
+def _ptq(fmt: str) -> Callable[[Int8Job], ModelSpec]:
+    def build(job: Int8Job) -> ModelSpec:
+        from .ptq import quantize_file
+
+        o = job.options
+        return quantize_file(fmt, job.float_path, job.dst, job.float_spec, job.calibration, keep_float=job.keep_float,
+                             method=o.get("calibration_method", "minmax"), per_channel=o.get("per_channel", True),
+                             overflow_fix=o.get("overflow_fix", "auto"))
+
+    return build
+
+
+def _tflite_int8(job: Int8Job) -> ModelSpec:
+    """litert-torch PT2E full-integer INT8 (the most accurate TFLite INT8, see exporters/tflite.py).
+
+    Not checked against PyTorch on a dozen photos here: every INT8 build of this table is judged on the whole
+    validation set against its runtime's FP32 artifact (budget.ladder), which catches a broken conversion and does
+    not fail a sound one because an unsure model swaps near-ties on a few photos (measured: a 22%-accurate
+    Fashion-MNIST model kept 73% of top-1s on the bundled photos, under export's 80% floor)."""
+    with _quiet_litert():
+        return _export(job.model, job.spec, job.dst, job.verify_images, verify=False, precision="int8",
+                       calibration=job.calibration)
+
+
+def _float_tensorrt(model, spec, dst, verify_images=None):
+    return _export(model, spec, dst, verify_images, precision="fp32")
+
+
+def _tensorrt_int8(job: Int8Job) -> ModelSpec:
+    # minimal on purpose: the TensorRT exporter (symmetric Q/DQ ONNX, ModelOpt) is being reworked; this row is
+    # where deploy/compress meet it
+    return _export(job.model, job.spec, job.dst, job.verify_images, precision="int8", calibration=job.calibration)
+
+
+TARGETS: dict[str, Int8Target] = {t.name: t for t in (
+    Int8Target("onnxruntime", ("onnx", "ort"), ".onnx", (("onnxruntime", "onnx"),), _float_graph, _ptq("onnx"),
+               keep_float=True, qat=True, note="ONNX Runtime quantize_static: QDQ, int8 per-channel weights, uint8 activations"),
+    Int8Target("openvino", ("ov",), ".xml", (("openvino", "openvino"), ("nncf", "compress")), _float_graph, _ptq("openvino"),
+               keep_float=True, qat=True, note="NNCF post-training quantization (mixed preset)"),
+    Int8Target("litert", ("tflite",), ".tflite", (("litert_torch", "tflite-export"), ("ai_edge_litert", "tflite")),
+               _float_tflite, _tflite_int8, keep_float=False, qat=False,
+               note="litert-torch PT2E full-integer INT8 (float islands around SE/hard-swish allowed)"),
+    Int8Target("tensorrt", ("trt",), ".engine", (("tensorrt", "tensorrt"),), _float_tensorrt, _tensorrt_int8,
+               keep_float=False, qat=False, device="cuda", note="TensorRT INT8 engine"),
+)}
+
+
+def target(name: str) -> Int8Target:
+    """The target called `name` (or one of its aliases); an unknown name is an error listing the known ones."""
+    for t in TARGETS.values():
+        if name == t.name or name in t.aliases:
+            return t
+    known = ", ".join(f"{t.name} ({', '.join(t.aliases)})" if t.aliases else t.name for t in TARGETS.values())
+    raise UnknownTargetError(f"unknown INT8 target {name!r}; known targets: {known}")
+
+
+def evaluate(path: Path, inputs: np.ndarray, *, device: str = "cpu", threads: int | None = None, batch: int = 64) -> np.ndarray:
+    """Logits of an artifact on preprocessed inputs (in its own input format), through the Predictor and its runtime."""
+    from ..predictor import Predictor
+
+    with Predictor(path, threads=threads, device=device) as pred:
+        step = pred.max_batch or batch
+        return np.concatenate([pred.infer(inputs[i : i + step]) for i in range(0, len(inputs), step)])
+
+
+__all__ = ["Int8Job", "Int8Target", "TARGETS", "UnknownTargetError", "evaluate", "target"]

@@ -1,0 +1,92 @@
+"""DeployConfig: every setting of `edgecls deploy`, with what it means (the CLI help and the report read it)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..configfile import known_fields, read_yaml_mapping, setting, settings_help
+from .data import DeployError
+
+DEFAULT_TARGETS = ["onnxruntime", "openvino", "litert"]
+
+
+@dataclass
+class DeployConfig:
+    data: str = setting("", "ImageFolder of your photos (root/<class>/<images>), or a folder holding train/ and val/ "
+                            "class folders")
+    val_dir: str | None = setting(None, "validation ImageFolder with the same class folders; default: val/ beside "
+                                        "train/ in DATA, else a stratified split of DATA")
+    out: str = setting("deploy_out", "output folder: report.html/.md/.json, the model, every artifact; rerunning with "
+                                     "the same folder resumes")
+    targets: list = setting(list(DEFAULT_TARGETS), "runtimes to ship: onnxruntime, openvino, litert, tensorrt (GPU machine)")
+    max_drop: float = setting(1.0, "accuracy budget: INT8 may lose at most this many top-1 points against the FP32 "
+                                   "artifact of the same runtime, on the validation images (paired test)")
+    budget_ms: float | None = setting(None, "latency budget: end-to-end p50 per image (decode excluded) measured here; "
+                                            "the pick is the fastest artifact within the accuracy budget that fits")
+    arch: str = setting("efficientnet_lite0", "architecture, see `edgecls archs`")
+    recipe: str | None = setting(None, "a TrainConfig YAML to train with instead of the recipe chosen from the data")
+    train: dict = setting({}, "TrainConfig settings that override the recipe (e.g. {epochs: 3}); --epochs sets one")
+    val_fraction: float = setting(0.2, "share of each class held out for validation when there is no validation folder")
+    seed: int = setting(0, "seed of the split, training and calibration subsets")
+    strict: bool = setting(False, "stop with an error listing unreadable or non-image files instead of skipping them")
+    dedup: bool = setting(True, "remove from validation the images that are byte-identical to a training image")
+    calibration: int = setting(300, "INT8 calibration images, taken from the training split (all of it when smaller)")
+    int8_keep_float: int = setting(12, "how many stages the INT8 fallback may keep in float before it gives up")
+    verify_images: int = setting(16, "validation images each export is checked against PyTorch on before it is kept")
+    bench_runs: int = setting(100, "timed runs per artifact in the latency benchmark")
+    bench_warmup: int = setting(10, "untimed warmup runs per artifact")
+    bench_threads: list = setting([0], "runtime thread counts to benchmark; 0 = the runtime's default")
+    bench_cold: bool = setting(True, "measure cold start (import, load, first inference) in a fresh process")
+    threads: int | None = setting(None, "PyTorch threads for training and evaluation (default: PyTorch's own)")
+
+    def __post_init__(self) -> None:
+        from ..compress.targets import UnknownTargetError, target
+
+        if not self.data:
+            raise DeployError("deploy needs DATA: a folder of class folders of your photos")
+        if not self.targets:
+            raise DeployError("give at least one target: onnxruntime, openvino, litert or tensorrt")
+        try:
+            names = [target(t).name for t in self.targets]
+        except UnknownTargetError as exc:
+            raise DeployError(str(exc)) from None
+        if len(set(names)) != len(names):
+            raise DeployError(f"targets {self.targets} name a runtime twice")
+        self.targets = names
+        if not isinstance(self.max_drop, (int, float)) or self.max_drop < 0:
+            raise DeployError(f"max_drop={self.max_drop!r}: the budget is how many top-1 points INT8 may lose, >= 0 "
+                              "(a negative budget would ask INT8 to beat its own FP32 model)")
+        if self.budget_ms is not None and self.budget_ms <= 0:
+            raise DeployError(f"budget_ms={self.budget_ms}: a latency budget must be > 0 ms")
+        if not 0 < self.val_fraction < 1:
+            raise DeployError(f"val_fraction={self.val_fraction} must be in (0, 1)")
+        if self.calibration < 1 or self.verify_images < 1 or self.bench_runs < 2 or self.bench_warmup < 0:
+            raise DeployError("calibration and verify_images must be >= 1, bench_runs >= 2, bench_warmup >= 0")
+        if any(t < 0 for t in self.bench_threads):
+            raise DeployError("bench_threads must be >= 0 (0: the runtime's default)")
+        if self.recipe is not None and not Path(self.recipe).is_file():
+            raise DeployError(f"recipe {self.recipe}: no such file (a TrainConfig YAML)")
+        if not isinstance(self.train, dict):
+            raise DeployError("train: must be a mapping of TrainConfig settings")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def help(cls) -> dict[str, dict[str, Any]]:
+        return settings_help(cls)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DeployConfig:
+        known_fields(cls, d, DeployError, "deploy")
+        return cls(**d)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> DeployConfig:
+        return cls.from_dict(read_yaml_mapping(path, DeployError, "deploy"))
+
+
+__all__ = ["DEFAULT_TARGETS", "DeployConfig"]

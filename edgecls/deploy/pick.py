@@ -1,0 +1,82 @@
+"""The pick, per target and overall: first the accuracy budget, then the latency budget, then speed.
+
+An artifact is acceptable when it is an FP32 export (verified against PyTorch) or an INT8 build within max_drop of
+its runtime's FP32 (paired test, compress/budget.py). Among the acceptable ones, those whose end-to-end p50 (batch
+1, measured here by edgecls-bench) fits --budget-ms; the fastest of them is the pick. When none fits, the fastest
+acceptable one is named and the report says the latency budget is missed. Without latency figures, INT8 within
+budget is preferred (smaller), and the reason says no latency was measured.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _latency(ctx: dict) -> tuple[dict[str, float], str]:
+    bench = ctx.get("bench")
+    if bench is None or "rows" not in bench.result:
+        return {}, ""
+    threads = (ctx["config"]["bench_threads"] or [0])[0]
+    rows = [r for r in bench.result["rows"] if r["batch"] == 1 and r["threads"] == threads]
+    e2e = all(r.get("e2e_p50_ms") is not None for r in rows)
+    key = "e2e_p50_ms" if e2e else "p50_ms"
+    return {str(Path(r["path"]).resolve()): r[key] for r in rows}, ("end-to-end p50" if e2e else "model-only p50")
+
+
+def candidates(ctx: dict) -> list[dict]:
+    """Every artifact built, with whether it is within the accuracy budget and its latency."""
+    lat, _ = _latency(ctx)
+    out = []
+    for target, per in ctx["artifacts"].items():
+        for prec, st in per.items():
+            r = st.result
+            if "artifact" not in r:
+                continue
+            path = st.path(r["artifact"])
+            ok = prec == "fp32" or bool(r.get("within_budget"))
+            out.append({"target": target, "precision": prec, "path": str(path), "acceptable": ok,
+                        "latency_ms": lat.get(str(path.resolve())), "val_top1": r["val_top1"], "file_mb": r["file_mb"],
+                        "int8_note": r.get("budget") if prec == "int8" else None})
+    return out
+
+
+def _choose(cands: list[dict], budget_ms: float | None, metric: str, max_drop: float) -> dict | None:
+    ok = [c for c in cands if c["acceptable"]]
+    if not ok:
+        return None
+    timed = [c for c in ok if c["latency_ms"] is not None]
+    name = lambda c: f"{c['target']} {c['precision'].upper()} ({Path(c['path']).name})"  # noqa: E731
+    rejected = [c for c in cands if not c["acceptable"]]
+    tail = "".join(f"; {name(c)} is over the {max_drop:g}-point accuracy budget" for c in rejected)
+    if not timed:
+        best = next((c for c in ok if c["precision"] == "int8"), ok[0])
+        return {**best, "meets_budgets": budget_ms is None,
+                "why": f"{name(best)}: within the {max_drop:g}-point accuracy budget; no latency was measured, so the "
+                       f"smaller file{' (latency budget not checked)' if budget_ms else ''}{tail}"}
+    fits = [c for c in timed if budget_ms is None or c["latency_ms"] <= budget_ms]
+    if fits:
+        best = min(fits, key=lambda c: c["latency_ms"])
+        limit = f" that fit {budget_ms:g} ms" if budget_ms is not None else ""
+        why = (f"{name(best)}: {best['latency_ms']:.2f} ms {metric}, the fastest of {len(fits)} artifact(s) within the "
+               f"{max_drop:g}-point accuracy budget{limit}; val top-1 {best['val_top1']:.2%}{tail}")
+        return {**best, "meets_budgets": True, "why": why}
+    best = min(timed, key=lambda c: c["latency_ms"])
+    return {**best, "meets_budgets": False,
+            "why": f"nothing within the {max_drop:g}-point accuracy budget fits {budget_ms:g} ms {metric}; the fastest is "
+                   f"{name(best)} at {best['latency_ms']:.2f} ms{tail}"}
+
+
+def picks(ctx: dict) -> dict:
+    cfg = ctx["config"]
+    _, metric = _latency(ctx)
+    cands = candidates(ctx)
+    per = {}
+    for t in ctx["artifacts"]:
+        mine = [c for c in cands if c["target"] == t]
+        if mine:
+            per[t] = _choose(mine, cfg["budget_ms"], metric or "latency", cfg["max_drop"])
+    return {"targets": {k: v for k, v in per.items() if v}, "overall": _choose(cands, cfg["budget_ms"], metric or "latency", cfg["max_drop"]),
+            "metric": metric, "candidates": cands}
+
+
+__all__ = ["candidates", "picks"]
