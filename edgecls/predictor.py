@@ -87,18 +87,20 @@ def _warn_int8_saturation(spec: ModelSpec, backend: str, path: Path) -> None:
 
 
 class Predictor:
-    """Load an artifact (.pt, .onnx, .xml) and classify images with the preprocessing stored in its spec.
+    """Load an artifact (.pt, .onnx, .xml, .tflite, .engine, .pte) and classify images with the preprocessing stored in its spec.
 
-    backend: None picks by suffix; 'torch' | 'onnxruntime' | 'openvino' forces one.
+    backend: None picks by suffix; a name from edgecls.backends.BACKENDS ('onnxruntime', 'executorch', ...) forces one.
     color: default channel order of numpy frames ('BGR' for OpenCV capture); None requires it per call.
-    threads: runtime threads (torch: process-wide). spec: overrides the embedded/sidecar spec.
+    threads: runtime threads (torch and ExecuTorch: process-wide, the last one asked for applies to every model of that
+        runtime in the process). spec: overrides the embedded/sidecar spec.
     workers: threads of the pool behind predict_async().
     cache_dir: OpenVINO's compiled-model cache: the first load writes the compiled blob there, later processes load it
         instead of compiling (Lite0 on 2 cores: compile 180 -> 85 ms FP32, 280 -> 120 ms INT8). Other runtimes have no
         compile step and reject it.
 
     Thread safety: one Predictor may be shared by many threads. ONNX Runtime runs concurrent calls on one session;
-    OpenVINO gives each calling thread its own infer request; PyTorch serializes calls with a lock.
+    OpenVINO gives each calling thread its own infer request; PyTorch and LiteRT serialize calls with a lock;
+    ExecuTorch serializes every call in the process (its XNNPACK delegates share one thread pool).
 
     Runtime settings: OpenVINO compiles with the LATENCY hint, f32 inference precision and `threads` inference
     threads, and runs one request at a time through start_async()/wait() on its pinned stream thread (what

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import BackendUnavailableError, EdgeclsError
 
-SUFFIXES = (".pt", ".onnx", ".xml", ".tflite", ".engine")
+SUFFIXES = (".pt", ".onnx", ".xml", ".tflite", ".engine", ".pte")
 
 
 def parse_cpus(text: str) -> list[int]:
@@ -57,7 +57,7 @@ def collect(paths: list[str]) -> list[Path]:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="edgecls-bench", description=__doc__)
-    ap.add_argument("models", nargs="*", help="artifacts (.pt/.onnx/.xml/.tflite/.engine) or folders of them")
+    ap.add_argument("models", nargs="*", help="artifacts (.pt/.onnx/.xml/.tflite/.engine/.pte) or folders of them")
     ap.add_argument("--runs", type=int, default=200, help="timed runs per measurement")
     ap.add_argument("--duration", type=float, help="seconds per measurement instead of a run count")
     ap.add_argument("--warmup", type=int, default=20)
