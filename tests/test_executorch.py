@@ -105,9 +105,9 @@ def test_bad_pte_files_give_model_file_error(executorch_artifacts, artifacts, tm
 
 
 def test_missing_runtime_names_the_extra(executorch_artifacts, lite0, tmp_path, monkeypatch):
-    for mod in ("executorch.runtime", "executorch.extension.pybindings.portable_lib", "executorch.exir"):
+    for mod in ("executorch.extension.pybindings._C", "executorch.exir"):
         monkeypatch.setitem(sys.modules, mod, None)  # what `import` sees when the package is not installed
-    monkeypatch.setattr(et, "_MODS", None)
+    monkeypatch.setattr(et, "_EXT", None)
     with pytest.raises(BackendUnavailableError, match=r"pip install 'edgecls\[executorch\]'"):
         edgecls.Predictor(executorch_artifacts["pte"])
     model, spec = lite0
@@ -184,15 +184,20 @@ def test_native_logs_are_captured_and_other_stderr_passes(tmp_path):
 
 def test_a_real_load_keeps_native_logs_out_of_stderr(executorch_artifacts):
     code = f"""
+        import sys
         import edgecls
         from edgecls.backends import executorch_backend as et
         n = et.thread_count()
         p = edgecls.Predictor({str(executorch_artifacts['pte_int8'])!r}, threads=n + 1)  # resizing logs a line
         print(p.predict(__import__("numpy").full((300, 400, 3), 120, "uint8"), color="RGB").label)
+        print("exir imported:", "executorch.exir" in sys.modules)
     """
     quiet = _python(code)
     assert quiet.returncode == 0, quiet.stderr[-2000:]
     assert "threadpool.cpp" not in quiet.stderr and "cpuinfo_utils" not in quiet.stderr, quiet.stderr[-2000:]
+    assert quiet.stderr.strip() == "", quiet.stderr[-2000:]  # nothing at all: no import-time warnings either
+    # the runtime alone: ExecuTorch's exporter package (15 s, +230 MB per cold start here) is not loaded
+    assert "exir imported: False" in quiet.stdout
     loud = _python(code, env={et.LOG_ENV: "1"})
     assert loud.returncode == 0 and "Resetting threadpool" in loud.stderr
 
@@ -236,3 +241,10 @@ def test_cli_info_and_bench_rows(executorch_artifacts, tmp_path):
         cold = row["cold_start"]
         assert "error" not in cold, cold
         assert cold["peak_rss_mb"] > 0 and cold["load_ms"] > 0 and row["end_to_end_ms"]["p50"] > 0
+
+
+def test_cli_export_refuses_a_precision_executorch_lacks(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "edgecls", "export", "efficientnet_lite0", "-f", "executorch", "--precision",
+                        "fp16", "-o", tmp_path], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2 and "choose one of fp32, int8" in r.stderr and "Traceback" not in r.stderr, r.stderr[-1000:]
+    assert not list(tmp_path.glob("*.pte"))

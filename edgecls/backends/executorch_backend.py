@@ -1,4 +1,4 @@
-"""ExecuTorch backend (.pte) on `executorch.runtime.Runtime`, XNNPACK delegate on CPU.
+"""ExecuTorch backend (.pte) on ExecuTorch's runtime extension (what `executorch.runtime` wraps), XNNPACK on CPU.
 
 The spec is read from the program's constant methods `edgecls_spec` / `labels` (exporters/executorch.py).
 
@@ -44,7 +44,7 @@ SPEC_METHOD, LABELS_METHOD = "edgecls_spec", "labels"  # constant methods carryi
 
 _LOCK = threading.RLock()
 _SESSIONS: weakref.WeakSet = weakref.WeakSet()
-_MODS: tuple | None = None
+_EXT = None  # the runtime extension module, imported on first use
 _NATIVE_LINE = re.compile(r"^\[[\w./+-]+:\d+\] ")  # ET_LOG's "[file.cpp:123] message"
 
 
@@ -112,37 +112,39 @@ def import_quietly(module: str):
         pytree.setLevel(level)
 
 
-def _modules():
-    """(Runtime, Verification, the pybindings module with the thread pool controls), imported once."""
-    global _MODS
-    if _MODS is None:
-        lib = import_quietly("executorch.extension.pybindings.portable_lib")
-        rt = import_quietly("executorch.runtime")
-        _MODS = (rt.Runtime.get(), rt.Verification, lib)
-    return _MODS
+def runtime():
+    """ExecuTorch's runtime extension (`executorch.extension.pybindings._C`), the module that `executorch.runtime`
+    and `portable_lib` wrap. Imported directly: both wrappers import ExecuTorch's exporter package (`executorch.exir`,
+    for a warnings helper), which cost 15 s and 230 MB of peak RSS on every cold start here, against 0.01 s for the
+    extension itself. It needs libtorch loaded first, hence the torch import (the extension takes torch tensors)."""
+    global _EXT
+    if _EXT is None:
+        import_quietly("torch")
+        _EXT = import_quietly("executorch.extension.pybindings._C")
+    return _EXT
 
 
 def thread_count() -> int:
     """Threads of ExecuTorch's process-wide pool (created with its default size on first use)."""
-    _, _, lib = _modules()
+    ext = runtime()
     with _LOCK, native_logs():
-        return int(lib._threadpool_get_thread_count())
+        return int(ext._threadpool_get_thread_count())
 
 
 def set_thread_count(threads: int) -> None:
     """Resize ExecuTorch's process-wide pool; every live ExecuTorch session is reloaded onto the new one."""
     if not isinstance(threads, int) or threads <= 0:
         raise ValueError(f"threads={threads!r} must be a positive integer")
-    _, _, lib = _modules()
+    ext = runtime()
     with _LOCK:
         with native_logs():
-            if int(lib._threadpool_get_thread_count()) == threads:
+            if int(ext._threadpool_get_thread_count()) == threads:
                 return
         live = list(_SESSIONS)
         for s in live:  # drop every delegate that points at the old pool before it is freed
             s._unload()
         with native_logs():
-            lib._unsafe_reset_threadpool(int(threads))
+            ext._unsafe_reset_threadpool(int(threads))
         failed = []
         for s in live:
             try:
@@ -182,19 +184,19 @@ class ExecuTorchSession:
             self._load()
             self.embedded_spec = self._read_spec()
             _SESSIONS.add(self)
-        meta = self._method.metadata
+        meta = self._method.method_meta()
         self.input_shape = tuple(int(d) for d in meta.input_tensor_meta(0).sizes())
         out = tuple(int(d) for d in meta.output_tensor_meta(0).sizes())
         self.num_classes = out[-1] if out else None
         self.max_batch = self.input_shape[0] if self.input_shape else None
-        self._torch = sys.modules["torch"]  # loaded by the ExecuTorch runtime itself
+        self._torch = sys.modules["torch"]  # loaded with the runtime extension (runtime())
 
     def _load(self) -> None:
-        rt, verification, _ = _modules()
+        ext = runtime()
         error = None
         with native_logs() as log:  # its lines arrive when the capture ends, hence the error is raised after it
-            try:
-                program = rt.load_program(self.path, verification=verification.InternalConsistency)
+            try:  # InternalConsistency: the flatbuffer verifier runs over the whole program before anything is used
+                program = ext._load_program(str(self.path), program_verification=ext.Verification.InternalConsistency)
                 method = program.load_method("forward")
             except Exception as exc:  # noqa: BLE001 - the runtime raises RuntimeError/KeyError with an error code
                 error = exc
@@ -208,10 +210,11 @@ class ExecuTorchSession:
         self._method = self._program = None
 
     def _read_spec(self) -> ModelSpec | None:
-        if SPEC_METHOD not in self._program.method_names:
+        names = {self._program.get_method_name(i) for i in range(self._program.num_methods())}
+        if SPEC_METHOD not in names:
             return None  # a .pte from elsewhere: the sidecar JSON or spec= gives the spec
         try:
-            text = self._program.load_method(SPEC_METHOD).execute([])
+            text = self._program.load_method(SPEC_METHOD)([])
         except (RuntimeError, UnicodeDecodeError) as exc:
             raise ModelFileError(f"{self.path}: its embedded spec cannot be read ({type(exc).__name__}: {str(exc)[:200]}); "
                                  "the file is corrupt. Re-export it with `edgecls export -f executorch`") from exc
@@ -222,7 +225,7 @@ class ExecuTorchSession:
         with _LOCK:
             if self._method is None:
                 raise ModelFileError(f"{self.path} could not be reloaded after a thread pool resize; create the Predictor again")
-            y = self._method.execute([x])[0]  # the method copies its output out (clone_outputs)
+            y = self._method([x])[0]  # a copy: the output is cloned out of the method's planned buffer
         return y.numpy()
 
 

@@ -41,12 +41,12 @@ def torch_to_executorch(model, spec: ModelSpec, path: str | Path, *, precision: 
     calibration (int8 only): images or preprocessed inputs, see calibration.py. keep_float (int8 only): module names
     ("conv_stem", "se", "blocks.5", "classifier") whose ops stay float, matched as whole module path components.
     """
-    torch = require("torch", "torch")
-    import_quietly("executorch.exir")
     if precision not in PRECISIONS:
         raise ExportError(f"executorch precision={precision!r}: choose one of {', '.join(PRECISIONS)}")
     if precision != "int8" and (calibration is not None or keep_float):
         raise ExportError(f"executorch precision={precision!r} takes no calibration or keep_float; only int8 is calibrated")
+    torch = require("torch", "torch")
+    import_quietly("executorch.exir")
     keep_float = tuple(keep_float)
     inp = artifact_input(spec, fuse_preprocess=True, dynamic_batch=False)
     net = input_adapter(model, spec)
@@ -114,23 +114,29 @@ def _portable_ops(program) -> list[str]:
 
 
 class _quiet_loggers:
-    """The XNNPACK partitioner and torch.export log per-node notes at WARNING/INFO on the root logger during a
-    conversion (and the partitioner calls logging.basicConfig on import); keep them out of the caller's console."""
+    """The XNNPACK partitioner and torch.export log per-node notes at WARNING/INFO during a conversion, and the
+    partitioner's module calls logging.basicConfig() on import (a stderr handler on the root logger, which would then
+    print every library's warnings in the caller's process): levels and root handlers are put back afterwards."""
 
-    names = ("executorch", "torch.export", "torch._export", "torch.utils._pytree", "root")
+    names = ("executorch", "torch.export", "torch._export", "torch.utils._pytree", None)
 
     def __enter__(self):
         import logging
 
-        self._saved = [(logging.getLogger(None if n == "root" else n), None) for n in self.names]
-        self._saved = [(lg, lg.level) for lg, _ in self._saved]
+        self._root = list(logging.getLogger().handlers)
+        self._saved = [(lg, lg.level) for lg in map(logging.getLogger, self.names)]
         for lg, _ in self._saved:
             lg.setLevel(logging.ERROR)
         return self
 
     def __exit__(self, *exc):
+        import logging
+
         for lg, level in self._saved:
             lg.setLevel(level)
+        root = logging.getLogger()
+        for h in [h for h in root.handlers if h not in self._root]:
+            root.removeHandler(h)
 
 
 # --- the spec inside the program ------------------------------------------------------------------------------
