@@ -80,11 +80,14 @@ def extract_cifar10(dest: str | os.PathLike, per_class: int | None = None, class
             c = m.name.split("/")[1]
             if c in want:
                 by_class.setdefault(c, []).append(m)
-        picked = []
-        for c, ms in by_class.items():
-            ms.sort(key=lambda m: m.name)
-            picked += ms[offset: None if per_class is None else offset + per_class]
-        for m in picked:
+        picked = set()
+        for ms in by_class.values():
+            picked.update(m.name for m in sorted(ms, key=lambda m: m.name)[offset: None if per_class is None else offset + per_class])
+        # extract in archive order: a gzip stream cannot seek back, so reading members out of order re-decompresses
+        # the archive from its start for each one
+        for m in members:
+            if m.name not in picked:
+                continue
             target = dest / m.name.split("/", 1)[1]
             if target.is_file():
                 continue
