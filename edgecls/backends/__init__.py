@@ -30,6 +30,7 @@ BACKENDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "openvino": ("edgecls.backends.openvino_backend", (".xml",)),
     "litert": ("edgecls.backends.litert_backend", (".tflite",)),
     "tensorrt": ("edgecls.backends.tensorrt_backend", TENSORRT_SUFFIXES),
+    "executorch": ("edgecls.backends.executorch_backend", (".pte",)),
 }
 
 

@@ -15,7 +15,7 @@ from ..cpuinfo import cpu_model_and_flags, int8_saturates
 ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16",
              "asimd", "asimddp", "sve", "i8mm", "bf16")
 RUNTIMES = ("edgecls", "numpy", "opencv-python-headless", "opencv-python", "onnxruntime", "onnxruntime-gpu", "openvino",
-            "torch", "ai-edge-litert", "tflite-runtime", "tensorrt", "tensorrt-cu12", "tensorrt-cu13", "nncf")
+            "torch", "ai-edge-litert", "tflite-runtime", "tensorrt", "tensorrt-cu12", "tensorrt-cu13", "nncf", "executorch")
 
 
 def _run(cmd: list[str], timeout: float = 5.0) -> str | None:

@@ -156,16 +156,19 @@ def agreement(pred: Predictor, reference: str, source: str | None, limit: int) -
             "top5_overlap": float(np.mean([len(set(g) & set(r)) / len(r) for g, r in zip(got, ref)]))}
 
 
-def _thread_pools(with_torch: bool) -> dict:
-    """OpenCV's (and PyTorch's) process-wide thread counts: the bench sets OpenCV's to each row's thread count, so
-    preprocessing runs on as many threads as the runtime (the Predictor itself leaves process-wide pools alone)."""
+def _thread_pools(backend: str) -> dict:
+    """OpenCV's (and PyTorch's, ExecuTorch's) process-wide thread counts, which a Predictor with `threads` sets."""
     import cv2
 
     pools = {"cv2": (cv2.getNumThreads(), cv2.setNumThreads)}
-    if with_torch:
+    if backend == "torch":
         import torch
 
         pools["torch"] = (torch.get_num_threads(), torch.set_num_threads)
+    if backend == "executorch":
+        from ..backends import executorch_backend as et
+
+        pools["executorch"] = (et.thread_count(), et.set_thread_count)
     return pools
 
 
@@ -178,7 +181,7 @@ def bench_artifact(path: Path, opts: BenchOptions, progress: Callable[[str], Non
                    advance: Callable[[], None] = lambda: None) -> list[dict]:
     """Rows per thread count x batch size; the thread pools it changed are as they were when it returns."""
     backend = backend_for(path)
-    pools = _thread_pools(with_torch=backend.NAME == "torch")
+    pools = _thread_pools(backend.NAME)
     cache = opts.cache_dir if opts.cache_dir and takes_cache_dir(backend) else None
     try:
         return _bench_artifact(path, opts, progress, advance, pools, cache)

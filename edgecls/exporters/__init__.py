@@ -19,6 +19,7 @@ from ..artifacts import embed_pt_spec, file_sha256, publish, save_pt, staging
 from ..backends import BACKENDS
 from ..errors import ExportError
 from ..spec import ModelSpec
+from .executorch import embed_executorch_spec, torch_to_executorch
 from .onnx import DEFAULT_OPSET, embed_onnx_file, torch_to_onnx
 from .openvino import embed_openvino_file, onnx_to_openvino
 from .selfcheck import embed as embed_selfcheck
@@ -85,6 +86,8 @@ FORMATS: dict[str, Format] = {
     "tflite": Format("tflite", "litert", {"precision": "fp32", "calibration": None}, torch_to_tflite, embed_tflite_spec),
     # the plan file (.engine/.trt/.plan) stays native (trtexec/C++ load it): its spec lives only in the sidecar
     "tensorrt": Format("tensorrt", "tensorrt", {**_GRAPH, **_TRT}, _build_tensorrt, embed_tensorrt_spec, has_metadata_slot=False),
+    "executorch": Format("executorch", "executorch", {"precision": "fp32", "calibration": None, "keep_float": ()},
+                         torch_to_executorch, embed_executorch_spec),
 }
 
 
@@ -161,4 +164,14 @@ def export(
     return ExportResult(final, art_spec, report)
 
 
-__all__ = ["FORMATS", "ExportResult", "export", "onnx_to_openvino", "onnx_to_tensorrt", "torch_to_onnx", "torch_to_tflite"]
+def int8_executorch(model, spec: ModelSpec, calibration, path: str | os.PathLike, *, keep_float: tuple[str, ...] = (),
+                    verify: bool = True, images: dict[str, np.ndarray] | None = None) -> ExportResult:
+    """INT8 .pte from the float PyTorch `model`: PT2E (XNNPACKQuantizer) calibrated on `calibration` (RGB uint8 images
+    or an (N, H, W, C) uint8 array of preprocessed inputs), verified against `model` with the INT8 tolerances
+    (verify.py) and published atomically. keep_float: module names left in float (the accuracy-budget fallback)."""
+    return export(model, spec, path, format="executorch", verify=verify, images=images, precision="int8",
+                  calibration=calibration, keep_float=tuple(keep_float))
+
+
+__all__ = ["FORMATS", "ExportResult", "export", "int8_executorch", "onnx_to_openvino", "onnx_to_tensorrt", "torch_to_executorch",
+           "torch_to_onnx", "torch_to_tflite"]
