@@ -137,11 +137,13 @@ def _add_train_flags(t) -> None:
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         hint = str(hints[f.name])
+        about = f.metadata.get("help", "")
         if hints[f.name] is bool:
-            t.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None)
+            t.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                           help=f"{about} (default: {f.default})" if about else None)
         else:
             kind = float if "float" in hint else int if "int" in hint else str
-            t.add_argument(flag, dest=f.name, type=kind, default=None, help=f"default: {f.default}")
+            t.add_argument(flag, dest=f.name, type=kind, default=None, help=f"{about} (default: {f.default})" if about else f"default: {f.default}")
 
 
 def cmd_compress(a) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,13 @@ class TrainConfig:
     arch: str = "mobilenetv3_small_100"
     pretrained: bool = False
     mode: str = "full"  # "full" fine-tune, or "linear_probe": freeze the backbone, train the head
+    # partial fine-tuning (edgecls/train/cached.py)
+    freeze_stages: int = field(default=0, metadata={"help": (
+        "N >= 1: keep the stem and the first N stages (model.blocks[:N]: 7 in EfficientNet-Lite and MobileNetV3-Large, 6 in -Small) "
+        "frozen, BatchNorm statistics included, and train the rest; 0: train every layer")})
+    cache_features: bool = field(default=False, metadata={"help": (
+        "with freeze_stages: run the frozen layers once per image (and once per mirror image unless augment is "
+        "none), keep their output in RAM as float16 and train the rest on it; no other augmentation applies")})
     input_size: int | None = None  # default: 64 for Fashion-MNIST, the arch's own for image folders
     in_chans: int | None = None  # default: 1 for Fashion-MNIST, 3 otherwise
     drop_rate: float = 0.0
@@ -72,6 +79,12 @@ class TrainConfig:
             (0 < self.ema_decay < 1, "ema_decay must be in (0, 1)"),
             (self.in_chans in (None, 1, 3), "in_chans must be 1 or 3"),
             (0 <= self.kd_alpha <= 1 and self.kd_temperature > 0, "kd_alpha must be in [0, 1] and kd_temperature > 0"),
+            (self.freeze_stages >= 0, "freeze_stages must be >= 0 (0 = train every layer)"),
+            (not (self.freeze_stages and self.mode == "linear_probe"), "freeze_stages and mode=linear_probe both choose what trains; use one"),
+            (not self.cache_features or self.freeze_stages > 0, "cache_features needs freeze_stages >= 1 (the layers whose output is cached)"),
+            (not self.cache_features or not (self.randaugment or self.random_erasing or self.mixup or self.cutmix or self.teacher),
+             "cache_features stores each image's activations once (plus its mirror): randaugment, random_erasing, mixup, "
+             "cutmix and teacher need the images at every step; set them off or cache_features: false"),
         ]
         for ok, msg in checks:
             if not ok:
