@@ -27,7 +27,7 @@ def lite0_cifar(cifar10_small):
     return model, spec, val
 
 
-@pytest.mark.parametrize("stages", [3, 5, 7])
+@pytest.mark.parametrize("stages", [5, 7])  # the recipe's split, and the last one (only conv_head + classifier train)
 def test_cached_activations_give_the_full_models_logits(lite0_cifar, stages):
     model, spec, val = lite0_cifar
     split = split_model(model, spec, stages)
