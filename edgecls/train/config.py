@@ -45,6 +45,12 @@ class TrainConfig:
     head_init: str = _f("random", "random: a fresh classifier; linear_probe: first fit the classifier on frozen "
                                   "pretrained features of the training images (LP-FT), so fine-tuning starts from a "
                                   "head that is already right and does not distort the features", HEAD_INITS)
+    freeze_stages: int = _f(0, "partial fine-tuning: N >= 1 keeps the stem and the first N stages (model.blocks[:N]: 7 in "
+                               "EfficientNet-Lite and MobileNetV3-Large, 6 in -Small) frozen, BatchNorm statistics "
+                               "included, and trains the rest; 0: train every layer")
+    cache_features: bool = _f(False, "with freeze_stages: run the frozen layers once per image (and once per mirror image "
+                                     "unless augment is none), keep their output in RAM as float16 and train the rest on "
+                                     "it; no other augmentation applies")
     # optimisation
     epochs: int = _f(10, "passes over the training images (early_stop may end sooner)")
     batch_size: int = _f(128, "images per optimizer step (per process under DDP); capped at the training set size")
@@ -102,6 +108,12 @@ class TrainConfig:
             (0 < self.ema_decay < 1, "ema_decay must be in (0, 1)"),
             (self.in_chans in (None, 1, 3), "in_chans must be 1 or 3"),
             (0 <= self.kd_alpha <= 1 and self.kd_temperature > 0, "kd_alpha must be in [0, 1] and kd_temperature > 0"),
+            (self.freeze_stages >= 0, "freeze_stages must be >= 0 (0 = train every layer)"),
+            (not (self.freeze_stages and self.mode == "linear_probe"), "freeze_stages and mode=linear_probe both choose what trains; use one"),
+            (not self.cache_features or self.freeze_stages > 0, "cache_features needs freeze_stages >= 1 (the layers whose output is cached)"),
+            (not self.cache_features or not (self.randaugment or self.random_erasing or self.mixup or self.cutmix or self.teacher),
+             "cache_features stores each image's activations once (plus its mirror): randaugment, random_erasing, mixup, "
+             "cutmix and teacher need the images at every step; set them off or cache_features: false"),
         ]
         for ok, msg in checks:
             if not ok:

@@ -234,7 +234,28 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
     if teacher is not None:
         teacher.to(device).to(memory_format=torch.channels_last)
 
-    train_set = TrainSet(train_ds, spec, augmenter(cfg, spec))
+    split, val_feats, cache_info = None, None, None
+    if cfg.freeze_stages:  # partial fine-tuning (cached.py): the prefix trains no more, so it may run just once
+        from .cached import freeze, split_model
+
+        split = split_model(model, spec, cfg.freeze_stages)
+        freeze(split)
+    if cfg.cache_features:
+        from .cached import CachedSet, cache_features
+
+        if world > 1:
+            raise ValueError("cache_features runs on one process; train without torchrun, or with cache_features: false")
+        feats, cache_info = cache_features(split, train_ds, spec, mirror=cfg.augment != "none", threads=cfg.threads,
+                                           console=con if rank == 0 else None, what="training images")
+        val_feats, val_info = cache_features(split, val_ds, spec, mirror=False, threads=cfg.threads, console=con,
+                                             what="validation images")
+        cache_info = {"train": cache_info, "val": val_info}
+        say(f"cached {feats.shape[1]} view(s) of {len(train_ds)} + {len(val_ds)} images after stage {cfg.freeze_stages} "
+            f"({cache_info['train']['runtime']}, {(feats.nbytes + val_feats.nbytes) / 2**30:.2f} GiB float16, "
+            f"{cache_info['train']['seconds'] + val_info['seconds']:.0f}s)")
+        train_set = CachedSet(feats, train_ds.labels)
+    else:
+        train_set = TrainSet(train_ds, spec, augmenter(cfg, spec))
     g = torch.Generator().manual_seed(cfg.seed)
     if world > 1:
         sampler = torch.utils.data.distributed.DistributedSampler(train_set, world, rank, shuffle=True, seed=cfg.seed, drop_last=True)
@@ -261,6 +282,8 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
     else:
         lp = None
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    if cfg.cache_features:
+        net = split.tail  # the loader yields the frozen prefix's activations
     opt = _optimizer(cfg, model)
     sched = _schedule(cfg, opt, steps)
     ema = timm.utils.ModelEmaV3(model, decay=cfg.ema_decay, use_warmup=True) if cfg.ema else None
@@ -304,6 +327,8 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
         if world > 1:
             sampler.set_epoch(epoch)
         net.train()
+        if split is not None:
+            split.prefix.eval()
         if cfg.freeze_bn:
             for m in model.modules():
                 if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
@@ -343,7 +368,12 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
         train_time = time.perf_counter() - t0
         if rank == 0:
             evaluated = ema.module if ema is not None else model
-            val_logits = predict_logits(evaluated, val_ds, spec)
+            if cfg.cache_features:
+                from .cached import tail_logits
+
+                val_logits = tail_logits(evaluated, spec, cfg.freeze_stages, val_feats)
+            else:
+                val_logits = predict_logits(evaluated, val_ds, spec)
             val_top1 = float((val_logits.argmax(1) == val_ds.labels).mean())
             val_loss = float(torch.nn.functional.cross_entropy(torch.from_numpy(val_logits), torch.from_numpy(val_ds.labels)))
             improved = val_top1 > best
@@ -368,10 +398,11 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
         torch.distributed.destroy_process_group()
         if rank != 0:
             return TrainResult(model, spec, {}, out, best_path)
-    return _finish(cfg, spec, best_path, val_ds, test_ds, history, best_epoch, out, io, teacher is not None)
+    return _finish(cfg, spec, best_path, val_ds, test_ds, history, best_epoch, out, io, teacher is not None, cache_info)
 
 
-def _finish(cfg, spec, best_path, val_ds, test_ds, history, best_epoch, out, io: ModelIO, distilled: bool) -> TrainResult:
+def _finish(cfg, spec, best_path, val_ds, test_ds, history, best_epoch, out, io: ModelIO, distilled: bool,
+            cache_info: dict | None = None) -> TrainResult:
     """Best weights -> temperature on val -> metrics (val, test) before/after -> plots, JSON, final best.pt."""
     from ..artifacts import load_pt
     from .plots import confusion_png, reliability_png
@@ -397,6 +428,8 @@ def _finish(cfg, spec, best_path, val_ds, test_ds, history, best_epoch, out, io:
     full = {"summary": summary, "temperature": temperature, eval_name: before, f"{eval_name}_calibrated": after,
             "history": history, "config": cfg.to_dict(),
             "skipped": [{"path": s.path, "reason": s.reason} for s in getattr(val_ds, "skipped", [])]}
+    if cache_info:
+        full["feature_cache"] = cache_info
     atomic_write_bytes(out / "metrics.json", json.dumps(full, indent=2).encode())
     confusion_png(before, spec.labels, out / "confusion.png")
     reliability_png(before, after, out / "reliability.png")
