@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -28,26 +27,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-
-# --- statistics (kept local: small, and exactly what is printed) -------------------------------------------------
-def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score 95% interval of a proportion k/n."""
-    if n == 0:
-        return 0.0, 1.0
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return max(0.0, c - h), min(1.0, c + h)
-
-
-def mcnemar_exact(b: int, c: int) -> float:
-    """Two-sided exact McNemar p-value: b, c = the two kinds of discordant pairs (binomial test at 1/2)."""
-    n = b + c
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, i) for i in range(min(b, c) + 1))
-    return min(1.0, 2 * tail / 2**n)
+from edgecls.stats import mcnemar_exact, wilson  # noqa: E402
 
 
 # --- timing ----------------------------------------------------------------------------------------------------
@@ -152,7 +132,8 @@ def report(correct: dict, n: int) -> list[dict]:
     print(f"\n{'runtime':12s} {'precision':9s} {'top-1':>7s} {'95% CI (Wilson)':>17s} {'n':>5s}   INT8 vs its FP32")
     for (fmt, prec), ok in correct.items():
         k = int(ok.sum())
-        lo, hi = wilson(k, n)
+        w = wilson(k, n)
+        lo, hi = w.lo, w.hi
         row = {"runtime": fmt, "precision": prec, "top1": k / n, "correct": k, "n": n, "ci95": [lo, hi]}
         cmp = ""
         if prec == "int8" and (fmt, "fp32") in correct:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -38,13 +37,7 @@ from edgecls.compress.calibration import photo_crops
 from edgecls.exporters import int8_executorch
 from edgecls.exporters.verify import compare, reference_pixels, torch_logits
 from edgecls.samples import sample_images
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    p = k / n
-    c = (p + z * z / (2 * n)) / (1 + z * z / n)
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return c - h, c + h
+from edgecls.stats import wilson
 
 
 def built(path: Path, make) -> Path:
@@ -93,7 +86,8 @@ def agreement(model, spec, arts: dict[str, Path], threads: int) -> None:
             rep = compare(ref, got, pred.spec.artifact.get("precision", "fp32"))
             # the same reference pixels on both sides: the conversion is measured, not OpenCV vs PIL resizing
             k = sum(int(pred.infer(P.to_input(c, pred.spec)).argmax() == r) for c, r in zip(crops, ref_crops))
-        lo, hi = wilson(k, len(crops))
+        w = wilson(k, len(crops))
+        lo, hi = w.lo, w.hi
         print(f"{arts[key].name:20} {rep.max_abs_diff:11.2e} {rep.rel_diff:8.2e} {rep.top1_agreement:13.0%} "
               f"{k / len(crops):12.1%} {f'[{lo:.1%}, {hi:.1%}]':>15}")
 
@@ -185,7 +179,8 @@ def mobilenetv3(out: Path, threads: int, runs: int, n_test: int) -> None:
     lq = np.concatenate([pq.infer(x[i : i + 1]) for i in range(len(x))])
     y = test.labels[idx]
     agree = int((lf.argmax(1) == lq.argmax(1)).sum())
-    lo, hi = wilson(agree, len(idx))
+    w = wilson(agree, len(idx))
+    lo, hi = w.lo, w.hi
     acc_f, acc_q = float((lf.argmax(1) == y).mean()), float((lq.argmax(1) == y).mean())
     # paired: images only one of the two gets right (McNemar's exact test on the discordant pairs)
     b = int(((lf.argmax(1) == y) & (lq.argmax(1) != y)).sum())
