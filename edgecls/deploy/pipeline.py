@@ -259,7 +259,7 @@ class Pipeline:
             from .. import preprocess as _pre
 
             _, va = datasets(read_record(data.folder))
-            cache = self.stages.state / "cache" / f"val-{digest([data.result['content'], spec.preprocess.__dict__, spec.input.shape])[:16]}.npy"
+            cache = self.stages.state / "cache" / f"val-{digest([data.result['content'], spec.preprocess.to_dict(), list(spec.input.shape)])[:16]}.npy"
             if cache.is_file():
                 self._val_px = np.load(cache)
             else:
