@@ -35,7 +35,8 @@ def _umask() -> int:
     return mask
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs (a staging folder's writer)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -49,7 +50,7 @@ def clear_dead_temporaries(final: Path, kind: str) -> None:
     """Remove `.<name>.<pid>.*<kind>` leftovers of killed writers (their pid is gone); live writers keep theirs."""
     for p in final.parent.glob(f".{final.name}.*{kind}*"):
         pid = p.name[len(final.name) + 2 :].split(".", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 

@@ -44,3 +44,28 @@ def read_yaml_mapping(path: str | Path, error: type[Exception], what: str) -> di
     if not isinstance(d, dict):
         raise error(f"{path} must hold a mapping of settings")
     return d
+
+
+class SettingsFile:
+    """to_dict / help / from_dict / from_yaml for a config dataclass built with `setting`; a subclass names its error
+    type and what its settings are called (`_error`, `_what`)."""
+
+    _error: type[Exception] = ValueError
+    _what: str = "settings"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def help(cls) -> dict[str, dict[str, Any]]:
+        """field name -> {"help", "default", "choices"?}: what each setting means and which values it takes."""
+        return settings_help(cls)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        known_fields(cls, d, cls._error, cls._what)
+        return cls(**d)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path):
+        return cls.from_dict(read_yaml_mapping(path, cls._error, cls._what))

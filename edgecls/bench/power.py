@@ -42,15 +42,29 @@ def jtop_total_mw(power: dict) -> tuple[str, int] | None:
     return str(tot.get("name") or "total"), int(tot["power"])
 
 
-class TegrastatsSampler:
+class _Sampler:
+    """Power samples (time, total mW) read on a daemon thread; the rail they come from."""
+
+    def __init__(self):
+        self.rail, self.samples = None, []
+
+    def _add(self, total) -> None:
+        if total:
+            self.rail = total[0]
+            self.samples.append((time.monotonic(), float(total[1])))
+
+    def window(self, t0: float, t1: float) -> list[float]:
+        return [mw for t, mw in list(self.samples) if t0 <= t <= t1]
+
+
+class TegrastatsSampler(_Sampler):
     """Runs `tegrastats --interval MS` and keeps (monotonic time, VDD_IN mW) samples from a reader thread."""
 
     def __init__(self, interval_ms: int = 100, command: str | None = None):
         exe = command or shutil.which("tegrastats")
         if not exe:
             raise FileNotFoundError("tegrastats is not on PATH (it ships with Jetson Linux)")
-        self.rail = None
-        self.samples: list[tuple[float, float]] = []
+        super().__init__()
         self._proc = subprocess.Popen([exe, "--interval", str(int(interval_ms))], stdout=subprocess.PIPE,
                                       stderr=subprocess.DEVNULL, text=True, bufsize=1)
         self._thread = threading.Thread(target=self._read, daemon=True)
@@ -58,13 +72,7 @@ class TegrastatsSampler:
 
     def _read(self) -> None:
         for line in self._proc.stdout:
-            total = total_mw(parse_tegrastats(line))
-            if total:
-                self.rail = total[0]
-                self.samples.append((time.monotonic(), float(total[1])))
-
-    def window(self, t0: float, t1: float) -> list[float]:
-        return [mw for t, mw in list(self.samples) if t0 <= t <= t1]
+            self._add(total_mw(parse_tegrastats(line)))
 
     def close(self) -> None:
         self._proc.terminate()
@@ -74,13 +82,14 @@ class TegrastatsSampler:
             self._proc.kill()
 
 
-class JtopSampler:
+class JtopSampler(_Sampler):
     """The same from jetson-stats' service (`jtop`), where tegrastats is not reachable (a container with jtop.sock)."""
 
     def __init__(self):
         from jtop import jtop
 
-        self.rail, self.samples, self._stop = None, [], threading.Event()
+        super().__init__()
+        self._stop = threading.Event()
         self._jetson = jtop()
         self._jetson.start()
         self._thread = threading.Thread(target=self._read, daemon=True)
@@ -88,13 +97,7 @@ class JtopSampler:
 
     def _read(self) -> None:
         while not self._stop.is_set() and self._jetson.ok():
-            total = jtop_total_mw(self._jetson.power)
-            if total:
-                self.rail = total[0]
-                self.samples.append((time.monotonic(), float(total[1])))
-
-    def window(self, t0: float, t1: float) -> list[float]:
-        return [mw for t, mw in list(self.samples) if t0 <= t <= t1]
+            self._add(jtop_total_mw(self._jetson.power))
 
     def close(self) -> None:
         self._stop.set()

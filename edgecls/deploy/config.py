@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from ..configfile import known_fields, read_yaml_mapping, setting, settings_help
+from ..configfile import SettingsFile, setting
 from .data import DeployError
 
 DEFAULT_TARGETS = ["onnxruntime", "openvino", "litert"]
 
 
 @dataclass
-class DeployConfig:
+class DeployConfig(SettingsFile):
+    _error = DeployError  # not annotated: a class attribute, not a dataclass field
+    _what = "deploy"
     data: str = setting("", "ImageFolder of your photos (root/<class>/<images>), or a folder holding train/ and val/ "
                             "class folders")
     val_dir: str | None = setting(None, "validation ImageFolder with the same class folders; default: val/ beside "
@@ -71,22 +71,6 @@ class DeployConfig:
             raise DeployError(f"recipe {self.recipe}: no such file (a TrainConfig YAML)")
         if not isinstance(self.train, dict):
             raise DeployError("train: must be a mapping of TrainConfig settings")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def help(cls) -> dict[str, dict[str, Any]]:
-        return settings_help(cls)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DeployConfig:
-        known_fields(cls, d, DeployError, "deploy")
-        return cls(**d)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> DeployConfig:
-        return cls.from_dict(read_yaml_mapping(path, DeployError, "deploy"))
 
 
 __all__ = ["DEFAULT_TARGETS", "DeployConfig"]

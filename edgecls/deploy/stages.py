@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..artifacts import atomic_write_bytes
+from ..artifacts import atomic_write_bytes, file_sha256, fsync_dir, pid_alive
 
 STAGE_FORMAT = "edgecls.deploy-stage/1"
 MANIFEST = ".stage.json"
@@ -43,14 +43,6 @@ def stage_key(name: str, inputs: dict) -> str:
     from .. import __version__
 
     return digest({"stage": name, "format": STAGE_FORMAT, "edgecls": __version__, "inputs": inputs})
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -77,31 +69,10 @@ def _hash_folder(folder: Path) -> dict[str, str]:
             if p.is_file() and p.name != MANIFEST}
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # not every filesystem lets a folder be opened
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _clear_dead_staging(folder: Path) -> None:
     for p in folder.parent.glob(f".{folder.name}.*.staging"):
         pid = p.name[len(folder.name) + 2 :].split(".", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(p, ignore_errors=True)
     for p in folder.parent.glob(f".{folder.name}.*.old"):
         shutil.rmtree(p, ignore_errors=True)
@@ -183,7 +154,7 @@ def _publish_folder(staging: Path, folder: Path) -> None:
         old = folder.parent / f".{folder.name}.{os.getpid()}.old"
         os.replace(folder, old)
     os.replace(staging, folder)
-    _fsync_dir(folder.parent)
+    fsync_dir(folder.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 

@@ -6,12 +6,9 @@ Each field carries its help text (and its choices, when it has a fixed set) in t
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-from ..configfile import known_fields, read_yaml_mapping, settings_help
+from ..configfile import SettingsFile
 from ..configfile import setting as _f
 
 
@@ -23,7 +20,9 @@ HEAD_INITS = ("random", "linear_probe")
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(SettingsFile):
+    _error = ValueError  # not annotated: a class attribute, not a dataclass field
+    _what = "training"
     # what to train on
     data: str = _f("fashion-mnist", "training data: 'fashion-mnist' (IDX files) or an ImageFolder path root/<class>/<images>")
     data_root: str | None = _f(None, "folder of the Fashion-MNIST IDX files (default: Debian's dataset-fashion-mnist)")
@@ -129,20 +128,3 @@ class TrainConfig:
         if self.augment != "auto":
             return self.augment
         return "crop_flip" if self.is_fashion_mnist else "rrc"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def help(cls) -> dict[str, dict[str, Any]]:
-        """field name -> {"help", "default", "choices"?}: what each setting means and which values it takes."""
-        return settings_help(cls)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        known_fields(cls, d, ValueError, "training")
-        return cls(**d)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> TrainConfig:
-        return cls.from_dict(read_yaml_mapping(path, ValueError, "training"))

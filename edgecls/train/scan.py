@@ -9,7 +9,6 @@ listed; pictures that look like graphics rather than photos are flagged (kept: o
 
 from __future__ import annotations
 
-import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -18,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..artifacts import file_sha256
 from ..errors import InputError
 from .data import IMAGE_SUFFIXES, ArrayDataset, DataError
 
@@ -69,14 +69,6 @@ class FolderScan:
         return cls(d["root"], tuple(d["classes"]), [ImageFile(**f) for f in d["files"]], [Skipped(**s) for s in d["skipped"]])
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def flat_graphic(rgb: np.ndarray) -> str | None:
     """Why a picture looks like a graphic (placeholder, icon, screenshot), or None. One exact colour covering a large
     share of a nearest-neighbour thumbnail: camera noise and JPEG make that rare in photos."""
@@ -121,7 +113,7 @@ def check_file(path: Path, label: int, hashes: bool = True) -> ImageFile | Skipp
     if frames > 1:
         note = (note + "; " if note else "") + f"first of {frames} frames"
     return ImageFile(str(path), label, int(width), int(height), mode, fmt, int(size),
-                     _sha256(path) if hashes else "", note, flat_graphic(rgb))
+                     file_sha256(path) if hashes else "", note, flat_graphic(rgb))
 
 
 def scan_folder(root: str | os.PathLike, *, classes: tuple[str, ...] | None = None, strict: bool = False,
