@@ -32,17 +32,17 @@ sys.path.insert(0, str(REPO))
 
 KNOWN = ("airplane", "automobile", "bird", "cat", "deer", "dog")
 NEAR = ("frog", "horse", "ship", "truck")
-def prepare(root: Path, train: int, fmnist: int, VAL: int, TEST: int) -> dict[str, Path]:
+def prepare(root: Path, train: int, fmnist: int, val: int, test: int) -> dict[str, Path]:
     from tools import shared_data
 
     from edgecls.train.data import find_fashion_mnist
 
-    d = {"train": root / f"train{train}", "val": root / f"val{train}_{VAL}", "test": root / f"test{train}_{VAL}_{TEST}",
-         "near": root / f"near{train}_{VAL}_{TEST}", "fashion_mnist": root / "fashion_mnist", "hymenoptera": root / "hymenoptera"}
+    d = {"train": root / f"train{train}", "val": root / f"val{train}_{val}", "test": root / f"test{train}_{val}_{test}",
+         "near": root / f"near{train}_{val}_{test}", "fashion_mnist": root / "fashion_mnist", "hymenoptera": root / "hymenoptera"}
     shared_data.extract_cifar10(d["train"], per_class=train, classes=KNOWN)
-    shared_data.extract_cifar10(d["val"], per_class=VAL, classes=KNOWN, offset=train)
-    shared_data.extract_cifar10(d["test"], per_class=TEST, classes=KNOWN, offset=train + VAL)
-    shared_data.extract_cifar10(d["near"], per_class=TEST, classes=NEAR, offset=train + VAL)
+    shared_data.extract_cifar10(d["val"], per_class=val, classes=KNOWN, offset=train)
+    shared_data.extract_cifar10(d["test"], per_class=test, classes=KNOWN, offset=train + val)
+    shared_data.extract_cifar10(d["near"], per_class=test, classes=NEAR, offset=train + val)
     if not d["hymenoptera"].is_dir():
         shared_data.extract_hymenoptera(d["hymenoptera"])
     fm = d["fashion_mnist"]

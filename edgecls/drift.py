@@ -172,7 +172,7 @@ class DriftMonitor:
         self.spec, self.ref = spec, spec.reference
         self.window, self.psi_threshold, self.on_drift = window, float(psi_threshold), on_drift
         self.log_path = Path(log) if log is not None else None
-        self.frames = 0
+        self.frames = 0  # frames in closed windows
         self.history: list[dict] = []  # one record per closed window (what the log holds)
         self.events: list[DriftEvent] = []
         self._lock = threading.Lock()
@@ -189,21 +189,23 @@ class DriftMonitor:
     def update(self, batch: np.ndarray, logits: np.ndarray, predictions: Sequence[Any] | None = None) -> list[DriftEvent]:
         """Add one processed batch (model inputs and their logits); returns the events of a window it closed."""
         stats = {**input_stats(batch, self.spec), **output_stats(logits, self.spec)}
+        events: list[DriftEvent] = []
         with self._lock:
             for k, v in stats.items():
                 self._buf.setdefault(k, []).append(v)
             self._count += len(stats["class"])
-            self.frames += len(stats["class"])
-            if self._count < self.window:
-                return []
-            data = {k: np.concatenate(v) for k, v in self._buf.items()}
-            self._buf, self._count = {}, 0
-            events, record = self._compare(data)
-            self.history.append(record)
-            self.events.extend(events)
-            if self.log_path is not None:
-                with open(self.log_path, "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(record) + "\n")
+            while self._count >= self.window:  # a batch larger than a window closes several, each exactly `window`
+                data = {k: np.concatenate(v) for k, v in self._buf.items()}
+                self._buf = {k: [v[self.window :]] for k, v in data.items()}
+                self._count -= self.window
+                self.frames += self.window
+                new, record = self._compare({k: v[: self.window] for k, v in data.items()})
+                self.history.append(record)
+                self.events.extend(new)
+                events.extend(new)
+                if self.log_path is not None:
+                    with open(self.log_path, "a", encoding="utf-8") as fh:
+                        fh.write(json.dumps(record) + "\n")
         for e in events:
             if self.on_drift is not None:
                 self.on_drift(e)
