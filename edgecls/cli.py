@@ -107,6 +107,12 @@ def cmd_info(a) -> int:
     con.print(f"preprocess: {p.resize_mode} crop_pct={p.crop_pct} {p.interpolation} mean={p.mean} std={p.std} color={p.color}")
     con.print(_text(f"temperature: {s.temperature}  metrics: {s.metrics or '-'}"))
     con.print(_text(f"labels: {', '.join(s.labels[:8])}{' ...' if s.num_classes > 8 else ''}"))
+    if s.open_set is not None:
+        o = s.open_set
+        con.print(_text(f"open set: {o.score} >= {o.threshold:.6g} is known (keeps {o.coverage:.0%} of {o.n} validation images)"))
+    if s.reference is not None:
+        r = s.reference
+        con.print(_text(f"drift reference: n={r.n}, unknown rate {r.unknown_rate:.1%}, statistics: {', '.join(r.histograms)}"))
     for step in s.lineage:
         con.print(_text(f"  - {step.time} {step.step} {step.params} {step.metrics or ''}"))
     return 0

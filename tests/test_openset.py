@@ -101,6 +101,18 @@ def test_logit_scores_reject_through_postprocess(fitted, photos):
         pred.to_predictions(pred.scores(logits))  # energy cannot come from probabilities
 
 
+def test_stream_rejects_with_smoothing_and_a_logit_score(fitted, photos):
+    """stream(smoothing=...) smooths probabilities; rejection still judges each frame by its own energy score."""
+    onnx, _ = fitted
+    frames = list(photos.values())
+    base = edgecls.Predictor(onnx)
+    energy = base.ood_scores(np.concatenate([base.infer(base.preprocess(f, color="RGB")) for f in frames]), "energy")
+    pred = edgecls.Predictor(onnx, reject=OpenSet(score="energy", threshold=float(np.median(energy))))
+    got = [r.prediction for r in pred.stream(iter(frames), color="RGB", smoothing=0.5)]
+    assert [p.known for p in got] == list(energy >= np.median(energy))
+    assert [p.ood_score for p in got] == pytest.approx(list(energy), rel=1e-5)
+
+
 def test_scores_match_their_definitions():
     from scipy.special import logsumexp
 
