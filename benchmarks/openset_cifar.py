@@ -118,6 +118,9 @@ def main() -> int:
     ap.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples per AUROC interval")
     a = ap.parse_args()
 
+    import torch
+
+    torch.set_num_threads(1)  # a shared 2-core machine: more threads only spin-wait for cores other jobs hold
     import edgecls
     from edgecls.compress.ptq import quantize_file
     from edgecls.openset import evaluate_ood, fit_reference, list_images
@@ -137,8 +140,6 @@ def main() -> int:
     ytr, yva = labels_of(tr, d["train"]), labels_of(va, d["val"])
     print(f"features {len(tr)}+{len(va)} images {time.time() - t:.0f}s", flush=True)
     lin = linear_probe(ftr, ytr)
-    import torch
-
     with torch.no_grad():
         model.classifier.weight.copy_(lin.weight)
         model.classifier.bias.copy_(lin.bias)
