@@ -61,6 +61,7 @@ def main() -> int:
     ap.add_argument("--model", default=str(REPO / ".data" / "openset_cifar" / "cifar6.onnx"),
                     help="an artifact with a fitted reference (benchmarks/openset_cifar.py writes this one)")
     ap.add_argument("--data", default=str(REPO / ".data" / "openset_cifar" / "data"), help="its data folder")
+    ap.add_argument("--test-dir", help="known-class test images (default: the newest test* folder under --data)")
     ap.add_argument("--id-frames", type=int, default=10_000, help="frames of the in-distribution stream")
     ap.add_argument("--shift-frames", type=int, default=500, help="frames of each shifted stream")
     a = ap.parse_args()
@@ -72,7 +73,7 @@ def main() -> int:
     from edgecls.openset import list_images
 
     data = Path(a.data)
-    test_dir = next(p for p in sorted(data.glob("test*")) if p.is_dir())
+    test_dir = Path(a.test_dir) if a.test_dir else max((p for p in data.glob("test*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
     files = list_images(test_dir)
     classes = [f.relative_to(test_dir).parts[0] for f in files]
     pred = edgecls.Predictor(a.model)
