@@ -179,3 +179,15 @@ def test_cli_eval_and_errors(fitted, hymenoptera, cifar10_small, tmp_path, capsy
     empty.mkdir()
     assert main(["eval", str(onnx), "--data", str(hymenoptera / "val"), "--ood", str(empty)]) == 2
     assert capsys.readouterr().err.startswith("edgecls: error: OOD folder")
+
+    own = _copy_artifact(onnx, tmp_path / "own")
+    assert main(["fit-reference", str(own), "--data", val, "--coverage", "0.9", "--score", "max_logit"]) == 0
+    assert "max_logit threshold" in capsys.readouterr().out
+    o = edgecls.Predictor(own).spec.open_set
+    assert (o.score, o.coverage, o.n) == ("max_logit", 0.9, 60)
+    assert main(["fit-reference", str(own), "--data", val, "--coverage", "1.5"]) == 2
+    assert "strictly between 0 and 1" in capsys.readouterr().err
+    img = str(list_images(cifar10_small[1])[0])
+    assert main(["predict", str(own), img, "--reject", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["known"] in (True, False) and (row["label"] == "unknown") == (not row["known"])
