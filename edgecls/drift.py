@@ -238,6 +238,22 @@ class DriftMonitor:
                 self.on_drift(e)
         return events
 
+    def _prior_message(self, share: np.ndarray) -> str:
+        """Name the class whose share moved most: the one most over-represented when any is 1.5x its reference or
+        more, else the most under-represented one."""
+        ref = np.maximum(self._prior_ref, 1e-4)
+        named = len(self._prior_keep)  # bins of single classes (a pooled "other" bin is never named)
+        ratio = share[:named] / ref[:named]
+        i = int(np.argmax(ratio))
+        if ratio[i] < 1.5:
+            i = int(np.argmin(ratio))
+        label = self.spec.labels[int(self._prior_keep[i])]
+        if ratio[i] >= 1:
+            how = f"{ratio[i]:.1f}x more frequent"
+        else:
+            how = "absent" if share[i] == 0 else f"{1 / ratio[i]:.1f}x less frequent"
+        return f"'{label}' {how} ({share[i]:.0%} vs {self._prior_ref[i]:.0%})"
+
     def _compare(self, data: dict[str, np.ndarray]) -> tuple[list[DriftEvent], dict]:
         n, ref = len(data["class"]), self.ref
         scores, now, was, msgs = {}, {}, {}, {}
@@ -248,15 +264,7 @@ class DriftMonitor:
             msgs[name] = _message(name, now[name], was[name])
         counts = np.bincount(self._prior_map[data["class"]], minlength=len(self._prior_ref))
         scores["class_prior"] = psi(counts, self._prior_ref)
-        share = counts / n
-        with np.errstate(divide="ignore"):
-            ratio = np.log(np.maximum(share, 0.5 / n) / np.maximum(self._prior_ref, 1e-4))
-        contrib = (share - self._prior_ref) * ratio
-        worst = int(np.argmax(contrib[: len(self._prior_keep)])) if len(self._prior_keep) else 0
-        label = self.spec.labels[int(self._prior_keep[worst])]
-        x = share[worst] / max(self._prior_ref[worst], 1e-4)
-        how = f"{x:.1f}x more frequent" if x >= 1 else f"{1 / max(x, 1e-9):.1f}x less frequent"
-        msgs["class_prior"] = f"'{label}' {how} ({share[worst]:.0%} vs {self._prior_ref[worst]:.0%})"
+        msgs["class_prior"] = self._prior_message(counts / n)
         if self.spec.open_set is not None:
             u = float(data["unknown"].mean())
             scores["unknown_rate"] = psi(np.array([n - u * n, u * n]), np.array([1 - ref.unknown_rate, ref.unknown_rate]))
