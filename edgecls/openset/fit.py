@@ -89,6 +89,7 @@ def fit_reference(model: str | os.PathLike, data: str | os.PathLike, *, score: s
     runtime; stores both in the artifact's spec (write=True) and returns the new spec."""
     if score not in SCORES:
         raise InputError(f"unknown open-set score {score!r}; choose one of {', '.join(SCORES)}")
+    fit_threshold(np.zeros(1), coverage)  # a bad coverage fails before any image runs
     pred = Predictor(model, backend=backend)
     try:
         files, _ = labelled_images(data, pred.labels)
