@@ -1,4 +1,4 @@
-"""`edgecls` command line: deploy, train, compress, export, predict, info, archs, demo."""
+"""`edgecls` command line: deploy, train, compress, export, predict, info, archs, demo, fit-reference, eval, monitor."""
 
 from __future__ import annotations
 
@@ -70,11 +70,11 @@ def _calibration_images(folder: str) -> list:
 def cmd_predict(a) -> int:
     from . import Predictor
 
-    pred = Predictor(a.model, backend=a.backend, threads=a.threads, device=a.device)
+    pred = Predictor(a.model, backend=a.backend, threads=a.threads, device=a.device, reject=a.reject)
     rows = []
     for img in a.images:
         p = pred.predict(img, topk=a.topk)
-        rows.append({"image": img, "index": p.index, "label": p.label, "score": p.score,
+        rows.append({"image": img, "index": p.index, "label": p.label, "score": p.score, "known": p.known,
                      "topk": [{"index": t.index, "label": t.label, "score": t.score} for t in p.topk]})
     if a.json:
         print(json.dumps(rows, indent=2))
@@ -107,6 +107,12 @@ def cmd_info(a) -> int:
     con.print(f"preprocess: {p.resize_mode} crop_pct={p.crop_pct} {p.interpolation} mean={p.mean} std={p.std} color={p.color}")
     con.print(_text(f"temperature: {s.temperature}  metrics: {s.metrics or '-'}"))
     con.print(_text(f"labels: {', '.join(s.labels[:8])}{' ...' if s.num_classes > 8 else ''}"))
+    if s.open_set is not None:
+        o = s.open_set
+        con.print(_text(f"open set: {o.score} >= {o.threshold:.6g} is known (keeps {o.coverage:.0%} of {o.n} validation images)"))
+    if s.reference is not None:
+        r = s.reference
+        con.print(_text(f"drift reference: n={r.n}, unknown rate {r.unknown_rate:.1%}, statistics: {', '.join(r.histograms)}"))
     for step in s.lineage:
         con.print(_text(f"  - {step.time} {step.step} {step.params} {step.metrics or ''}"))
     return 0
@@ -130,6 +136,81 @@ def cmd_check(a) -> int:
     if a.json:
         print(json.dumps(results, indent=2))
     return 0 if all(r["status"] == "pass" for r in results) else 1
+
+
+def cmd_fit_reference(a) -> int:
+    from .openset import fit_reference
+
+    for model in a.models:
+        spec = fit_reference(model, a.data, score=a.score, coverage=a.coverage, backend=a.backend)
+        o, r = spec.open_set, spec.reference
+        print(_plain(f"{model}: {o.score} threshold {o.threshold:.6g} keeps {o.coverage:.0%} of {o.n} validation images; "
+                     f"drift reference: unknown rate {r.unknown_rate:.1%}, {len(r.histograms)} statistics"))
+    return 0
+
+
+def _plain(text: str) -> str:
+    """Model-supplied text printed without rich: control characters shown, never sent to the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def cmd_eval(a) -> int:
+    from .openset import evaluate_ood
+
+    r = evaluate_ood(a.model, a.data, a.ood, scores=a.score or ("msp", "max_logit", "energy"), backend=a.backend,
+                     n_boot=a.n_boot)
+    if a.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    from rich.table import Table
+
+    k = r["known"]
+    con = _console()
+    head = f"{r['model']} on {r['backend']}: {k['n']} known images"
+    if "top1" in k:
+        t1 = k["top1"]
+        head += f", top-1 {t1['value']:.1%} [{t1['lo']:.1%}, {t1['hi']:.1%}]"
+    if "threshold" in r:
+        th, rj = r["threshold"], k["rejected"]
+        head += (f"; {th['score']} threshold {th['value']:.4g} (fitted on {th['fitted_on']}) rejects "
+                 f"{rj['value']:.1%} [{rj['lo']:.1%}, {rj['hi']:.1%}] of them")
+    con.print(_text(head), highlight=False)
+    t = Table(title="known vs unknown: AUROC (bootstrap 95% interval), FPR at 95% TPR, rejection rate (Wilson 95%)")
+    for col in ("unknown set", "n", "score", "AUROC", "FPR@95%TPR", "rejected"):
+        t.add_column(col)
+    for folder, row in r["sets"].items():
+        rej = row.get("rejected")
+        for i, (name, m) in enumerate(row["scores"].items()):
+            lo, hi = m["auroc_interval"]
+            t.add_row(_text(folder) if i == 0 else "", str(row["n"]) if i == 0 else "", name,
+                      f"{m['auroc']:.3f} [{lo:.3f}, {hi:.3f}]", f"{m['fpr_at_95tpr']:.3f}",
+                      f"{rej['value']:.1%} [{rej['lo']:.1%}, {rej['hi']:.1%}]" if rej and i == 0 else "")
+    con.print(t)
+    return 0
+
+
+def cmd_monitor(a) -> int:
+    from .drift import read_log
+
+    recs = read_log(a.log)
+    if a.json:
+        print(json.dumps(recs, indent=2))
+        return 0
+    if not recs:
+        print(f"{a.log}: no windows recorded yet")
+        return 0
+    stats = list(dict.fromkeys(k for r in recs for k in r["psi"]))
+    bars = " ▁▂▃▄▅▆▇█"
+    print(f"{len(recs)} windows, {recs[-1]['frames']} frames; PSI per statistic over the windows (█ = 0.5 or more)")
+    for name in stats:
+        vals = [r["psi"].get(name, 0.0) for r in recs]
+        line = "".join(bars[min(8, int(v / 0.5 * 8))] for v in vals[-80:])
+        print(f"  {name:13s} {line}  last {vals[-1]:.3f}, max {max(vals):.3f}")
+    events = [(r, e) for r in recs for e in r.get("events", [])]
+    print(f"{len(events)} drift events" + (":" if events else ""))
+    for r, e in events[-a.last:]:
+        print(_plain(f"  {r.get('time', '?')}  frame {e['frames']}: {e['statistic']} PSI {e['psi']:.2f}: {e['message']}"))
+    return 1 if events and a.fail_on_drift else 0
 
 
 def cmd_archs(a) -> int:
@@ -238,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int)
     p.add_argument("-k", "--topk", type=int, default=5)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--reject", action="store_true", help="answer 'unknown' below the open-set threshold stored in the "
+                   "spec (edgecls fit-reference); the closest class stays in top-k")
     p.set_defaults(func=cmd_predict)
 
     i = sub.add_parser("info", help="show a model's spec: labels, preprocessing, lineage")
@@ -271,6 +354,40 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_compress)
 
     sub.add_parser("archs", help="list the architectures edgecls builds").set_defaults(func=cmd_archs)
+
+    f = sub.add_parser("fit-reference", help="fit an artifact's open-set threshold and drift reference on validation "
+                       "images of its known classes and store them in its spec (per artifact: INT8 gets its own)")
+    f.add_argument("models", nargs="+", help="exported artifacts (.onnx/.xml/.tflite/.pt/.pte)")
+    f.add_argument("--data", required=True, help="folder of validation images of the known classes, never trained on "
+                   "(class subfolders or flat)")
+    f.add_argument("--score", default="msp", choices=["msp", "max_logit", "energy"],
+                   help="open-set score: msp (max softmax at the spec's temperature, default), max_logit, energy")
+    f.add_argument("--coverage", type=float, default=0.95,
+                   help="share of known validation images the threshold keeps, strictly between 0 and 1 (default 0.95)")
+    f.add_argument("--backend", help="force a runtime (default: by suffix)")
+    f.set_defaults(func=cmd_fit_reference)
+
+    v = sub.add_parser("eval", help="how well an artifact tells known from unknown images: AUROC, FPR at 95%% TPR and "
+                       "rejection rate per folder of unknown images")
+    v.add_argument("model", help="an exported artifact (fit its threshold first for rejection rates: edgecls fit-reference)")
+    v.add_argument("--data", required=True, help="folder of test images of the known classes (class subfolders named "
+                   "as the labels give top-1 too)")
+    v.add_argument("--ood", nargs="+", required=True, metavar="DIR", help="one or more folders of unknown images, "
+                   "each reported on its own")
+    v.add_argument("--score", nargs="+", choices=["msp", "max_logit", "energy"],
+                   help="scores to compare (default: all three)")
+    v.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the AUROC intervals (default 1000)")
+    v.add_argument("--backend", help="force a runtime (default: by suffix)")
+    v.add_argument("--json", action="store_true", help="print the report as JSON")
+    v.set_defaults(func=cmd_eval)
+
+    m = sub.add_parser("monitor", help="print a drift log (Predictor.start_monitor(log=...)): PSI per statistic per "
+                       "window and the drift events")
+    m.add_argument("log", help="the JSON-lines drift log")
+    m.add_argument("--last", type=int, default=20, help="show at most this many most recent events (default 20)")
+    m.add_argument("--fail-on-drift", action="store_true", help="exit 1 when the log holds a drift event")
+    m.add_argument("--json", action="store_true", help="print the window records as JSON")
+    m.set_defaults(func=cmd_monitor)
 
     from .deploy.cli import add_parser as add_deploy
 

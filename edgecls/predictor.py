@@ -17,8 +17,10 @@ from .artifacts import file_sha256, read_sidecar, sidecar_path
 from .backends import backend_for, takes_cache_dir
 from .errors import InferenceError, InputError, ModelFileError, SpecError
 from .images import load_image
-from .scores import softmax, topk_indices
-from .spec import ModelSpec
+from .scores import ood_score, softmax, topk_indices
+from .spec import ModelSpec, OpenSet
+
+UNKNOWN = "unknown"  # the label of a rejected image (Prediction.known is False; index -1)
 
 
 @dataclass(frozen=True)
@@ -30,13 +32,37 @@ class Top:
 
 @dataclass(frozen=True)
 class Prediction:
-    index: int
+    index: int  # the class; -1 when the image was rejected as unknown (then label is "unknown")
     label: str
-    score: float  # softmax(logits / spec.temperature) of the top class
-    topk: tuple[Top, ...]
+    score: float  # softmax(logits / spec.temperature) of the top class (of the closest class when unknown)
+    topk: tuple[Top, ...]  # classes by score; when unknown, topk[0] is the closest known class
+    known: bool = True  # False: the open-set score fell below the threshold (Predictor(reject=...))
+    ood_score: float | None = None  # the open-set score (higher = more like the training classes), when rejecting
+
+    @property
+    def closest(self) -> Top:
+        """The most likely known class, whether or not the image was rejected."""
+        return self.topk[0]
 
     def __repr__(self) -> str:
+        if not self.known:
+            return f"Prediction('{UNKNOWN}', closest={self.closest.label!r} #{self.closest.index}, score={self.score:.4f})"
         return f"Prediction({self.label!r} #{self.index}, score={self.score:.4f})"
+
+
+def _resolve_reject(reject: Any, spec: ModelSpec, path: Path) -> OpenSet | None:
+    if reject is None or reject is False:
+        return None
+    if reject is True:
+        if spec.open_set is None:
+            raise SpecError(f"{path.name}: reject=True needs an open-set threshold in the spec, and this one has none; fit "
+                            "one on validation images of the known classes (edgecls fit-reference MODEL --data DIR), "
+                            "or pass reject=OpenSet(score=..., threshold=...)")
+        return spec.open_set
+    if isinstance(reject, OpenSet):
+        return reject
+    raise InputError(f"reject={reject!r}: use True (the threshold stored in the spec), False, or an "
+                     "edgecls.spec.OpenSet(score='msp'|'max_logit'|'energy', threshold=...)")
 
 
 def _resolve_spec(path: Path, given: ModelSpec | None, embedded: ModelSpec | None) -> ModelSpec:
@@ -112,6 +138,9 @@ class Predictor:
     workers: threads of the pool behind predict_async().
     self_check: run the reference inputs the artifact carries (edgecls.selfcheck) on this device's runtime first and
         raise SelfCheckError when they disagree with what was verified at export (run_self_check() reports instead).
+    reject: open-set rejection. True: images whose score is below the threshold fitted for this artifact (spec.open_set,
+        `edgecls fit-reference`) are answered Prediction(known=False, label "unknown", index -1), the closest class
+        kept in topk; an OpenSet(score, threshold) sets one by hand; False/None (default): always a training class.
     cache_dir: OpenVINO's compiled-model cache: the first load writes the compiled blob there, later processes load it
         instead of compiling (Lite0 on 2 cores: compile 180 -> 85 ms FP32, 280 -> 120 ms INT8). Other runtimes have no
         compile step and reject it.
@@ -139,6 +168,7 @@ class Predictor:
         workers: int = 2,
         cache_dir: str | os.PathLike | None = None,
         self_check: bool = False,
+        reject: bool | OpenSet | None = None,
     ):
         self.path = Path(path)
         if color not in (None, "RGB", "BGR"):
@@ -157,6 +187,8 @@ class Predictor:
         self.spec = _resolve_spec(self.path, spec, self._session.embedded_spec)
         _check_spec(self.spec, self._session, self.path)
         _warn_int8_saturation(self.spec, self.backend.NAME, self.path)
+        self.open_set = _resolve_reject(reject, self.spec, self.path)
+        self.monitor = None  # a DriftMonitor once start_monitor() is called; predict() and stream() feed it
         self.color, self.topk, self.threads = color, int(topk), threads
         self.device = device or getattr(self._session, "device", None) or ("cuda" if self.backend.NAME == "tensorrt" else "cpu")
         self.workers = int(workers)
@@ -236,20 +268,59 @@ class Predictor:
             )
         return softmax(logits, self.spec.temperature)
 
-    def to_predictions(self, probs: np.ndarray, topk: int | None = None) -> list[Prediction]:
+    def ood_scores(self, logits: np.ndarray, score: str | None = None) -> np.ndarray:
+        """Open-set score per row of logits (higher = more like the training classes): `score` ('msp', 'max_logit',
+        'energy'), by default the one rejection uses. msp and energy use spec.temperature."""
+        name = score or (self.open_set.score if self.open_set is not None else "msp")
+        return ood_score(logits, name, self.spec.temperature)
+
+    def to_predictions(self, probs: np.ndarray, topk: int | None = None, *, ood: np.ndarray | None = None) -> list[Prediction]:
+        """Probabilities -> Predictions. ood: the open-set score per row (ood_scores(logits)); with rejection on and
+        score 'msp' it can be left out (it is the top probability)."""
         probs = np.asarray(probs)
         if probs.ndim != 2 or probs.shape[1] != self.spec.num_classes or not np.isfinite(probs).all():
             raise InputError(f"scores must be finite, shape (N, {self.spec.num_classes}); got {probs.shape}: pass what scores() returns")
         k = max(1, min(int(topk or self.topk), self.spec.num_classes))
         labels, out = self.spec.labels, []
-        for row in probs:
+        rej = self.open_set
+        if rej is not None and ood is None:
+            if rej.score != "msp":
+                raise InputError(f"rejection by {rej.score!r} needs the logits: call postprocess(logits), or pass "
+                                 "ood=predictor.ood_scores(logits)")
+            ood = probs.max(axis=1)
+        if ood is not None and len(ood) != len(probs):
+            raise InputError(f"ood has {len(ood)} scores for {len(probs)} rows; pass ood_scores() of the same logits")
+        for r, row in enumerate(probs):
             idx = topk_indices(row, k)
             tops = tuple(Top(i, labels[i], v) for i, v in zip(idx.tolist(), row[idx].tolist()))
-            out.append(Prediction(tops[0].index, tops[0].label, tops[0].score, tops))
+            if rej is None:
+                out.append(Prediction(tops[0].index, tops[0].label, tops[0].score, tops))
+                continue
+            s = float(ood[r])
+            known = s >= rej.threshold
+            out.append(Prediction(tops[0].index if known else -1, tops[0].label if known else UNKNOWN, tops[0].score,
+                                  tops, known, s))
         return out
 
     def postprocess(self, logits: np.ndarray, topk: int | None = None) -> list[Prediction]:
-        return self.to_predictions(self.scores(logits), topk)
+        probs = self.scores(logits)
+        ood = self.ood_scores(logits) if self.open_set is not None else None
+        return self.to_predictions(probs, topk, ood=ood)
+
+    # --- drift monitoring -----------------------------------------------------------------------------------
+    def start_monitor(self, **options: Any):
+        """Watch for drift: every later predict() / stream() frame is compared, window by window, with the reference
+        statistics stored in the spec (edgecls fit-reference). Options: see edgecls.drift.DriftMonitor (window,
+        psi_threshold, on_drift callback, log path). Returns the monitor, also kept as `self.monitor`."""
+        from .drift import DriftMonitor
+
+        self.monitor = DriftMonitor(self.spec, **options)
+        return self.monitor
+
+    def observe(self, batch: np.ndarray, logits: np.ndarray, predictions: Sequence[Prediction]) -> None:
+        """Feed one processed batch to the drift monitor (no-op without one); predict() and stream() call it."""
+        if self.monitor is not None:
+            self.monitor.update(batch, logits, predictions)
 
     # --- the one call apps make -----------------------------------------------------------------------------
     def predict(self, x: Any, *, color: str | None = None, topk: int | None = None) -> Prediction | list[Prediction]:
@@ -261,12 +332,18 @@ class Predictor:
             if not x:
                 raise InputError("predict() got an empty list; pass at least one image")
             batch = np.concatenate([self.preprocess(i, color=color) for i in x])
-            return self.postprocess(self.infer(batch), topk)
+            return self._run(batch, topk)
         if isinstance(x, np.ndarray) and x.ndim == 4:
             raise InputError(
                 f"predict() got a 4-D array {x.shape}; pass a list of HxWx3 frames, or use infer() for a preprocessed batch"
             )
-        return self.postprocess(self.infer(self.preprocess(x, color=color)), topk)[0]
+        return self._run(self.preprocess(x, color=color), topk)[0]
+
+    def _run(self, batch: np.ndarray, topk: int | None) -> list[Prediction]:
+        logits = self.infer(batch)
+        preds = self.postprocess(logits, topk)
+        self.observe(batch, logits, preds)
+        return preds
 
     def predict_batch(self, images: Sequence[Any], *, color: str | None = None, topk: int | None = None) -> list[Prediction]:
         return self.predict(list(images), color=color, topk=topk)

@@ -26,3 +26,25 @@ def topk_indices(row: np.ndarray, k: int) -> np.ndarray:
     cand = np.flatnonzero(row >= kth)  # every value that can make the top k, ties at the boundary included
     order = np.lexsort((cand, -row[cand]))  # by value descending, then index ascending
     return cand[order[:k]]
+
+
+SCORES = ("msp", "max_logit", "energy")  # = spec.SCORE_NAMES
+
+
+def ood_score(logits: np.ndarray, name: str, temperature: float = 1.0) -> np.ndarray:
+    """How much each row looks like the training classes (higher = more in-distribution), one float64 per row.
+
+    msp: max softmax(logits / T) (Hendrycks & Gimpel 2017); max_logit: the largest logit (Hendrycks et al. 2022);
+    energy: T * logsumexp(logits / T), the negative free energy (Liu et al. 2020).
+    """
+    if name not in SCORES:
+        from .errors import InputError
+
+        raise InputError(f"unknown open-set score {name!r}; choose one of {', '.join(SCORES)}")
+    z = np.asarray(logits, dtype=np.float64)
+    if name == "max_logit":
+        return z.max(axis=-1)
+    if name == "msp":
+        return softmax(z, temperature).max(axis=-1)
+    m = z.max(axis=-1, keepdims=True)
+    return (m[..., 0] + temperature * np.log(np.exp((z - m) / temperature).sum(axis=-1)))

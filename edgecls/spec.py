@@ -65,11 +65,15 @@ _V1_FIELDS = {
     "Preprocess": frozenset({"resize_mode", "crop_pct", "interpolation", "mean", "std", "color"}),
     "InputSpec": frozenset({"height", "width", "channels", "layout", "dtype", "normalized_in_graph", "batch"}),
     "LineageStep": frozenset({"step", "params", "metrics", "time", "edgecls_version"}),
+    "OpenSet": frozenset({"score", "threshold", "coverage", "n"}),
+    "Histogram": frozenset({"edges", "probs", "mean"}),
+    "Reference": frozenset({"n", "class_prior", "unknown_rate", "histograms"}),
     "ModelSpec": frozenset({"arch", "labels", "input", "preprocess", "temperature", "metrics", "lineage", "artifact",
                             "schema_version"}),
 }
 _trusted = contextvars.ContextVar("edgecls_spec_trusted", default=False)  # inside msgspec's own validation
-_WHERE = {"ModelSpec": "spec", "InputSpec": "input", "Preprocess": "preprocess", "LineageStep": "lineage step"}
+_WHERE = {"ModelSpec": "spec", "InputSpec": "input", "Preprocess": "preprocess", "LineageStep": "lineage step",
+          "OpenSet": "open_set", "Histogram": "histogram", "Reference": "reference"}
 _FIX = "fix that field (in the sidecar JSON, or where the spec is built) or re-export the model with this edgecls"
 
 
@@ -247,6 +251,66 @@ class LineageStep(_Record):
             msgspec.structs.force_setattr(self, "edgecls_version", package_version())
 
 
+ScoreName = Literal["msp", "max_logit", "energy"]
+SCORE_NAMES = get_args(ScoreName)
+MAX_BINS = 64
+Finite = Annotated[float, Meta(ge=-1e6, le=1e6)]
+Fraction = Annotated[float, Meta(ge=0.0, le=1.0)]
+# the cheap input statistics drift monitoring keeps (edgecls.drift computes them); the score histogram is "confidence"
+INPUT_STATS = ("brightness", "contrast", "sharpness", "noise", "red_balance", "blue_balance")
+StatName = Literal["confidence", "brightness", "contrast", "sharpness", "noise", "red_balance", "blue_balance"]
+
+
+class OpenSet(_Record):
+    """Open-set rejection: an image whose `score` (higher = more like the training classes) is below `threshold` is
+    answered "unknown". Fitted on validation images of the known classes so that `coverage` of them are kept.
+
+    score: msp = max softmax(logits / spec.temperature); max_logit; energy = T * logsumexp(logits / T).
+    """
+
+    score: ScoreName
+    threshold: Finite
+    coverage: Annotated[float, Meta(gt=0.0, lt=1.0)] = 0.95
+    n: Annotated[int, Meta(ge=0)] = 0  # validation images it was fitted on (0: set by hand)
+
+    def _check(self) -> None:
+        if self.score == "msp" and not 0.0 <= self.threshold <= 1.0:
+            raise SpecError(f"open_set.threshold={self.threshold} is out of range for score 'msp' (a probability): "
+                            "it must lie in [0, 1]; refit it (edgecls fit-reference) or fix the sidecar JSON")
+
+
+class Histogram(_Record):
+    """A reference distribution: `probs[i]` of the values fall in bin i of the bins cut at `edges` (len(probs) =
+    len(edges) + 1; the first and last bins are open-ended). `mean` is the mean of the values."""
+
+    edges: Annotated[tuple[Finite, ...], Meta(max_length=MAX_BINS - 1)]
+    probs: Annotated[tuple[Fraction, ...], Meta(min_length=1, max_length=MAX_BINS)]
+    mean: Finite = 0.0
+
+    def _check(self) -> None:
+        if len(self.probs) != len(self.edges) + 1:
+            raise SpecError(f"histogram: {len(self.edges)} edges need {len(self.edges) + 1} probabilities, got "
+                            f"{len(self.probs)}; refit the reference (edgecls fit-reference)")
+        if any(b <= a for a, b in zip(self.edges, self.edges[1:])):
+            raise SpecError("histogram edges must increase strictly; refit the reference (edgecls fit-reference)")
+        if abs(sum(self.probs) - 1.0) > 1e-3:
+            raise SpecError(f"histogram probabilities sum to {sum(self.probs):.4f}, not 1; refit the reference")
+
+
+class Reference(_Record):
+    """What the model saw at fit time, for drift monitoring: the class prior of its answers (known answers only),
+    the rate of "unknown" answers, and a histogram per statistic (confidence and the cheap input statistics)."""
+
+    n: Annotated[int, Meta(ge=1)]
+    class_prior: Annotated[tuple[Fraction, ...], Meta(min_length=1, max_length=MAX_LABELS)]
+    unknown_rate: Fraction = 0.0
+    histograms: Annotated[dict[StatName, Histogram], Meta(max_length=16)] = {}
+
+    def _check(self) -> None:
+        if abs(sum(self.class_prior) - 1.0) > 1e-3:
+            raise SpecError(f"reference.class_prior sums to {sum(self.class_prior):.4f}, not 1; refit the reference")
+
+
 class ModelSpec(_Record):
     """What the model is, what its artifact takes, how pictures become that input and logits become scores."""
 
@@ -259,6 +323,8 @@ class ModelSpec(_Record):
     lineage: Annotated[tuple[LineageStep, ...], Meta(max_length=MAX_LINEAGE)] = ()
     artifact: JsonObject = {}  # format-specific facts: format, precision, opset...
     schema_version: Annotated[int, Meta(ge=1, le=SCHEMA_VERSION)] = SCHEMA_VERSION
+    open_set: OpenSet | None = None  # the rejection threshold fitted for THIS artifact (INT8 gets its own)
+    reference: Reference | None = None  # drift monitoring's reference statistics, fitted with open_set
 
     def _check(self) -> None:
         bad = next((x for x in self.labels if _CONTROL.search(x)), None)
@@ -269,6 +335,9 @@ class ModelSpec(_Record):
             seen: set[str] = set()
             dup = sorted({x for x in self.labels if x in seen or seen.add(x)})[:5]
             raise SpecError(f"spec.labels has duplicates, e.g. {dup}; each class needs a distinct name")
+        if self.reference is not None and len(self.reference.class_prior) != self.num_classes:
+            raise SpecError(f"reference.class_prior has {len(self.reference.class_prior)} values for {self.num_classes} "
+                            "labels; the reference belongs to another model: refit it (edgecls fit-reference)")
         if len(self.preprocess.mean) != self.input.channels:
             raise SpecError(
                 f"preprocess.mean has {len(self.preprocess.mean)} values but input.channels={self.input.channels}; "
@@ -321,7 +390,7 @@ class ModelSpec(_Record):
 _CHOICES = {  # field name -> the values it takes, named in errors
     "resize_mode": ", ".join(RESIZE_MODES), "interpolation": ", ".join(INTERPOLATIONS), "color": ", ".join(COLORS),
     "layout": ", ".join(LAYOUTS), "dtype": ", ".join(DTYPES) + " (uint8: raw pixels, normalized in the graph)",
-    "channels": "1 (grayscale), 3 (color)",
+    "channels": "1 (grayscale), 3 (color)", "score": ", ".join(SCORE_NAMES),
 }
 
 

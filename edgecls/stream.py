@@ -192,9 +192,13 @@ def stream(
             if smoothing is not None:
                 p = predictor.scores(logits)
                 smoothed = p if smoothed is None else smoothing * p + (1 - smoothing) * smoothed
-                pred = predictor.to_predictions(smoothed)[0]
+                # open-set rejection judges the current frame's own score (a logit score has no smoothed version)
+                ood = predictor.ood_scores(logits) if getattr(predictor, "open_set", None) is not None else None
+                pred = predictor.to_predictions(smoothed, ood=ood)[0]
             else:
                 pred = predictor.postprocess(logits)[0]
+            if getattr(predictor, "monitor", None) is not None:
+                predictor.observe(x, logits, [pred])
             yield StreamResult(i, t, pred, (time.monotonic() - t) * 1e3, dropped[0], frame)
     finally:
         stop.set()

@@ -1,0 +1,184 @@
+"""Open-set rejection on CIFAR-10: 6 known classes, near-unknown CIFAR classes, far-unknown Fashion-MNIST and photos.
+
+    PYTHONPATH=. nice -n 19 .venv/bin/python benchmarks/openset_cifar.py [--train-per-class 500] [--size 224]
+
+Known: airplane, automobile, bird, cat, deer, dog. Model: pretrained EfficientNet-Lite0 (ImageNet weights, offline),
+frozen, with a linear classifier fitted on its pooled features of `--train-per-class` images per class (a linear
+probe: cheap on a shared 2-core CPU) and a temperature fitted on the validation split (NLL). Exported to ONNX FP32 and
+quantized to ONNX Runtime INT8 (static QDQ, 200 calibration images); each artifact gets its own threshold and drift
+reference fitted on the validation split (edgecls.openset.fit_reference, 95% coverage, msp).
+
+Evaluation (disjoint from train and validation): known test images of the 6 classes; near-unknown: frog, horse,
+ship, truck (CIFAR-10, same camera and size statistics); far-unknown: Fashion-MNIST test images (28x28 grayscale,
+stored as RGB PNG) and the hymenoptera ants/bees photos. Per artifact and score: AUROC with a bootstrap 95%
+interval, FPR at 95% TPR; with the fitted msp threshold: the rejection rate per set (Wilson 95%). All images come
+from ../shared/data/cifar10-train.tar.gz (CIFAR-10's training split; the test split is not shipped), files ranked by
+name: train [0, T), validation [T, T+V), test [T+V, T+V+E) per class (defaults T=300, V=150, E=150; input 160 px).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+KNOWN = ("airplane", "automobile", "bird", "cat", "deer", "dog")
+NEAR = ("frog", "horse", "ship", "truck")
+def prepare(root: Path, train: int, fmnist: int, val: int, test: int) -> dict[str, Path]:
+    from tools import shared_data
+
+    from edgecls.train.data import find_fashion_mnist
+
+    d = {"train": root / f"train{train}", "val": root / f"val{train}_{val}", "test": root / f"test{train}_{val}_{test}",
+         "near": root / f"near{train}_{val}_{test}", "fashion_mnist": root / "fashion_mnist", "hymenoptera": root / "hymenoptera"}
+    shared_data.extract_cifar10(d["train"], per_class=train, classes=KNOWN)
+    shared_data.extract_cifar10(d["val"], per_class=val, classes=KNOWN, offset=train)
+    shared_data.extract_cifar10(d["test"], per_class=test, classes=KNOWN, offset=train + val)
+    shared_data.extract_cifar10(d["near"], per_class=test, classes=NEAR, offset=train + val)
+    if not d["hymenoptera"].is_dir():
+        shared_data.extract_hymenoptera(d["hymenoptera"])
+    fm = d["fashion_mnist"]
+    if not fm.is_dir() or len(list(fm.glob("*.png"))) != fmnist:
+        import shutil
+
+        shutil.rmtree(fm, ignore_errors=True)
+        from PIL import Image
+
+        fm.mkdir(parents=True, exist_ok=True)
+        src = find_fashion_mnist()
+        with gzip.open(next(src.glob("t10k-images-idx3-ubyte*")), "rb") as fh:
+            raw = fh.read()
+        imgs = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28)
+        for i in range(fmnist):
+            Image.fromarray(np.repeat(imgs[i][..., None], 3, axis=2)).save(fm / f"{i:05d}.png")
+    return d
+
+
+def features(model, spec, files, batch=64):
+    import torch
+
+    from edgecls import preprocess as pre
+    from edgecls.images import load_image
+
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(files), batch):
+            xs = []
+            for f in files[i : i + batch]:
+                img, order = load_image(f, color=None, channels=3)
+                xs.append(pre.fast(img, order, spec))
+            x = torch.from_numpy(np.concatenate(xs))
+            out.append(model.forward_head(model.forward_features(x), pre_logits=True).numpy())
+    return np.concatenate(out)
+
+
+def labels_of(files, root):
+    return np.array([KNOWN.index(Path(f).relative_to(root).parts[0]) for f in files])
+
+
+def linear_probe(feats, y, epochs=300, wd=1e-3):
+    import torch
+
+    torch.manual_seed(0)
+    x, t = torch.from_numpy(feats).float(), torch.from_numpy(y).long()
+    lin = torch.nn.Linear(x.shape[1], len(KNOWN))
+    opt = torch.optim.AdamW(lin.parameters(), lr=1e-2, weight_decay=wd)
+    for _ in range(epochs):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(lin(x), t)
+        loss.backward()
+        opt.step()
+    return lin
+
+
+def fit_temperature(logits, y):
+    from edgecls.scores import softmax
+
+    grid = np.exp(np.linspace(np.log(0.2), np.log(10), 200))
+    nll = [-np.log(softmax(logits, t)[np.arange(len(y)), y] + 1e-12).mean() for t in grid]
+    return float(grid[int(np.argmin(nll))])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--train-per-class", type=int, default=300, help="training images per known class (default 300)")
+    ap.add_argument("--val-per-class", type=int, default=150, help="validation images per class: threshold, reference")
+    ap.add_argument("--test-per-class", type=int, default=150, help="test images per known and near-unknown class")
+    ap.add_argument("--size", type=int, default=160, help="model input side in pixels (default 160)")
+    ap.add_argument("--fashion-mnist", type=int, default=500, help="Fashion-MNIST test images used as far-unknown")
+    ap.add_argument("--out", default=str(REPO / ".data" / "openset_cifar"), help="work folder (git-ignored .data/)")
+    ap.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples per AUROC interval")
+    a = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(1)  # a shared 2-core machine: more threads only spin-wait for cores other jobs hold
+    import edgecls
+    from edgecls.compress.ptq import quantize_file
+    from edgecls.openset import evaluate_ood, fit_reference, list_images
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    d = prepare(out / "data", a.train_per_class, a.fashion_mnist, a.val_per_class, a.test_per_class)
+    print(f"data ready {time.time() - t0:.0f}s", flush=True)
+
+    model, spec = edgecls.create_model("efficientnet_lite0", pretrained=True, labels=KNOWN, input_size=a.size)
+    model.eval()
+    tr = list_images(d["train"])
+    va = list_images(d["val"])
+    t = time.time()
+    ftr, fva = features(model, spec, tr), features(model, spec, va)
+    ytr, yva = labels_of(tr, d["train"]), labels_of(va, d["val"])
+    print(f"features {len(tr)}+{len(va)} images {time.time() - t:.0f}s", flush=True)
+    lin = linear_probe(ftr, ytr)
+    with torch.no_grad():
+        model.classifier.weight.copy_(lin.weight)
+        model.classifier.bias.copy_(lin.bias)
+        val_logits = lin(torch.from_numpy(fva).float()).numpy()
+    temp = fit_temperature(val_logits, yva)
+    acc = float((val_logits.argmax(1) == yva).mean())
+    print(f"linear probe: val top-1 {acc:.3f} (n={len(yva)}), temperature {temp:.3f}", flush=True)
+    spec = spec.replace(temperature=temp).with_step("train", {"recipe": "linear probe on frozen pretrained features",
+                                                              "train_per_class": a.train_per_class, "size": a.size},
+                                                    {"val_top1": acc})
+    fp32 = edgecls.export(model, spec, out / "cifar6.onnx", dynamic_batch=True).path
+    calib = np.concatenate([edgecls.Predictor(fp32).preprocess(f) for f in tr[:: max(1, len(tr) // 200)][:200]])
+    int8 = out / "cifar6_int8.onnx"
+    quantize_file("onnx", fp32, int8, edgecls.Predictor(fp32).spec, calib)
+    results = {}
+    for name, art in (("FP32", fp32), ("INT8", int8)):
+        t = time.time()
+        s = fit_reference(art, d["val"])
+        r = evaluate_ood(art, d["test"], [d["near"], d["fashion_mnist"], d["hymenoptera"]], n_boot=a.n_boot)
+        r["fit"] = {"threshold": s.open_set.threshold, "n": s.open_set.n}
+        results[name] = r
+        k = r["known"]
+        print(f"\n== {name} ({art.name}, {time.time() - t:.0f}s): known test top-1 {k['top1']['value']:.3f} "
+              f"[{k['top1']['lo']:.3f}, {k['top1']['hi']:.3f}] n={k['n']}; msp threshold {s.open_set.threshold:.4f} "
+              f"(fitted on {s.open_set.n} val images), known rejected {k['rejected']['value']:.1%} "
+              f"[{k['rejected']['lo']:.1%}, {k['rejected']['hi']:.1%}]")
+        print(f"{'unknown set':16s} {'n':>5s} {'score':10s} {'AUROC [95% CI]':24s} {'FPR@95TPR':>9s} {'rejected (msp thr)':>20s}")
+        for folder, row in r["sets"].items():
+            set_name = next(k for k, v in d.items() if str(v) == folder)
+            for i, (sc, m) in enumerate(row["scores"].items()):
+                rej = row["rejected"]
+                print(f"{set_name if i == 0 else '':16s} {row['n'] if i == 0 else '':>5} {sc:10s} "
+                      f"{m['auroc']:.3f} [{m['auroc_interval'][0]:.3f}, {m['auroc_interval'][1]:.3f}]     "
+                      f"{m['fpr_at_95tpr']:9.3f} "
+                      + (f"{rej['value']:.1%} [{rej['lo']:.1%}, {rej['hi']:.1%}]" if i == 0 else ""))
+    (out / "report.json").write_text(json.dumps(results, indent=2))
+    print(f"\nreport: {out / 'report.json'}  total {time.time() - t0:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
