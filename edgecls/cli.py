@@ -276,9 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_deploy(sub)  # `edgecls deploy`: the whole journey, folder of photos -> verified models + report
 
-    from .robustness.cli import add_eval_parser
+    from .robustness.cli import add_eval_parser, add_explain_parser
 
     add_eval_parser(sub)  # `edgecls eval`: accuracy under common corruptions, every artifact on its own runtime
+    add_explain_parser(sub)  # `edgecls explain`: Grad-CAM overlays, measured by deletion/insertion AUC
 
     d = sub.add_parser("demo", help="export pretrained EfficientNet-Lite0 and classify real photos on every CPU backend")
     d.add_argument("-o", "--out-dir", default="demo_out")
