@@ -59,7 +59,7 @@ def test_eval_cli_two_runtimes_see_the_same_pixels(artifacts, photos, tmp_path, 
     by definition, and the two runtimes agree on (nearly) every corrupted picture, which they could not if each model
     got its own noise draw."""
     data = _folder(tmp_path, photos, ["chelsea", "coffee", "astronaut", "rocket", "coins", "camera"])
-    out = tmp_path / "out"
+    out = tmp_path / "deploy_out" / "robustness"  # where the deploy report looks for it
     rc = main(["eval", str(artifacts["onnx"]), str(artifacts["xml"]), "--data", str(data), "--corruptions",
                "gaussian_noise", "jpeg_compression", "--severities", "1,5", "-o", str(out), "--json"])
     assert rc == 0
@@ -80,6 +80,13 @@ def test_eval_cli_two_runtimes_see_the_same_pixels(artifacts, photos, tmp_path, 
     assert extra["ci95"][0] <= extra["mean"] <= extra["ci95"][1] and 0 <= extra["p"] <= 1
     assert (out / "robustness.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| model |" in (out / "robustness.md").read_text()
+
+    from edgecls.deploy import report as deploy_report
+
+    assert deploy_report.robustness_section({"out": str(tmp_path)}) is None  # no eval run there: no section
+    section = deploy_report.robustness_section({"out": str(tmp_path / "deploy_out")})
+    html = deploy_report.to_html([section], "t", "m")
+    assert section.data["models"][1]["backend"] == "openvino" and "lite0.xml" in html and "data:image/png;base64" in html
 
 
 def test_eval_labelled_folder_maps_folder_names_to_model_labels(artifacts, lite0, photos, tmp_path):

@@ -37,7 +37,7 @@ def summary_rows(result: dict) -> list[dict]:
     return rows
 
 
-_HELP = ("clean / mCA: accuracy % [95% interval]; mCE and rel. mCE: ImageNet-C's, normalised by the reference model; "
+HELP = ("clean / mCA: accuracy % [95% interval]; mCE and rel. mCE: ImageNet-C's, normalised by the reference model; "
          "extra drop: (reference - model) under corruption minus on clean images, points, paired per image "
          "[bootstrap 95%] with a sign-flip p-value (positive: compression loses more under corruption)")
 
@@ -53,7 +53,7 @@ def render_table(result: dict, console=None) -> None:
         con = Console(width=160)  # a log or a pipe: the table stays one row per model
     d = result["data"]
     t = Table(title=escape(f"corruptions on {d['source']} (n={d['n']}, {d['accuracy_means']}; reference {result['reference']})"),
-              caption=escape(_HELP))
+              caption=escape(HELP))
     rows = summary_rows(result)
     for col in rows[0]:
         t.add_column(col, overflow="fold")
@@ -81,7 +81,7 @@ def to_markdown(result: dict) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(str(r[h]).replace("|", "\\|") for h in head) + " |" for r in rows]
     d = result["data"]
-    return "\n".join(lines) + f"\n\nn={d['n']} images from {d['source']}; accuracy = {d['accuracy_means']}. {_HELP}.\n"
+    return "\n".join(lines) + f"\n\nn={d['n']} images from {d['source']}; accuracy = {d['accuracy_means']}. {HELP}.\n"
 
 
 def plot(result: dict, path: str | Path) -> Path:
