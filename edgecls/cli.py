@@ -1,4 +1,4 @@
-"""`edgecls` command line: deploy, train, compress, export, predict, info, archs, demo."""
+"""`edgecls` command line: deploy, train, compress, export, predict, info, archs, demo, eval, explain."""
 
 from __future__ import annotations
 
