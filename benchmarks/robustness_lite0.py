@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
 
-def build(out: Path) -> list[Path]:
+def build(out: Path, litert_int8: bool = True) -> list[Path]:
     import edgecls
     from edgecls import Predictor
     from edgecls.compress.calibration import photo_crops
@@ -35,6 +35,8 @@ def build(out: Path) -> list[Path]:
 
     names = ["lite0.onnx", "lite0.xml", "lite0.tflite", "lite0_int8.onnx", "lite0_int8.xml", "lite0_int8.tflite",
              "lite0_int8_corruptcal.onnx"]
+    if not litert_int8:
+        names.remove("lite0_int8.tflite")
     if all((out / n).exists() for n in names):
         return [out / n for n in names]
     model, spec = edgecls.create_model("efficientnet_lite0", pretrained=True)
@@ -53,7 +55,7 @@ def build(out: Path) -> list[Path]:
         with Predictor(out / src) as p:
             calib = np.concatenate([p.preprocess(c, color="RGB") for c in images])
             quantize_file("openvino" if dst.endswith(".xml") else "onnx", out / src, out / dst, p.spec, calib)
-    if not (out / "lite0_int8.tflite").exists():
+    if litert_int8 and not (out / "lite0_int8.tflite").exists():
         edgecls.export(model, spec, out / "lite0_int8.tflite", precision="int8", calibration=crops)
     return [out / n for n in names]
 
@@ -70,6 +72,7 @@ def main() -> int:
     ap.add_argument("--severities", default="1,3,5")
     ap.add_argument("--limit", type=int)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-litert-int8", action="store_true", help="leave out the LiteRT INT8 build (its PT2E export is the slow part)")
     ap.add_argument("-o", "--out", default=str(ROOT / ".data" / "robustness_lite0"))
     a = ap.parse_args()
     from edgecls.robustness import parse_severities
@@ -77,10 +80,10 @@ def main() -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     con = Console(width=170)
-    models = build(out)
-    data = out / "hymenoptera"
+    models = build(out, not a.no_litert_int8)
+    data = out / "hymenoptera" / "hymenoptera"
     if not (data / "val").is_dir():
-        data = shared_data.extract_hymenoptera(data)
+        data = shared_data.extract_hymenoptera(out / "hymenoptera")
     images = load_image_set(data / "val", [], limit=a.limit, agreement=True)
     result = evaluate_corruptions(models, images, corruptions=a.corruptions, severities=parse_severities(a.severities),
                                   threads=a.threads, progress=con.log)
