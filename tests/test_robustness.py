@@ -78,6 +78,8 @@ def test_eval_cli_two_runtimes_see_the_same_pixels(artifacts, photos, tmp_path, 
     assert strong < 1.0, "severity-5 noise and JPEG changed no decision of Lite0: the corruptions did not reach the model"
     extra = ov["vs_reference"]["extra_drop_under_corruption"]
     assert extra["ci95"][0] <= extra["mean"] <= extra["ci95"][1] and 0 <= extra["p"] <= 1
+    by = ov["vs_reference"]["extra_drop_by_corruption"]
+    assert list(by) == result["corruptions"] and np.isclose(np.mean([b["mean"] for b in by.values()]), extra["mean"])
     assert (out / "robustness.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| model |" in (out / "robustness.md").read_text()
 

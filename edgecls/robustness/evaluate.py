@@ -224,8 +224,8 @@ def _mean(values) -> float | None:
 
 
 def _summarize(preds, ref_i, names, sev, clean_ok, cells, seed) -> dict:
-    def per_image_mean(m):
-        return np.mean([cells[m][n][s] for n in names for s in sev], axis=0)
+    def per_image_mean(m, only=None):
+        return np.mean([cells[m][n][s] for n in (only or names) for s in sev], axis=0)
 
     err = [{n: {s: 1.0 - cells[m][n][s].mean() for s in sev} for n in names} for m in range(len(preds))]
     out = []
@@ -255,6 +255,10 @@ def _summarize(preds, ref_i, names, sev, clean_ok, cells, seed) -> dict:
                 "clean_paired": stats.paired(clean_ok[ref_i], clean).as_dict(),  # Newcombe interval, exact McNemar
                 "corrupted_drop": paired_mean_difference(ref_mca, mca, seed),
                 "extra_drop_under_corruption": paired_mean_difference(ref_mca - mca, ref_clean - clean, seed),
+                # the same per corruption (mean over its severities): an average can hide one corruption INT8 handles badly
+                "extra_drop_by_corruption": {
+                    n: paired_mean_difference(per_image_mean(ref_i, [n]) - per_image_mean(m, [n]), ref_clean - clean, seed)
+                    for n in names},
             }
         out.append(row)
     return {"models": out}

@@ -67,6 +67,26 @@ def render_table(result: dict, console=None) -> None:
     for n in result["corruptions"]:
         per.add_row(n, *(_pct(_cell_mean(m, n)) for m in result["models"]))
     con.print(per)
+    extra = extra_drop_rows(result)
+    if extra:
+        e = Table(title="extra drop under each corruption vs the reference, points [bootstrap 95%] sign-flip p (* p < 0.05)")
+        e.add_column("model")
+        for n in result["corruptions"]:
+            e.add_column(n, overflow="fold")
+        for r in extra:
+            e.add_row(*(escape(v) for v in r))
+        con.print(e)
+
+
+def extra_drop_rows(result: dict) -> list[list[str]]:
+    """Per compared model and corruption: the paired extra drop under that corruption (points, interval, p), the
+    significant ones (p < 0.05) marked."""
+    rows = []
+    for m in result["models"]:
+        by = (m.get("vs_reference") or {}).get("extra_drop_by_corruption")
+        if by:
+            rows.append([m["name"], *((_drop(by[n]) + (" *" if by[n]["p"] < 0.05 else "")) for n in result["corruptions"])])
+    return rows
 
 
 def _cell_mean(model: dict, name: str) -> float:
@@ -81,7 +101,12 @@ def to_markdown(result: dict) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(str(r[h]).replace("|", "\\|") for h in head) + " |" for r in rows]
     d = result["data"]
-    return "\n".join(lines) + f"\n\nn={d['n']} images from {d['source']}; accuracy = {d['accuracy_means']}. {HELP}.\n"
+    text = "\n".join(lines) + f"\n\nn={d['n']} images from {d['source']}; accuracy = {d['accuracy_means']}. {HELP}.\n"
+    extra = extra_drop_rows(result)
+    if extra:
+        text += ("\nExtra drop per corruption (* p < 0.05):\n\n| model | " + " | ".join(result["corruptions"]) + " |\n|"
+                 + "---|" * (len(result["corruptions"]) + 1) + "\n" + "\n".join("| " + " | ".join(r) + " |" for r in extra) + "\n")
+    return text
 
 
 def plot(result: dict, path: str | Path) -> Path:

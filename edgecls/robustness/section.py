@@ -25,6 +25,11 @@ def robustness_section(ctx: dict):
     rows = report.summary_rows(result)
     s.table(list(rows[0]), [list(r.values()) for r in rows])
     s.p(report.HELP)
+    extra = report.extra_drop_rows(result)
+    if extra:
+        s.p("Extra drop under each corruption (mean over its severities; * p < 0.05): an average over corruptions can "
+            "hide one the compressed model handles badly.")
+        s.table(["model", *result["corruptions"]], extra)
     png = folder / "robustness.png"
     if png.is_file():
         s.img("robustness.png", png.read_bytes(), "accuracy vs severity, and per corruption, per model")
