@@ -69,7 +69,7 @@ def render_table(result: dict, console=None) -> None:
     con.print(per)
     extra = extra_drop_rows(result)
     if extra:
-        e = Table(title="extra drop under each corruption vs the reference, points [bootstrap 95%] sign-flip p (* p < 0.05)")
+        e = Table(title=escape("extra drop under each corruption vs the reference, points [bootstrap 95%] sign-flip p (* p < 0.05)"))
         e.add_column("model")
         for n in result["corruptions"]:
             e.add_column(n, overflow="fold")
