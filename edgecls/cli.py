@@ -1,4 +1,5 @@
-"""`edgecls` command line: deploy, train, compress, export, predict, info, archs, demo, fit-reference, eval, monitor."""
+"""`edgecls` command line: deploy, train, compress, export, predict, info, archs, demo, fit-reference, eval, explain,
+monitor."""
 
 from __future__ import annotations
 
@@ -155,9 +156,21 @@ def _plain(text: str) -> str:
 
 
 def cmd_eval(a) -> int:
+    """`edgecls eval`: open-set (--ood) and/or corruption (--corruptions, the default without --ood) evaluation."""
+    from .robustness.cli import cmd_eval as corruption_eval
+
+    corruptions = a.corruptions is not None or not a.ood
+    if a.json and a.ood and corruptions:
+        raise ValueError("--json prints one report: give --ood or --corruptions, not both (or drop --json)")
+    for model in a.models if a.ood else ():
+        _eval_ood(a, model)
+    return corruption_eval(a) if corruptions else 0
+
+
+def _eval_ood(a, model: str) -> int:
     from .openset import evaluate_ood
 
-    r = evaluate_ood(a.model, a.data, a.ood, scores=a.score or ("msp", "max_logit", "energy"), backend=a.backend,
+    r = evaluate_ood(model, a.data, a.ood, scores=a.score or ("msp", "max_logit", "energy"), backend=a.backend,
                      n_boot=a.n_boot)
     if a.json:
         print(json.dumps(r, indent=2))
@@ -367,20 +380,6 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--backend", help="force a runtime (default: by suffix)")
     f.set_defaults(func=cmd_fit_reference)
 
-    v = sub.add_parser("eval", help="how well an artifact tells known from unknown images: AUROC, FPR at 95%% TPR and "
-                       "rejection rate per folder of unknown images")
-    v.add_argument("model", help="an exported artifact (fit its threshold first for rejection rates: edgecls fit-reference)")
-    v.add_argument("--data", required=True, help="folder of test images of the known classes (class subfolders named "
-                   "as the labels give top-1 too)")
-    v.add_argument("--ood", nargs="+", required=True, metavar="DIR", help="one or more folders of unknown images, "
-                   "each reported on its own")
-    v.add_argument("--score", nargs="+", choices=["msp", "max_logit", "energy"],
-                   help="scores to compare (default: all three)")
-    v.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the AUROC intervals (default 1000)")
-    v.add_argument("--backend", help="force a runtime (default: by suffix)")
-    v.add_argument("--json", action="store_true", help="print the report as JSON")
-    v.set_defaults(func=cmd_eval)
-
     m = sub.add_parser("monitor", help="print a drift log (Predictor.start_monitor(log=...)): PSI per statistic per "
                        "window and the drift events")
     m.add_argument("log", help="the JSON-lines drift log")
@@ -392,6 +391,21 @@ def build_parser() -> argparse.ArgumentParser:
     from .deploy.cli import add_parser as add_deploy
 
     add_deploy(sub)  # `edgecls deploy`: the whole journey, folder of photos -> verified models + report
+
+    from .robustness.cli import add_eval_parser, add_explain_parser
+
+    v = add_eval_parser(sub)  # `edgecls eval`: accuracy under common corruptions, every artifact on its own runtime
+    v.add_argument("--ood", nargs="+", metavar="DIR", help="open-set evaluation instead: one or more folders of unknown "
+                   "images, each reported on its own (AUROC, FPR at 95%% TPR, rejection rate); add --corruptions to run "
+                   "both. Fit the threshold first for rejection rates: edgecls fit-reference")
+    v.add_argument("--score", nargs="+", choices=["msp", "max_logit", "energy"],
+                   help="--ood: open-set scores to compare (default: all three)")
+    v.add_argument("--n-boot", type=int, default=1000, help="--ood: bootstrap resamples for the AUROC intervals (default 1000)")
+    v.add_argument("--backend", help="--ood: force a runtime (default: by suffix)")
+    v.description += (" With --ood DIR...: how well each MODEL tells the known images of --data from unknown ones "
+                      "(AUROC with bootstrap intervals, FPR at 95%% TPR, rejection rate at its fitted threshold).")
+    v.set_defaults(func=cmd_eval)
+    add_explain_parser(sub)  # `edgecls explain`: Grad-CAM overlays, measured by deletion/insertion AUC
 
     d = sub.add_parser("demo", help="export pretrained EfficientNet-Lite0 and classify real photos on every CPU backend")
     d.add_argument("-o", "--out-dir", default="demo_out")

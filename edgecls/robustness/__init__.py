@@ -1,0 +1,9 @@
+"""Robustness of shipped artifacts: common corruptions (ImageNet-C style) on every runtime, and explanations.
+
+Needs the `robustness` extra (albumentations for the corruptions, grad-cam for the maps)."""
+
+from .corruptions import CORRUPTIONS, DEFAULT, EXTRA, SEVERITIES, CorruptionError, corrupt, parse_severities
+from .evaluate import ImageSet, evaluate_corruptions, image_set_from_arrays, load_image_set
+
+__all__ = ["CORRUPTIONS", "DEFAULT", "EXTRA", "SEVERITIES", "CorruptionError", "ImageSet", "corrupt",
+           "evaluate_corruptions", "image_set_from_arrays", "load_image_set", "parse_severities"]

@@ -1,0 +1,156 @@
+"""Corruptions (ImageNet-C style, albumentations) and `edgecls eval` on real photos and real runtimes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("albumentations")
+
+from edgecls.cli import main  # noqa: E402
+from edgecls.demo import ESPRESSO  # noqa: E402
+from edgecls.robustness import CORRUPTIONS, CorruptionError, corrupt, parse_severities  # noqa: E402
+from edgecls.robustness.corruptions import check_names  # noqa: E402
+
+
+def test_every_corruption_on_a_real_photo(photos):
+    """Shape and dtype kept, reproducible for a seed, and severity 5 changes the picture more than severity 1:
+    catches a severity table read backwards (contrast's factors fall as severity rises) or a transform that no-ops."""
+    img = photos["chelsea"]
+    for name in CORRUPTIONS:
+        mild, strong = corrupt(img, name, 1, seed=3), corrupt(img, name, 5, seed=3)
+        assert mild.shape == img.shape and mild.dtype == np.uint8, name
+        assert np.array_equal(strong, corrupt(img, name, 5, seed=3)), f"{name} is not reproducible for a seed"
+        d1 = np.abs(mild.astype(np.int16) - img).mean()
+        d5 = np.abs(strong.astype(np.int16) - img).mean()
+        assert 0 < d1 < d5, f"{name}: severity 1 changes {d1:.2f}, severity 5 {d5:.2f} grey levels on average"
+    grey = np.ascontiguousarray(photos["camera"][..., 0])  # a grey picture stays grey, in its own shape
+    assert grey.ndim == 2 and corrupt(grey, "motion_blur", 3).shape == grey.shape
+    noisy = [corrupt(img, "gaussian_noise", 3, seed=s) for s in (0, 1)]
+    assert not np.array_equal(*noisy), "the seed does not reach albumentations' generator"
+
+
+def test_bad_names_and_severities(photos):
+    with pytest.raises(CorruptionError, match="unknown corruption.*fgo.*choose from.*fog"):
+        check_names(["fog", "fgo"])
+    for bad in ("0-5", "6", "5-1", "2.5", "a", ""):
+        with pytest.raises(CorruptionError, match="severit"):
+            parse_severities(bad)
+    assert parse_severities("1-3") == (1, 2, 3) and parse_severities("5,1 3") == (1, 3, 5)
+    with pytest.raises(CorruptionError, match="out of range"):
+        corrupt(photos["coffee"], "fog", 6)
+    with pytest.raises(CorruptionError, match="uint8"):
+        corrupt(photos["coffee"].astype(np.float32), "fog", 1)
+
+
+def _folder(tmp_path, photos, names):
+    d = tmp_path / "photos"
+    d.mkdir()
+    for n in names:
+        Image.fromarray(photos[n]).save(d / f"{n}.png")
+    return d
+
+
+def test_eval_cli_two_runtimes_see_the_same_pixels(artifacts, photos, tmp_path, capsys):
+    """FP32 ONNX Runtime vs FP32 OpenVINO on the same corrupted photos: the reference agrees with itself on clean images
+    by definition, and the two runtimes agree on (nearly) every corrupted picture, which they could not if each model
+    got its own noise draw."""
+    data = _folder(tmp_path, photos, ["chelsea", "coffee", "astronaut", "rocket", "coins", "camera"])
+    out = tmp_path / "deploy_out" / "robustness"  # where the deploy report looks for it
+    rc = main(["eval", str(artifacts["onnx"]), str(artifacts["xml"]), "--data", str(data), "--corruptions",
+               "gaussian_noise", "jpeg_compression", "--severities", "1,5", "-o", str(out), "--json"])
+    assert rc == 0
+    result = json.loads((out / "robustness.json").read_text())
+    assert result == json.loads(capsys.readouterr().out)
+    ref, ov = result["models"]
+    assert ref["role"] == "reference" and ref["clean"]["acc"] == 1.0 and ref["clean"]["n"] == 6
+    assert all(v in (1.0, None) for v in ref["ce"].values())  # CE is normalised by the reference itself
+    assert ov["backend"] == "openvino" and result["data"]["mode"] == "agreement"
+    for name in ("gaussian_noise", "jpeg_compression"):
+        for s in ("1", "5"):
+            cell = ov["cells"][name][s]
+            assert cell["lost"] + cell["gained"] <= 1, (name, s, cell)
+            assert cell["ci95"][0] <= cell["acc"] <= cell["ci95"][1]
+    strong = np.mean([ref["cells"][n]["5"]["acc"] for n in result["corruptions"]])
+    assert strong < 1.0, "severity-5 noise and JPEG changed no decision of Lite0: the corruptions did not reach the model"
+    extra = ov["vs_reference"]["extra_drop_under_corruption"]
+    assert extra["ci95"][0] <= extra["mean"] <= extra["ci95"][1] and 0 <= extra["p"] <= 1
+    by = ov["vs_reference"]["extra_drop_by_corruption"]
+    assert list(by) == result["corruptions"] and np.isclose(np.mean([b["mean"] for b in by.values()]), extra["mean"])
+    assert (out / "robustness.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| model |" in (out / "robustness.md").read_text()
+
+    from edgecls.deploy import report as deploy_report
+
+    assert deploy_report.robustness_section({"out": str(tmp_path)}) is None  # no eval run there: no section
+    section = deploy_report.robustness_section({"out": str(tmp_path / "deploy_out")})
+    html = deploy_report.to_html([section], "t", "m")
+    assert section.data["models"][1]["backend"] == "openvino" and "lite0.xml" in html and "data:image/png;base64" in html
+
+
+def test_eval_labelled_folder_maps_folder_names_to_model_labels(artifacts, lite0, photos, tmp_path):
+    """Class folders named after the model's labels give top-1 accuracy against the MODEL's label index (967 for
+    espresso), not the folder's position: coffee is espresso, chelsea (a cat) is no tench."""
+    from edgecls.robustness import evaluate_corruptions, load_image_set
+
+    labels = lite0[1].labels
+    for n, label in (("coffee", labels[ESPRESSO]), ("chelsea", labels[0])):
+        d = tmp_path / "labelled" / label
+        d.mkdir(parents=True)
+        Image.fromarray(photos[n]).save(d / f"{n}.png")
+    images = load_image_set(tmp_path / "labelled", labels)
+    assert sorted(images.labels.tolist()) == [0, ESPRESSO]
+    result = evaluate_corruptions([artifacts["onnx"]], images, corruptions=["contrast"], severities=[1])
+    assert result["data"]["mode"] == "labels"
+    assert result["models"][0]["clean"]["k"] == 1 and result["models"][0]["clean"]["n"] == 2
+
+
+def test_eval_cli_errors(artifacts, hymenoptera, tmp_path, capsys):
+    def fails(*args, match):
+        assert main(["eval", str(artifacts["onnx"]), *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("edgecls: error: ") and len(err.splitlines()) == 1 and match in err, err
+
+    fails("--data", str(hymenoptera / "val"), "--corruptions", "fgo", match="unknown corruption(s) ['fgo']")
+    fails("--data", str(hymenoptera / "val"), "--severities", "1-6", match="severity 6 is out of range")
+    fails("--data", str(hymenoptera / "val"), "--corruptions", "fog", match="are not among the model's labels")
+    fails("--data", str(tmp_path), match="holds no images")
+
+
+def test_explain_lite0_maps_beat_random_maps(artifacts, photos, tmp_path, capsys):
+    """Grad-CAM of pretrained Lite0 on the espresso photo: deleting the map's top pixels first kills the espresso score
+    faster than deleting by a random map as coarse, and inserting them first restores it faster. A map for the wrong
+    class, an inverted ranking or a hook on the wrong tensor would not."""
+    data = _folder(tmp_path, photos, ["coffee", "chelsea"])
+    out = tmp_path / "explain"
+    rc = main(["explain", str(artifacts["pt"]), str(data / "coffee.png"), str(data / "chelsea.png"), "-o", str(out),
+               "--steps", "6", "--random-baselines", "2", "--json"])
+    assert rc == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r == json.loads((out / "explain.json").read_text())
+    assert r["layer"] == "conv_head" and r["feature_map"] == [7, 7]
+    coffee = r["images"][0]
+    assert coffee["class"] == ESPRESSO
+    assert coffee["deletion_auc"] < coffee["deletion_auc_random"] - 0.05
+    assert coffee["insertion_auc"] > coffee["insertion_auc_random"] + 0.05
+    overlay = np.asarray(Image.open(out / coffee["overlay"]))
+    assert overlay.shape == (224, 224, 3) and overlay.std() > 10
+
+
+def test_explain_errors(artifacts, photos, tmp_path, capsys):
+    import torch
+
+    from edgecls.robustness.explain import ExplainError, find_target_layer
+
+    with pytest.raises(ExplainError, match="no convolutional layer to hook"):
+        find_target_layer(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3)))
+    img = _folder(tmp_path, photos, ["coffee"]) / "coffee.png"
+    for model, args, match in ((artifacts["onnx"], [], "explain needs the PyTorch .pt model"),
+                               (artifacts["pt"], ["--layer", "conv_tail"], "has no layer 'conv_tail'"),
+                               (tmp_path / "missing.pt", [], "no such model file")):
+        assert main(["explain", str(model), str(img), "-o", str(tmp_path / "x"), *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("edgecls: error: ") and match in err and len(err.splitlines()) == 1, err
