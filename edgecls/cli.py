@@ -60,7 +60,7 @@ def cmd_export(a) -> int:
 def _calibration_images(folder: str) -> list:
     """Every image under `folder` (recursively), decoded to RGB uint8: INT8 calibration from the user's own data."""
     from .images import load_image
-    from .train.data import IMAGE_SUFFIXES
+    from .decode import IMAGE_SUFFIXES
 
     files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:

@@ -22,6 +22,8 @@ import numpy as np
 
 from .errors import InputError
 
+# the image files edgecls reads from folders (training, calibration, evaluation), by suffix
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 COLOUR_MODES = ("P", "CMYK", "YCbCr", "LAB", "HSV")
 WIDE_MODES = ("I", "F")  # plus every "I;16*"

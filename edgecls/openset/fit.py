@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..decode import IMAGE_SUFFIXES as DECODED_SUFFIXES
 from ..drift import build_reference, input_stats
 from ..errors import InputError
 from ..predictor import Predictor
@@ -20,7 +21,7 @@ from ..spec import ModelSpec, OpenSet
 from ..stats import bootstrap, wilson
 from .metrics import auroc, auroc_labelled, fpr_at_tpr
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+IMAGE_SUFFIXES = tuple(s for s in DECODED_SUFFIXES if s != ".gif")  # photos: GIFs are left out of open-set folders
 
 
 def list_images(folder: str | os.PathLike, what: str = "image folder") -> list[Path]:

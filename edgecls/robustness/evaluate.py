@@ -59,7 +59,8 @@ def load_image_set(data: str | Path, model_labels: Sequence[str], *, limit: int 
     the folder, or agreement=True -> unlabelled (agreement with the reference). limit: a fixed, seeded, class-mixed
     subset of that many images."""
     from ..decode import read_rgb
-    from ..train.data import IMAGE_SUFFIXES, DataError, load_image_folder
+    from ..decode import IMAGE_SUFFIXES
+    from ..train.data import DataError, load_image_folder
 
     root = Path(data)
     if not root.is_dir():

@@ -18,8 +18,9 @@ from typing import Callable
 import numpy as np
 
 from ..artifacts import file_sha256
+from ..decode import IMAGE_SUFFIXES
 from ..errors import InputError
-from .data import IMAGE_SUFFIXES, ArrayDataset, DataError
+from .data import ArrayDataset, DataError
 
 IGNORED_NAMES = ("thumbs.db", "desktop.ini")  # OS litter: skipped quietly, still listed
 MIN_SIDE = 8  # smaller than this is an icon or a broken thumbnail, not a training picture
