@@ -107,33 +107,15 @@ def fit_temperature(logits, y):
     return float(grid[int(np.argmin(nll))])
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--train-per-class", type=int, default=300, help="training images per known class (default 300)")
-    ap.add_argument("--val-per-class", type=int, default=150, help="validation images per class: threshold, reference")
-    ap.add_argument("--test-per-class", type=int, default=150, help="test images per known and near-unknown class")
-    ap.add_argument("--size", type=int, default=160, help="model input side in pixels (default 160)")
-    ap.add_argument("--fashion-mnist", type=int, default=500, help="Fashion-MNIST test images used as far-unknown")
-    ap.add_argument("--out", default=str(REPO / ".data" / "openset_cifar"), help="work folder (git-ignored .data/)")
-    ap.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples per AUROC interval")
-    a = ap.parse_args()
-
+def probe(d, a, tr):
+    """Pretrained Lite0, frozen, with a linear classifier on its pooled features and a temperature fitted on val."""
     import torch
 
-    torch.set_num_threads(1)  # a shared 2-core machine: more threads only spin-wait for cores other jobs hold
     import edgecls
-    from edgecls.compress.ptq import quantize_file
-    from edgecls.openset import evaluate_ood, fit_reference, list_images
-
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
-    d = prepare(out / "data", a.train_per_class, a.fashion_mnist, a.val_per_class, a.test_per_class)
-    print(f"data ready {time.time() - t0:.0f}s", flush=True)
+    from edgecls.openset import list_images
 
     model, spec = edgecls.create_model("efficientnet_lite0", pretrained=True, labels=KNOWN, input_size=a.size)
     model.eval()
-    tr = list_images(d["train"])
     va = list_images(d["val"])
     t = time.time()
     ftr, fva = features(model, spec, tr), features(model, spec, va)
@@ -150,6 +132,60 @@ def main() -> int:
     spec = spec.replace(temperature=temp).with_step("train", {"recipe": "linear probe on frozen pretrained features",
                                                               "train_per_class": a.train_per_class, "size": a.size},
                                                     {"val_top1": acc})
+    return model, spec
+
+
+def finetune(d, a, out):
+    """Lite0 with its stem and first 5 stages frozen at ImageNet weights (their activations cached once per image and
+    mirror image), the last 2 stages and the head fine-tuned; temperature fitted on val by the trainer."""
+    from edgecls.train import TrainConfig
+    from edgecls.train.loop import train
+
+    cfg = TrainConfig(data=str(d["train"]), val_dir=str(d["val"]), arch="efficientnet_lite0", pretrained=True,
+                      input_size=a.size, freeze_stages=5, cache_features=True, augment="crop_flip", epochs=a.finetune,
+                      batch_size=64, lr=1e-3, min_lr=1e-5, weight_decay=0.05, warmup_epochs=0.3, label_smoothing=0.1,
+                      ema=True, ema_decay=0.998, threads=a.threads, out_dir=str(out / "finetune"), seed=0)
+    t = time.time()
+    r = train(cfg)
+    m = r.metrics["summary"]
+    print(f"fine-tuned {a.finetune} epochs in {time.time() - t:.0f}s: {m}", flush=True)
+    assert tuple(r.spec.labels) == KNOWN, r.spec.labels
+    return r.model.eval(), r.spec
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--train-per-class", type=int, default=300, help="training images per known class (default 300)")
+    ap.add_argument("--val-per-class", type=int, default=150, help="validation images per class: threshold, reference")
+    ap.add_argument("--test-per-class", type=int, default=150, help="test images per known and near-unknown class")
+    ap.add_argument("--size", type=int, default=160, help="model input side in pixels (default 160)")
+    ap.add_argument("--fashion-mnist", type=int, default=500, help="Fashion-MNIST test images used as far-unknown")
+    ap.add_argument("--out", default=str(REPO / ".data" / "openset_cifar"), help="work folder (git-ignored .data/)")
+    ap.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples per AUROC interval")
+    ap.add_argument("--finetune", type=int, default=0, metavar="EPOCHS",
+                    help="instead of a linear probe, fine-tune the last stages (freeze_stages 5, cached activations) "
+                         "for this many epochs with edgecls.train (0: linear probe)")
+    ap.add_argument("--threads", type=int, default=1, help="PyTorch threads (1 on a shared machine)")
+    a = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(a.threads)  # 1 on a shared 2-core machine: more threads spin-wait for cores other jobs hold
+    import edgecls
+    from edgecls.compress.ptq import quantize_file
+    from edgecls.openset import evaluate_ood, fit_reference, list_images
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    d = prepare(out / "data", a.train_per_class, a.fashion_mnist, a.val_per_class, a.test_per_class)
+    print(f"data ready {time.time() - t0:.0f}s", flush=True)
+
+    tr = list_images(d["train"])
+    if a.finetune:
+        model, spec = finetune(d, a, out)
+    else:
+        model, spec = probe(d, a, tr)
     fp32 = edgecls.export(model, spec, out / "cifar6.onnx", dynamic_batch=True).path
     calib = np.concatenate([edgecls.Predictor(fp32).preprocess(f) for f in tr[:: max(1, len(tr) // 200)][:200]])
     int8 = out / "cifar6_int8.onnx"

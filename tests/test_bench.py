@@ -300,3 +300,29 @@ def test_topk_is_the_stable_argsort_prefix():
     # softmax by hand: logits (0, ln 3) -> (1/4, 3/4); temperature 2 -> (1, sqrt 3) / (1 + sqrt 3)
     np.testing.assert_allclose(softmax(np.array([[0.0, np.log(3.0)]])), [[0.25, 0.75]], rtol=1e-12)
     np.testing.assert_allclose(softmax(np.array([0.0, np.log(3.0)]), 2.0), np.array([1.0, 3**0.5]) / (1 + 3**0.5), rtol=1e-12)
+
+
+def test_an_artifact_with_an_open_set_threshold_is_timed_rejecting_and_monitored(artifacts, photos, tmp_path):
+    """Fitted artifacts are benched as apps run them: with rejection on, and with the cost of drift monitoring."""
+    import shutil
+
+    from edgecls.bench.fingerprint import fingerprint
+    from edgecls.bench.runner import BenchOptions, bench_artifact
+    from edgecls.openset import fit_reference
+
+    onnx = tmp_path / "lite0.onnx"
+    shutil.copy(artifacts["onnx"], onnx)
+    shutil.copy(str(artifacts["onnx"]) + ".json", str(onnx) + ".json")
+    spec = fit_reference(onnx, _photo_folder(tmp_path / "val", photos))
+    opts = BenchOptions(warmup=2, runs=20, cold_start=False, power=False)
+    rows = bench_artifact(onnx, opts)
+    row = rows[0]
+    assert row["open_set"] == {"score": "msp", "threshold": spec.open_set.threshold}
+    assert row["end_to_end_monitored_ms"]["n"] == 20
+    result = report.make_result(rows, fingerprint([0]), opts.as_dict())
+    report.validate(result)
+    f = report.flat(row)
+    assert f["reject"].startswith("msp >= ") and isinstance(f["monitor_overhead_ms"], float)
+    assert "monitor" in report.to_markdown(result)
+    plain = bench_artifact(artifacts["onnx"], BenchOptions(warmup=1, runs=4, cold_start=False, power=False))[0]
+    assert plain["open_set"] is None and plain["end_to_end_monitored_ms"] is None

@@ -48,12 +48,22 @@ def ants_bees(hymenoptera, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def deployed(ants_bees, tmp_path_factory):
+def unknown_images(cifar10_small, tmp_path_factory) -> Path:
+    """Things that are neither ants nor bees: 24 CIFAR-10 airplanes and ships (32x32 JPEGs)."""
+    d = tmp_path_factory.mktemp("unknown")
+    for cls in ("airplane", "ship"):
+        for p in sorted((cifar10_small[1] / cls).glob("*.jpg"))[:12]:
+            shutil.copy(p, d / f"{cls}_{p.name}")
+    return d
+
+
+@pytest.fixture(scope="module")
+def deployed(ants_bees, unknown_images, tmp_path_factory):
     out = tmp_path_factory.mktemp("deploy")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # small calibration sets warn, on purpose
         r = deploy(ants_bees, targets=["onnxruntime", "litert", "tensorrt"], max_drop=5.0, out=str(out),
-                   train={"epochs": 1, "batch_size": 8}, **FAST)
+                   train={"epochs": 1, "batch_size": 8}, ood=[str(unknown_images)], **FAST)
     return r, out
 
 
@@ -120,11 +130,11 @@ def test_deploy_picks_per_target_and_overall_with_a_reason(deployed):
     assert o["path"] == fastest["path"]
 
 
-def test_rerun_reuses_every_stage_and_a_new_budget_redoes_only_int8(deployed, ants_bees):
+def test_rerun_reuses_every_stage_and_a_new_budget_redoes_only_int8(deployed, ants_bees, unknown_images):
     r, out = deployed
     before = {n: s.key for n, s in r.stages.items()}
     again = deploy(ants_bees, targets=["onnxruntime", "litert", "tensorrt"], max_drop=5.0, out=str(out),
-                   train={"epochs": 1, "batch_size": 8}, **FAST)
+                   train={"epochs": 1, "batch_size": 8}, ood=[str(unknown_images)], **FAST)
     assert all(s.reused for s in again.stages.values()), {n: s.reused for n, s in again.stages.items()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -132,6 +142,44 @@ def test_rerun_reuses_every_stage_and_a_new_budget_redoes_only_int8(deployed, an
     ran = {n for n, s in third.stages.items() if not s.reused}
     assert "int8-onnxruntime" in ran and ran <= {"int8-onnxruntime", "bench"}, ran
     assert third.stages["train"].key == before["train"]
+
+
+def test_every_artifact_carries_its_own_rejection_threshold_and_drift_reference(deployed, ants_bees):
+    """The threshold in each shipped file keeps >= 95% of the validation images when recomputed through that file's
+    own runtime here (a threshold fitted on other logits, e.g. FP32's for an INT8 build, would not be bound to)."""
+    from edgecls.scores import ood_score
+
+    r, out = deployed
+    val = sorted(p for p in (ants_bees / "val").rglob("*.jpg") if p.name != "leaked.jpg")
+    for target, suffix in (("onnxruntime", ".onnx"), ("litert", ".tflite")):
+        for precision in ("fp32", "int8"):
+            path = out / target / precision / f"{precision}{suffix}"
+            with edgecls.Predictor(path) as p:
+                o, ref = p.spec.open_set, p.spec.reference
+                assert o is not None and o.score == "msp" and o.coverage == 0.95 and o.n == len(val) == 16
+                assert ref is not None and len(ref.class_prior) == 2 and ref.n == 16
+                assert [s.step for s in p.spec.lineage].count("fit_reference") == 1  # INT8: its own, not FP32's too
+                s = ood_score(np.concatenate([p.infer(p.preprocess(f)) for f in val]), "msp", p.spec.temperature)
+                assert np.mean(s >= o.threshold) >= 0.95 and np.isclose(s, o.threshold, atol=1e-4).any()
+            with edgecls.Predictor(path, reject=True) as p:
+                pred = p.predict(val[0])
+                assert pred.ood_score is not None and pred.known == (pred.ood_score >= o.threshold)
+
+
+def test_deploy_report_measures_unknown_images_per_artifact(deployed, unknown_images):
+    r, out = deployed  # the report as this run wrote it (a later test reruns deploy into the same folder)
+    sec = next(x for x in r.report_data if x.id == "open_set").data
+    assert set(sec["fitted"]) == {"onnxruntime/fp32", "onnxruntime/int8", "litert/fp32", "litert/int8"}
+    rows = sec["ood"]
+    assert {(x["target"], x["precision"]) for x in rows} == {(t, p) for t in ("onnxruntime", "litert") for p in ("fp32", "int8")}
+    for x in rows:
+        v = x["sets"][str(unknown_images)]
+        assert v["n"] == 24 and x["known"]["n"] == 16
+        for m in v["scores"].values():
+            assert 0 <= m["auroc_interval"][0] <= m["auroc"] <= m["auroc_interval"][1] <= 1
+        assert 0 <= v["rejected"]["value"] <= 1
+    table = next(b for x in r.report_data if x.id == "open_set" for b in x.blocks if b[0] == "table" and "AUROC msp" in b[1])
+    assert len(table[2]) == 4 and all(row[2] == unknown_images.name for row in table[2])
 
 
 def test_pick_rule_accuracy_budget_then_latency_budget():
@@ -154,6 +202,12 @@ def test_user_errors_are_typed_and_say_what_to_do(tmp_path, cifar10_small):
         DeployConfig(data=str(train_dir), max_drop=-1)
     with pytest.raises(DeployError, match="must be > 0 ms"):
         DeployConfig(data=str(train_dir), budget_ms=0)
+    with pytest.raises(DeployError, match=r"coverage=1.5: .* must be in \(0, 1\)"):
+        DeployConfig(data=str(train_dir), coverage=1.5)
+    with pytest.raises(DeployError, match="ood folder.*not found"):
+        DeployConfig(data=str(train_dir), ood=[str(tmp_path / "nowhere")])
+    with pytest.raises(DeployError, match="open_set='softmax'"):
+        DeployConfig(data=str(train_dir), open_set="softmax")
     empty = tmp_path / "empty"
     (empty / "a").mkdir(parents=True)
     (empty / "b").mkdir()

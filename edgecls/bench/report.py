@@ -60,7 +60,7 @@ def _acc(r: dict) -> float | None:
 FLAT_COLUMNS = ("model", "backend", "precision", "batch", "calls_per_batch", "threads", "size_mb", "p50_ms", "p90_ms", "p99_ms", "mean_ms",
                 "std_ms", "min_ms", "max_ms", "runs", "e2e_p50_ms", "e2e_p99_ms", "preprocess_p50_ms", "throughput_ips",
                 "cold_load_plus_first_ms", "cold_cache_fill_ms", "peak_rss_mb", "top1", "top1_lo", "top1_hi", "top1_n",
-                "agree_top1", "agree_top5", "self_check", "power_w", "energy_mj")
+                "agree_top1", "agree_top5", "self_check", "power_w", "energy_mj", "reject", "monitor_overhead_ms")
 
 
 def flat(r: dict) -> dict:
@@ -74,8 +74,17 @@ def flat(r: dict) -> dict:
         "agree_top1": (r.get("agreement") or {}).get("top1"), "agree_top5": (r.get("agreement") or {}).get("top5_overlap"),
         "self_check": (r.get("self_check") or {}).get("status"), "power_w": (r.get("power") or {}).get("busy_w"),
         "energy_mj": (r.get("power") or {}).get("energy_mj_per_inference"),
+        "reject": f"{r['open_set']['score']} >= {r['open_set']['threshold']:.4g}" if r.get("open_set") else None,
+        "monitor_overhead_ms": _monitor_overhead(r),
         **_interval(r),
     }
+
+
+def _monitor_overhead(r: dict) -> float | None:
+    """Mean end-to-end time with drift monitoring minus without, same interleaved run (the window's comparison, every
+    250 frames, is in the mean; the p50 would hide it)."""
+    mon, e2e = r.get("end_to_end_monitored_ms"), r.get("end_to_end_ms")
+    return round(mon["mean"] - e2e["mean"], 4) if mon and e2e else None
 
 
 def _interval(r: dict) -> dict:
@@ -121,6 +130,12 @@ def to_markdown(result: dict) -> str:
     head = f"edgecls-bench on {d['cpu']['model']} ({', '.join(d['cpu']['isa'])}), {d['cpu']['logical_cores']} cores, {result['created']}"
     pick = result.get("budget_pick")
     tail = f"\n**Budget {pick['budget_ms']} ms**: {pick['why']}\n" if pick else ""
+    flats = [flat(r) for r in result["results"]]
+    if any(f["reject"] for f in flats):
+        tail += ("\nOpen world (end-to-end includes rejection by the threshold stored in the artifact; drift monitoring's "
+                 "cost is the mean end-to-end time with the monitor minus without, same run):\n\n"
+                 + "\n".join(f"- {f['model']} ({f['backend']}, {f['precision']}): reject {f['reject']}; monitor "
+                              f"{_fmt(f['monitor_overhead_ms'])} ms per frame" for f in flats if f["reject"]) + "\n")
     return head + "\n\n" + "\n".join(lines) + "\n" + tail
 
 

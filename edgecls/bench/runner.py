@@ -201,6 +201,22 @@ def _bench_artifact(path: Path, opts: BenchOptions, progress, advance, pools: di
     return rows
 
 
+def _monitored(pred: Predictor, x) -> Callable[[], object]:
+    """predict() with a drift monitor attached (reference from the spec), detached again after each call."""
+    from ..drift import DriftMonitor
+
+    mon = DriftMonitor(pred.spec)
+
+    def call():
+        pred.monitor = mon
+        try:
+            return pred.predict(x, color="BGR")
+        finally:
+            pred.monitor = None
+
+    return call
+
+
 def _rows(path, opts, progress, advance, pools, cache, rows, size_mb, meter) -> None:
     acc = agree = check = None
     for threads in opts.threads:
@@ -210,6 +226,8 @@ def _rows(path, opts, progress, advance, pools, cache, rows, size_mb, meter) -> 
         else:
             pools["cv2"][1](threads)
         pred = Predictor(path, threads=threads or None, cache_dir=cache)
+        # an artifact that carries a rejection threshold is timed as the app runs it: rejecting (Predictor(reject=True))
+        pred.open_set = pred.spec.open_set
         frame = camera_frame(pred.spec.input.channels)
         if check is None:  # the artifact's own reference inputs on this runtime: is it computing what was verified?
             progress(f"{path.name}: self-check")
@@ -232,9 +250,11 @@ def _rows(path, opts, progress, advance, pools, cache, rows, size_mb, meter) -> 
             calls = {"model": lambda: pred.infer(x), "pre": lambda: pred.preprocess(frame, color="BGR")}
             if opts.end_to_end:
                 calls["e2e"] = lambda: pred.predict(frames if batch > 1 else frame, color="BGR")
+                if pred.spec.reference is not None:  # what drift monitoring adds to each frame
+                    calls["e2e_monitor"] = _monitored(pred, frames if batch > 1 else frame)
             # interleaved: the e2e / model-only ratio comes from one stretch of time, not two
             ms = time_interleaved(calls, opts.warmup, opts.runs, opts.duration_s)
-            model_ms, pre_ms, e2e_ms = ms["model"], ms["pre"], ms.get("e2e")
+            model_ms, pre_ms, e2e_ms, mon_ms = ms["model"], ms["pre"], ms.get("e2e"), ms.get("e2e_monitor")
             m = latency_stats(model_ms)
             art = pred.spec.artifact
             watts = None
@@ -257,6 +277,8 @@ def _rows(path, opts, progress, advance, pools, cache, rows, size_mb, meter) -> 
                 "model_ms": m,
                 "model_samples_ms": [round(v, 4) for v in model_ms],
                 "end_to_end_ms": latency_stats(e2e_ms) if e2e_ms else None,
+                "open_set": {"score": pred.open_set.score, "threshold": pred.open_set.threshold} if pred.open_set else None,
+                "end_to_end_monitored_ms": latency_stats(mon_ms) if mon_ms else None,
                 "preprocess_ms": latency_stats(pre_ms),
                 "throughput_ips": batch * 1e3 / m["mean"],
                 "cold_start": cold,

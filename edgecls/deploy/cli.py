@@ -52,6 +52,9 @@ def add_parser(sub) -> None:
     p.add_argument("--bench-threads", type=int, nargs="+", metavar="N", help=_help("bench_threads"))
     p.add_argument("--bench-cold", action=argparse.BooleanOptionalAction, default=None, help=_help("bench_cold"))
     p.add_argument("--threads", type=int, help=_help("threads"))
+    p.add_argument("--open-set", choices=("msp", "max_logit", "energy", "none"), help=_help("open_set"))
+    p.add_argument("--coverage", type=float, help=_help("coverage"))
+    p.add_argument("--ood", nargs="+", metavar="DIR", help=_help("ood"))
     p.add_argument("-o", "--out", help=_help("out"))
     p.set_defaults(func=cmd_deploy)
 
@@ -64,7 +67,8 @@ def cmd_deploy(a) -> int:
     base = DeployConfig.from_yaml(a.config).to_dict() if a.config else {}
     flags = {k: getattr(a, k) for k in ("data", "val_dir", "targets", "max_drop", "budget_ms", "arch", "recipe", "val_fraction",
                                         "seed", "strict", "dedup", "calibration", "int8_keep_float", "verify_images",
-                                        "bench_runs", "bench_warmup", "bench_threads", "bench_cold", "threads", "out")
+                                        "bench_runs", "bench_warmup", "bench_threads", "bench_cold", "threads", "out",
+                                        "open_set", "coverage", "ood")
              if getattr(a, k) is not None}
     train = dict(base.get("train") or {})
     train.update(dict(a.train or []))

@@ -41,6 +41,14 @@ class DeployConfig(SettingsFile):
     bench_threads: list = setting([0], "runtime thread counts to benchmark; 0 = the runtime's default")
     bench_cold: bool = setting(True, "measure cold start (import, load, first inference) in a fresh process")
     threads: int | None = setting(None, "PyTorch threads for training and evaluation (default: PyTorch's own)")
+    open_set: str | None = setting("msp", "open-set score of each artifact's rejection threshold: msp, max_logit or "
+                                          "energy, fitted on the validation images (on the artifact's own runtime) to "
+                                          "keep `coverage` of them and stored in the artifact with its drift reference "
+                                          "(Predictor(path, reject=True), predictor.start_monitor()); none: neither",
+                                   ("msp", "max_logit", "energy", "none"))
+    coverage: float = setting(0.95, "share of the known classes' validation images the open-set threshold keeps, in (0, 1)")
+    ood: list = setting([], "folders of images that are none of the classes (what the camera will also see): the "
+                            "report gives each artifact's AUROC, FPR at 95% TPR and rejection rate on each")
 
     def __post_init__(self) -> None:
         from ..compress.targets import UnknownTargetError, target
@@ -69,6 +77,19 @@ class DeployConfig(SettingsFile):
             raise DeployError("bench_threads must be >= 0 (0: the runtime's default)")
         if self.recipe is not None and not Path(self.recipe).is_file():
             raise DeployError(f"recipe {self.recipe}: no such file (a TrainConfig YAML)")
+        if self.open_set in (None, "none", "", False):
+            self.open_set = None
+        elif self.open_set not in ("msp", "max_logit", "energy"):
+            raise DeployError(f"open_set={self.open_set!r}: use msp, max_logit, energy or none")
+        if not 0 < self.coverage < 1:
+            raise DeployError(f"coverage={self.coverage}: the share of known images the threshold keeps must be in (0, 1), e.g. 0.95")
+        if isinstance(self.ood, (str, Path)):
+            self.ood = [str(self.ood)]
+        missing = [d for d in self.ood if not Path(d).is_dir()]
+        if missing:
+            raise DeployError(f"ood folder(s) {missing} not found; give folders of images that are none of the classes")
+        if self.ood and self.open_set is None:
+            raise DeployError("ood folders are measured against the open-set score: set open_set (msp, max_logit, energy)")
         if not isinstance(self.train, dict):
             raise DeployError("train: must be a mapping of TrainConfig settings")
 

@@ -81,7 +81,8 @@ class Pipeline:
         self.stages = Stages(self.out, log=lambda s: self.con.print(s, markup=False, highlight=False))
         self.skipped: dict[str, str] = {}
         self._val_px: np.ndarray | None = None
-        self.n_stages = 3 + 2 * len(cfg.targets) + 2  # data, recipe, train; fp32 + int8 per target; bench, report
+        # data, recipe, train; fp32 + int8 per target; unknown images (with ood folders); bench, report
+        self.n_stages = 3 + 2 * len(cfg.targets) + bool(cfg.ood) + 2
         self.k = 0
 
     # --- helpers -------------------------------------------------------------------------------------------
@@ -125,12 +126,14 @@ class Pipeline:
             arts: dict[str, dict[str, StageResult]] = {}
             for t in self.cfg.targets:
                 arts[t] = self.stage_target(t, data, model)
+            ood = self.stage_ood(data, model, arts)
             bench = self.stage_bench(arts)
             from .report import build_report, write_report
 
             self.k += 1
             self.con.rule(f"[bold]stage {self.k}/{self.n_stages}: report")
             ctx = self._report_context(data, recipe, model, arts, bench, time.perf_counter() - t0, time.process_time() - c0)
+            ctx["ood"] = ood
             report = build_report(ctx)
             path = write_report(report, self.out)
         self._final_summary(ctx, path)
@@ -280,6 +283,12 @@ class Pipeline:
         return np.concatenate([_pre.to_input(p, art_spec) for p in pixels])
 
     def _evaluate(self, path: Path, data: StageResult, spec, device: str = "cpu") -> np.ndarray:
+        return self._evaluate_stats(path, data, spec, device)[0]
+
+    def _evaluate_stats(self, path: Path, data: StageResult, spec, device: str = "cpu") -> tuple[np.ndarray, dict | None]:
+        """Validation logits of an artifact on its own runtime, and (with open_set on) the input statistics of the
+        same tensors, which the drift reference is built from."""
+        from ..drift import input_stats
         from ..predictor import Predictor
 
         pixels = self._val_pixels(data, spec)
@@ -291,7 +300,27 @@ class Pipeline:
             for i in range(0, len(x), step):
                 out.append(pred.infer(x[i : i + step]))
                 bar.advance(task, min(step, len(x) - i))
-        return np.concatenate(out)
+            st = input_stats(x, pred.spec) if self.cfg.open_set else None
+        return np.concatenate(out), st
+
+    def _open_set(self, path: Path, aspec, logits: np.ndarray, st: dict | None):
+        """Fit the artifact's rejection threshold and drift reference on its own validation logits and store them in
+        it (embedded + sidecar, atomically). INT8 moves the scores, so each artifact gets its own."""
+        if not self.cfg.open_set:
+            return aspec, None
+        from ..openset import reference_spec, restamp
+        from ..scores import ood_score
+
+        # an INT8 build starts from its FP32 spec: its threshold, reference and their lineage step are replaced
+        aspec = aspec.replace(lineage=tuple(s for s in aspec.lineage if s.step != "fit_reference"))
+        aspec = reference_spec(aspec, logits, st, score=self.cfg.open_set, coverage=self.cfg.coverage,
+                               data="deploy validation split")
+        restamp(path, aspec)
+        o = aspec.open_set
+        kept = ood_score(logits, o.score, aspec.temperature) >= o.threshold
+        rej = stats.wilson(int((~kept).sum()), len(kept))
+        return aspec, {"score": o.score, "threshold": o.threshold, "coverage": o.coverage, "n": o.n,
+                       "known_rejected": rej.as_dict(), "unknown_rate": aspec.reference.unknown_rate}
 
     def _verify_images(self, data: StageResult) -> tuple[dict, list]:
         record = read_record(data.folder)
@@ -332,14 +361,16 @@ class Pipeline:
         labels = np.asarray([r["label"] for r in read_record(data.folder)["val"]])
         verify_imgs, verify_hashes = self._verify_images(data)
         model_digest = model.files["model.pt"]
-        fin = {"model": model_digest, "target": name, "verify": verify_hashes, "val": data.result["content"]}
+        fin = {"model": model_digest, "target": name, "verify": verify_hashes, "val": data.result["content"],
+               "open_set": [self.cfg.open_set, self.cfg.coverage]}
 
         def fp32(staging: Path, work: Path) -> dict:
             path = staging / f"fp32{t.suffix}"
             with self.con.status(f"exporting {name} FP32 and checking it against PyTorch on {len(verify_imgs)} images ..."):
                 aspec = t.export_float(mdl, spec, path, verify_imgs)
-            logits = self._evaluate(path, data, spec, t.device)
-            return _artifact_result(path, aspec, logits, labels)
+            logits, st = self._evaluate_stats(path, data, spec, t.device)
+            aspec, open_set = self._open_set(path, aspec, logits, st)
+            return _artifact_result(path, aspec, logits, labels) | {"open_set": open_set}
 
         f = self._run(f"fp32-{name}", self.out / name / "fp32", fin, fp32)
         fcorrect = np.asarray(f.result["val_pred"]) == labels
@@ -353,7 +384,8 @@ class Pipeline:
         calib_px, calib_hashes = None, None
         iin = {"model": model_digest, "fp32": f.digest, "target": name, "max_drop": self.cfg.max_drop,
                "calibration": {"n": self.cfg.calibration, "seed": self.cfg.seed, "data": data.result["content"]},
-               "keep_float": self.cfg.int8_keep_float, "verify": verify_hashes}
+               "keep_float": self.cfg.int8_keep_float, "verify": verify_hashes,
+               "open_set": [self.cfg.open_set, self.cfg.coverage]}
 
         def int8(staging: Path, work: Path) -> dict:
             from ..compress.budget import ladder, remove_artifact
@@ -363,10 +395,12 @@ class Pipeline:
             calib_px, calib_hashes = self._calibration(data, spec)
             calib = self._inputs(calib_px, fspec)
             preds: dict[str, list] = {}
+            evaluated: dict[str, tuple] = {}
 
             def correct(path: Path) -> np.ndarray:
-                logits = self._evaluate(path, data, spec, t.device)
+                logits, st = self._evaluate_stats(path, data, spec, t.device)
                 preds[str(path)] = logits.argmax(1).tolist()
+                evaluated[str(path)] = (logits, st)
                 return logits.argmax(1) == labels
 
             job = Int8Job(mdl, spec, fpath, fspec, calib, work / "int8", (), {}, verify_imgs)
@@ -385,7 +419,8 @@ class Pipeline:
                     remove_artifact(Path(a["artifact"]))
             from ..artifacts import read_sidecar as _rs
 
-            res.update(_artifact_result(dst, _rs(dst), None, labels, preds=preds[str(src)]))
+            qspec, res["open_set"] = self._open_set(dst, _rs(dst), *evaluated[str(src)])
+            res.update(_artifact_result(dst, qspec, None, labels, preds=preds[str(src)]))
             res["within_budget"] = chosen["within_budget"]
             res["budget"] = chosen.get("budget")
             res["keep_float"] = chosen["keep_float"]
@@ -400,6 +435,44 @@ class Pipeline:
             style = "green" if q.result["within_budget"] else "red"
             self._say(f"{name} INT8: val top-1 {_acc_text(q.result)}; {q.result['budget']}", style)
         return out
+
+    # --- unknown images ----------------------------------------------------------------------------------------
+    def stage_ood(self, data: StageResult, model: StageResult, arts: dict[str, dict[str, StageResult]]) -> StageResult | None:
+        """Every artifact's open-set scores on the validation images against each folder of unknown images."""
+        if not self.cfg.ood:
+            return None
+        from ..artifacts import file_sha256
+        from ..compress.targets import TARGETS
+        from ..openset.fit import list_images, ood_report, run_images
+        from ..predictor import Predictor
+
+        folders = {str(d): list_images(d, "ood folder") for d in self.cfg.ood}
+        built = [(t, prec, r) for t, per in arts.items() for prec, r in per.items() if "artifact" in r.result]
+        inputs = {"artifacts": [r.digest for _, _, r in built], "val": data.result["content"],
+                  "ood": {d: [file_sha256(f) for f in files] for d, files in folders.items()}}
+        labels = np.asarray([r["label"] for r in read_record(data.folder)["val"]])
+        _, spec = self._model(model)
+
+        def fn(staging: Path, work: Path) -> dict:
+            rows = []
+            for t, prec, r in built:
+                path = r.path(r.result["artifact"])
+                known = self._evaluate(path, data, spec, TARGETS[t].device)
+                with Predictor(path, threads=self.cfg.threads, device=TARGETS[t].device) as pred, self.con.status(f"{path.name}: unknown images ..."):
+                    unknown = {d: run_images(pred, files)[0] for d, files in folders.items()}
+                    aspec = pred.spec
+                rows.append({"target": t, "precision": prec, "artifact": str(path.relative_to(self.out)),
+                             **ood_report(aspec, known, unknown, y=labels, n_boot=1000, seed=self.cfg.seed)})
+            atomic_write_bytes(staging / "ood.json", json.dumps(rows, indent=1).encode())
+            return {"rows": rows, "folders": {d: len(f) for d, f in folders.items()}}
+
+        r = self._run("unknown images", self.out / "ood", inputs, fn)
+        for row in r.result["rows"]:
+            best = {d: max(v["scores"].values(), key=lambda m: m["auroc"]) for d, v in row["sets"].items()}
+            self._say(f"{row['target']} {row['precision']}: " + "; ".join(
+                f"{Path(d).name}: AUROC {m['auroc']:.3f}, rejected {row['sets'][d].get('rejected', {}).get('value', float('nan')):.0%}"
+                for d, m in best.items()))
+        return r
 
     # --- bench -----------------------------------------------------------------------------------------------
     def stage_bench(self, arts: dict[str, dict[str, StageResult]]) -> StageResult | None:
@@ -483,7 +556,8 @@ def _artifact_result(path: Path, aspec, logits, labels: np.ndarray, preds: list 
     pred = np.asarray(preds) if preds is not None else logits.argmax(1)
     acc = stats.accuracy(pred == labels)
     files = [path] + ([path.with_suffix(".bin")] if path.suffix == ".xml" else [])
-    last = aspec.lineage[-1] if aspec.lineage else None  # the check of THIS file (INT8 by PTQ has none: evaluated on val)
+    # the check of THIS file (INT8 by PTQ has none: evaluated on val); fitting the open-set threshold comes after it
+    last = next((s for s in reversed(aspec.lineage) if s.step != "fit_reference"), None)
     verify = last.metrics if last is not None and last.step == "export" and last.metrics else None
     return {"artifact": path.name, "val_pred": pred.tolist(), "val_top1": acc.value, "val_interval": [acc.lo, acc.hi],
             "k": acc.k, "n": acc.n, "file_mb": round(sum(p.stat().st_size for p in files) / 1e6, 3),

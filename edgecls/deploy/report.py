@@ -625,6 +625,8 @@ def _jsonable(obj):
 __all__ = ["SECTIONS", "Section", "add_section", "build_report", "to_html", "to_markdown", "write_report"]
 
 
-from ..robustness.section import robustness_section  # noqa: E402  (after Section and add_section exist)
+from ..openset.section import open_set_section  # noqa: E402  (after Section and add_section exist)
+from ..robustness.section import robustness_section  # noqa: E402
 
 add_section(robustness_section, after="int8")
+add_section(open_set_section, after="int8")

@@ -16,7 +16,7 @@ from ..decode import IMAGE_SUFFIXES as DECODED_SUFFIXES
 from ..drift import build_reference, input_stats
 from ..errors import InputError
 from ..predictor import Predictor
-from ..scores import SCORES
+from ..scores import SCORES, ood_score
 from ..spec import ModelSpec, OpenSet
 from ..stats import bootstrap, wilson
 from .metrics import auroc, auroc_labelled, fpr_at_tpr
@@ -83,6 +83,21 @@ def restamp(path: str | os.PathLike, spec: ModelSpec) -> None:
         publish(staged, final, spec)
 
 
+def reference_spec(spec: ModelSpec, logits: np.ndarray, stats: dict[str, np.ndarray], *, score: str = "msp",
+                   coverage: float = 0.95, bins: int = 10, data: str = "") -> ModelSpec:
+    """`spec` with the open-set threshold and drift reference fitted on validation logits and input statistics that
+    came from the artifact's own runtime (run_images, or any loop that ran infer() and drift.input_stats)."""
+    if score not in SCORES:
+        raise InputError(f"unknown open-set score {score!r}; choose one of {', '.join(SCORES)}")
+    s = ood_score(logits, score, spec.temperature)
+    open_set = OpenSet(score=score, threshold=fit_threshold(s, coverage), coverage=coverage, n=len(s))
+    spec = spec.replace(open_set=open_set)
+    reference = build_reference(spec, stats, logits, bins)
+    return spec.with_step("fit_reference", {"score": score, "coverage": coverage, "data": data, "bins": bins},
+                          {"n": len(s), "threshold": open_set.threshold, "unknown_rate": reference.unknown_rate},
+                          reference=reference)
+
+
 def fit_reference(model: str | os.PathLike, data: str | os.PathLike, *, score: str = "msp", coverage: float = 0.95,
                   backend: str | None = None, write: bool = True, bins: int = 10) -> ModelSpec:
     """Fit the open-set threshold (`score` keeps `coverage` of the validation images) and the drift reference on the
@@ -98,13 +113,7 @@ def fit_reference(model: str | os.PathLike, data: str | os.PathLike, *, score: s
         spec = pred.spec
     finally:
         pred.close()
-    s = pred.ood_scores(logits, score)
-    open_set = OpenSet(score=score, threshold=fit_threshold(s, coverage), coverage=coverage, n=len(s))
-    spec = spec.replace(open_set=open_set)
-    reference = build_reference(spec, stats, logits, bins)
-    spec = spec.with_step("fit_reference", {"score": score, "coverage": coverage, "data": str(data), "bins": bins},
-                          {"n": len(s), "threshold": open_set.threshold, "unknown_rate": reference.unknown_rate},
-                          reference=reference)
+    spec = reference_spec(spec, logits, stats, score=score, coverage=coverage, bins=bins, data=str(data))
     if write:
         restamp(model, spec)
     return spec
@@ -128,26 +137,31 @@ def evaluate_ood(model: str | os.PathLike, data: str | os.PathLike, ood: Sequenc
         ood_logits = {d: run_images(pred, f)[0] for d, f in ood_files.items()}
     finally:
         pred.close()
-    spec = pred.spec
-    report: dict = {"model": str(model), "backend": pred.backend_name, "precision": spec.artifact.get("precision"),
-                    "known": {"folder": str(data), "n": len(files)}, "sets": {}}
+    report = ood_report(pred.spec, known_logits, ood_logits, y=y, scores=scores, n_boot=n_boot)
+    return {"model": str(model), "backend": pred.backend_name, **report, "known": {"folder": str(data), **report["known"]}}
+
+
+def ood_report(spec: ModelSpec, known_logits: np.ndarray, ood_logits: dict[str, np.ndarray], *, y: np.ndarray | None = None,
+               scores: Sequence[str] = SCORES, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Known logits against each named set of unknown ones, all from one artifact: per score, AUROC with a bootstrap
+    95% interval and FPR at 95% TPR; with spec.open_set, the share of each set rejected (Wilson 95%)."""
+    report: dict = {"precision": spec.artifact.get("precision"), "known": {"n": len(known_logits)}, "sets": {}}
     if y is not None:
         report["known"]["top1"] = wilson(int((known_logits.argmax(1) == y).sum()), len(y)).as_dict()
-    if spec.open_set is not None:
-        o = spec.open_set
-        kept = pred.ood_scores(known_logits, o.score) >= o.threshold
+    o = spec.open_set
+    if o is not None:
+        kept = ood_score(known_logits, o.score, spec.temperature) >= o.threshold
         report["threshold"] = {"score": o.score, "value": o.threshold, "coverage": o.coverage, "fitted_on": o.n}
         report["known"]["rejected"] = wilson(int((~kept).sum()), len(kept)).as_dict()
     for d, lg in ood_logits.items():
         row: dict = {"n": len(lg), "scores": {}}
         for name in scores:
-            a, b = pred.ood_scores(known_logits, name), pred.ood_scores(lg, name)
+            a, b = ood_score(known_logits, name, spec.temperature), ood_score(lg, name, spec.temperature)
             is_known = np.r_[np.ones(len(a), bool), np.zeros(len(b), bool)]
-            est, lo, hi = bootstrap(auroc_labelled, is_known, np.r_[a, b], n_boot=n_boot)
+            est, lo, hi = bootstrap(auroc_labelled, is_known, np.r_[a, b], n_boot=n_boot, seed=seed)
             row["scores"][name] = {"auroc": auroc(a, b), "auroc_interval": [lo, hi], "fpr_at_95tpr": fpr_at_tpr(a, b)}
-        if spec.open_set is not None:
-            o = spec.open_set
-            rej = pred.ood_scores(lg, o.score) < o.threshold
+        if o is not None:
+            rej = ood_score(lg, o.score, spec.temperature) < o.threshold
             row["rejected"] = wilson(int(rej.sum()), len(rej)).as_dict()
         report["sets"][d] = row
     return report
