@@ -212,6 +212,10 @@ def cmd_monitor(a) -> int:
     if not recs:
         print(f"{a.log}: no windows recorded yet")
         return 0
+    if a.plot:
+        from .openset.history import plot_history
+
+        print(f"plot: {plot_history(recs, a.plot)}")
     stats = list(dict.fromkeys(k for r in recs for k in r["psi"]))
     bars = " ▁▂▃▄▅▆▇█"
     print(f"{len(recs)} windows, {recs[-1]['frames']} frames; PSI per statistic over the windows (█ = 0.5 or more)")
@@ -386,6 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--last", type=int, default=20, help="show at most this many most recent events (default 20)")
     m.add_argument("--fail-on-drift", action="store_true", help="exit 1 when the log holds a drift event")
     m.add_argument("--json", action="store_true", help="print the window records as JSON")
+    m.add_argument("--plot", metavar="PNG", help="also draw the history: PSI per statistic per window with the event "
+                                               "threshold and events, and each statistic's mean vs its reference")
     m.set_defaults(func=cmd_monitor)
 
     from .deploy.cli import add_parser as add_deploy

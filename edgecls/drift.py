@@ -273,7 +273,7 @@ class DriftMonitor:
         events = [DriftEvent(k, round(v, 4), msgs[k], self.frames, n)
                   for k, v in sorted(scores.items(), key=lambda kv: -kv[1]) if v > self.psi_threshold]
         record = {"time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "frames": self.frames,
-                  "window": n, "psi": {k: round(v, 4) for k, v in scores.items()},
+                  "window": n, "psi_threshold": self.psi_threshold, "psi": {k: round(v, 4) for k, v in scores.items()},
                   "now": {k: round(v, 5) for k, v in now.items()}, "ref": {k: round(v, 5) for k, v in was.items()},
                   "events": [e.as_dict() for e in events]}
         return events, record

@@ -133,3 +133,9 @@ def test_psi_and_bad_inputs(monitored, lite0, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "2 windows, 80 frames" in out and "brightness" in out and "mean brightness -" in out
     assert main(["monitor", str(bad)]) == 2
+    png = tmp_path / "history.png"
+    assert main(["monitor", str(log), "--plot", str(png)]) == 0
+    img = np.asarray(Image.open(png).convert("RGB"))
+    band = (img[..., 0] > 240) & (np.abs(img[..., 1].astype(int) - 191) < 12) & (np.abs(img[..., 2].astype(int) - 191) < 12)
+    assert img.shape[0] > 400 and band.sum() > 500  # the windows with events are marked (red at 25% over white)
+    assert main(["monitor", str(log), "--plot", str(tmp_path / "history.txt")]) == 2
