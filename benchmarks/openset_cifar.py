@@ -80,6 +80,20 @@ def features(model, spec, files, batch=64):
     return np.concatenate(out)
 
 
+def logits_of(model, spec, files, batch=64):
+    import torch
+
+    from edgecls import preprocess as pre
+    from edgecls.images import load_image
+
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(files), batch):
+            xs = [pre.fast(*load_image(f, color=None, channels=3), spec) for f in files[i : i + batch]]
+            out.append(model(torch.from_numpy(np.concatenate(xs))).numpy())
+    return np.concatenate(out)
+
+
 def labels_of(files, root):
     return np.array([KNOWN.index(Path(f).relative_to(root).parts[0]) for f in files])
 
@@ -165,6 +179,8 @@ def main() -> int:
     ap.add_argument("--finetune", type=int, default=0, metavar="EPOCHS",
                     help="instead of a linear probe, fine-tune the last stages (freeze_stages 5, cached activations) "
                          "for this many epochs with edgecls.train (0: linear probe)")
+    ap.add_argument("--model", help="an edgecls .pt trained on the 6 known classes (e.g. OUT/finetune/best.pt of an "
+                                    "earlier --finetune run): skip training, evaluate it")
     ap.add_argument("--threads", type=int, default=1, help="PyTorch threads (1 on a shared machine)")
     a = ap.parse_args()
 
@@ -182,7 +198,18 @@ def main() -> int:
     print(f"data ready {time.time() - t0:.0f}s", flush=True)
 
     tr = list_images(d["train"])
-    if a.finetune:
+    if a.model:
+        from edgecls.artifacts import load_pt
+
+        model, spec = load_pt(a.model)
+        model.eval()
+        assert tuple(spec.labels) == KNOWN, spec.labels
+        if spec.temperature == 1.0:  # a checkpoint saved mid-run: the trainer fits the temperature only at the end
+            va = list_images(d["val"])
+            logits = logits_of(model, spec, va)
+            spec = spec.replace(temperature=fit_temperature(logits, labels_of(va, d["val"])))
+        print(f"model {a.model}: {spec.metrics}, temperature {spec.temperature:.3f}", flush=True)
+    elif a.finetune:
         model, spec = finetune(d, a, out)
     else:
         model, spec = probe(d, a, tr)

@@ -10,7 +10,7 @@ def _help(name: str) -> str:
 
     h = DeployConfig.help()[name]
     d = h["default"]
-    return (h["help"] + ("" if d in (None, {}, "") else f" (default: {' '.join(map(str, d)) if isinstance(d, list) else d})")).replace("%", "%%")
+    return (h["help"] + ("" if d in (None, {}, "", []) else f" (default: {' '.join(map(str, d)) if isinstance(d, list) else d})")).replace("%", "%%")
 
 
 def _kv(text: str) -> tuple[str, object]:
