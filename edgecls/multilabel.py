@@ -166,3 +166,28 @@ def map_budget(Y, ref_S, other_S, max_drop: float | None, *, n_boot: int = N_BOO
 
 __all__ = ["MapBudgetDecision", "average_precision", "f1", "fit_thresholds", "map_budget", "mean_ap", "metrics",
            "paired_map", "per_label_ap"]
+
+
+def evaluate(model, data, *, backend: str | None = None, n_boot: int = N_BOOT, batch: int = 32) -> dict:
+    """`edgecls eval` for a multi-label artifact: its mAP, micro/macro F1 at the thresholds in its spec (each with a
+    bootstrap 95% interval) and per-label AP/F1 on the images of `data` (a folder with labels.csv/labels.json, or the
+    manifest), through the artifact's own runtime and preprocessing."""
+    from .errors import InputError
+    from .predictor import Predictor
+    from .scores import sigmoid
+    from .train.manifest import load_multilabel
+
+    with Predictor(model, backend=backend) as pred:
+        spec = pred.spec
+        if not spec.multilabel:
+            raise InputError(f"{model} is a single-label model (task {spec.task!r}); multi-label evaluation needs one "
+                             "trained with task: multilabel")
+        ds = load_multilabel(data, classes=spec.labels, allow_empty=True)
+        step = pred.max_batch or batch
+        logits = np.concatenate([pred.infer(np.concatenate([pred.preprocess(ds.images[j])
+                                                            for j in range(i, min(len(ds), i + step))]))
+                                 for i in range(0, len(ds), step)])
+        name = pred.backend_name
+    report = metrics(ds.labels.astype(bool), sigmoid(logits), spec.labels, pred.thresholds, n_boot=n_boot)
+    return {"model": str(model), "backend": name, "precision": spec.artifact.get("precision"), "data": str(data),
+            "skipped": [{"path": s.path, "reason": s.reason} for s in ds.skipped], **report}

@@ -289,3 +289,27 @@ def test_int8_budget_is_judged_in_map_and_thresholds_are_refit_per_artifact(trai
     noisy = np.clip(s + np.random.default_rng(0).normal(0, 0.4, s.shape), 0, 1)
     d = map_budget(y, s, noisy, 1.0, n_boot=300)
     assert not d.within and d.significant and d.drop_pts > 1.0
+
+
+def test_cli_eval_and_predict_on_a_multilabel_model(exported, trained, mosaics, capsys):
+    from edgecls.cli import main
+
+    _, val_dir = mosaics
+    assert main(["eval", str(exported["onnx"]), "--data", str(val_dir), "--json", "--n-boot", "200"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    val = load_multilabel(val_dir, classes=trained.spec.labels)
+    from edgecls.compress.data import predict_logits
+    from edgecls.scores import sigmoid
+
+    s = sigmoid(predict_logits(exported["onnx"], val))
+    y = val.labels.astype(bool)
+    assert r["n"] == 60 and r["backend"] == "onnxruntime"
+    assert r["map"]["value"] == pytest.approx(mean_ap(y, s))
+    assert r["micro_f1"]["value"] == pytest.approx(f1(y, s >= np.asarray(trained.spec.thresholds))[0])
+    image = str(sorted(val_dir.glob("*.png"))[0])
+    assert main(["predict", str(exported["onnx"]), image, "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert {x["label"] for x in row["labels"]} == {trained.spec.labels[i] for i in np.flatnonzero(
+        s[0] >= np.asarray(trained.spec.thresholds))}
+    assert main(["eval", str(exported["onnx"]), "--data", str(val_dir), "--ood", str(val_dir)]) == 2
+    assert "multi-label models are evaluated by mAP" in capsys.readouterr().err
