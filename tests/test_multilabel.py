@@ -162,7 +162,7 @@ def trained(mosaics, tmp_path_factory):
 
     train_dir, val_dir = mosaics
     cfg = TrainConfig(task="multilabel", data=str(train_dir), val_dir=str(val_dir), arch="efficientnet_lite0",
-                      pretrained=True, input_size=64, freeze_stages=5, cache_features=True, epochs=4, batch_size=32,
+                      pretrained=True, input_size=96, freeze_stages=5, cache_features=True, epochs=4, batch_size=32,
                       lr=3e-3, warmup_epochs=0.5, ema=False, threads=2, out_dir=str(tmp_path_factory.mktemp("mltrain")))
     return train(cfg)
 
@@ -313,3 +313,11 @@ def test_cli_eval_and_predict_on_a_multilabel_model(exported, trained, mosaics, 
         s[0] >= np.asarray(trained.spec.thresholds))}
     assert main(["eval", str(exported["onnx"]), "--data", str(val_dir), "--ood", str(val_dir)]) == 2
     assert "multi-label models are evaluated by mAP" in capsys.readouterr().err
+
+
+def test_deploy_says_it_does_not_take_multilabel_data(mosaics):
+    from edgecls.deploy.data import find_splits
+    from edgecls.train.data import DataError
+
+    with pytest.raises(DataError, match="multi-label manifest"):
+        find_splits(mosaics[0], None)
