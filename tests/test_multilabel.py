@@ -260,8 +260,8 @@ def test_int8_budget_is_judged_in_map_and_thresholds_are_refit_per_artifact(trai
     train_dir, val_dir = mosaics
     cfg = CompressConfig.from_dict({
         "model": str(trained.best_path), "data": str(train_dir), "val_dir": str(val_dir), "out_dir": str(tmp_path),
-        "threads": 2, "steps": [{"quantize": {"backends": ["onnx", "openvino", "litert"], "max_drop": 10.0,
-                                              "calibration": 200}}]})
+        "threads": 2, "steps": [{"quantize": {"backends": ["onnx", "openvino"], "max_drop": 10.0,
+                                              "calibration": 100}}]})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         report = run(cfg)
@@ -270,7 +270,9 @@ def test_int8_budget_is_judged_in_map_and_thresholds_are_refit_per_artifact(trai
     rows = report["steps"][0]["rows"]
     floats = {r["backend"]: r for r in rows if r["precision"] == "fp32"}
     finals = [r for r in rows if r["precision"] == "int8" and r["final"]]
-    assert {r["backend"] for r in finals} == {"onnx", "openvino", "litert"}
+    # LiteRT takes the same path (a row of the targets table); its two conversions cost ~1 min, so its multi-label
+    # INT8 is measured by benchmarks/multilabel_mosaics.py instead of here
+    assert {r["backend"] for r in finals} == {"onnx", "openvino"}
     for r in finals:
         s_int8 = sigmoid(predict_logits(r["artifact"], val))
         s_fp32 = sigmoid(predict_logits(floats[r["backend"]]["artifact"], val))
