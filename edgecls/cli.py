@@ -76,13 +76,23 @@ def cmd_predict(a) -> int:
     for img in a.images:
         p = pred.predict(img, topk=a.topk)
         rows.append({"image": img, "index": p.index, "label": p.label, "score": p.score, "known": p.known,
-                     "topk": [{"index": t.index, "label": t.label, "score": t.score} for t in p.topk]})
+                     "topk": [{"index": t.index, "label": t.label, "score": t.score} for t in p.topk]}
+                    | ({"labels": [{"index": t.index, "label": t.label, "score": t.score} for t in p.labels]}
+                       if p.multilabel else {}))
     if a.json:
         print(json.dumps(rows, indent=2))
         return 0
     from rich.table import Table
 
     t = Table(title=_text(f"{pred.path.name} on {pred.backend_name}"))
+    if pred.spec.multilabel:  # the answer is the set of labels at or above their thresholds
+        for col in ("image", "labels (score)", f"top-{a.topk}"):
+            t.add_column(col)
+        for r in rows:
+            t.add_row(_text(r["image"]), _text(", ".join(f"{x['label']} ({x['score']:.3f})" for x in r["labels"]) or "none"),
+                      _text(", ".join(x["label"] for x in r["topk"])))
+        _console().print(t)
+        return 0
     for col in ("image", "top-1", "score", f"top-{a.topk}"):
         t.add_column(col)
     for r in rows:
@@ -159,12 +169,60 @@ def cmd_eval(a) -> int:
     """`edgecls eval`: open-set (--ood) and/or corruption (--corruptions, the default without --ood) evaluation."""
     from .robustness.cli import cmd_eval as corruption_eval
 
+    multi = [m for m in a.models if _is_multilabel(m, a.backend)]
+    if multi:
+        if a.ood or a.corruptions is not None:
+            raise ValueError(f"{', '.join(multi)}: multi-label models are evaluated by mAP/F1 on a labelled folder; "
+                             "--ood and --corruptions take single-label models")
+        for model in multi:
+            _eval_multilabel(a, model)
+        a.models = [m for m in a.models if m not in multi]
+        if not a.models:
+            return 0
     corruptions = a.corruptions is not None or not a.ood
     if a.json and a.ood and corruptions:
         raise ValueError("--json prints one report: give --ood or --corruptions, not both (or drop --json)")
     for model in a.models if a.ood else ():
         _eval_ood(a, model)
     return corruption_eval(a) if corruptions else 0
+
+
+def _is_multilabel(model: str, backend: str | None) -> bool:
+    from .artifacts import read_sidecar
+
+    spec = read_sidecar(model) if Path(model).suffix != ".pt" else None
+    if spec is None:
+        from .predictor import Predictor
+
+        with Predictor(model, backend=backend) as pred:
+            spec = pred.spec
+    return spec.multilabel
+
+
+def _eval_multilabel(a, model: str) -> None:
+    from rich.table import Table
+
+    from .multilabel import evaluate
+
+    r = evaluate(model, a.data, backend=a.backend, n_boot=a.n_boot)
+    if a.json:
+        print(json.dumps(r, indent=2))
+        return
+    con = _console()
+
+    def fig(m):
+        return f"{m['value']:.4f} [{m['interval'][0]:.4f}, {m['interval'][1]:.4f}]"
+
+    con.print(_text(f"{r['model']} on {r['backend']} ({r['precision'] or 'fp32'}): {r['n']} images, "
+                    f"{r['labels_per_image']:.2f} labels each; mAP {fig(r['map'])}, micro F1 {fig(r['micro_f1'])}, "
+                    f"macro F1 {fig(r['macro_f1'])} (bootstrap 95% intervals; F1 at the spec's thresholds)"), highlight=False)
+    t = Table(title="per label")
+    for col in ("label", "AP", "F1", "threshold", "support", "predicted"):
+        t.add_column(col)
+    for name, m in r["per_label"].items():
+        t.add_row(_text(name), "" if m["ap"] is None else f"{m['ap']:.4f}", f"{m['f1']:.4f}", f"{m['threshold']:.3f}",
+                  str(m["support"]), str(m["predicted"]))
+    con.print(t)
 
 
 def _eval_ood(a, model: str) -> int:
@@ -252,6 +310,9 @@ def cmd_train(a) -> int:
         return 0
     s = result.metrics["summary"]
     print(f"best model: {result.best_path}  " + "  ".join(f"{k}={v:.4f}" for k, v in s.items() if isinstance(v, float)))
+    if result.metrics.get("task") == "multilabel":
+        m = result.metrics["val"]["map"]
+        print(f"val mAP {m['value']:.4f}, 95% interval [{m['interval'][0]:.4f}, {m['interval'][1]:.4f}], n={result.metrics['val']['n']}")
     ev = result.metrics.get("test") or result.metrics.get("val")
     if ev and ev.get("top1_interval"):  # an accuracy is a measurement: its n and 95% interval
         lo, hi = ev["top1_interval"]
@@ -407,8 +468,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--score", nargs="+", choices=["msp", "max_logit", "energy"],
                    help="--ood: open-set scores to compare (default: all three)")
     v.add_argument("--n-boot", type=int, default=1000, help="--ood: bootstrap resamples for the AUROC intervals (default 1000)")
-    v.add_argument("--backend", help="--ood: force a runtime (default: by suffix)")
-    v.description += (" With --ood DIR...: how well each MODEL tells the known images of --data from unknown ones "
+    v.add_argument("--backend", help="--ood and multi-label models: force a runtime (default: by suffix)")
+    v.description += (" A multi-label MODEL (task multilabel) is evaluated on --data's labels manifest instead: mAP, "
+                      "micro/macro F1 at its thresholds (bootstrap 95%% intervals), per-label AP and F1."
+                      " With --ood DIR...: how well each MODEL tells the known images of --data from unknown ones "
                       "(AUROC with bootstrap intervals, FPR at 95%% TPR, rejection rate at its fitted threshold).")
     v.set_defaults(func=cmd_eval)
     add_explain_parser(sub)  # `edgecls explain`: Grad-CAM overlays, measured by deletion/insertion AUC

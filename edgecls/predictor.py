@@ -17,7 +17,7 @@ from .artifacts import file_sha256, read_sidecar, sidecar_path
 from .backends import backend_for, takes_cache_dir
 from .errors import InferenceError, InputError, ModelFileError, SpecError
 from .images import load_image
-from .scores import ood_score, softmax, topk_indices
+from .scores import labels_above, ood_score, sigmoid, softmax, topk_indices
 from .spec import ModelSpec, OpenSet
 
 UNKNOWN = "unknown"  # the label of a rejected image (Prediction.known is False; index -1)
@@ -32,12 +32,18 @@ class Top:
 
 @dataclass(frozen=True)
 class Prediction:
+    """One image's answer. A multi-label model (spec.task 'multilabel') answers with `labels`: every label whose
+    sigmoid score is at or above its threshold, highest first (possibly none); index/label/score are then its
+    highest-scoring label, whether or not that one passed its threshold."""
+
     index: int  # the class; -1 when the image was rejected as unknown (then label is "unknown")
     label: str
-    score: float  # softmax(logits / spec.temperature) of the top class (of the closest class when unknown)
+    score: float  # softmax(logits / spec.temperature) of the top class (of the closest class when unknown); multi-label: its sigmoid
     topk: tuple[Top, ...]  # classes by score; when unknown, topk[0] is the closest known class
     known: bool = True  # False: the open-set score fell below the threshold (Predictor(reject=...))
     ood_score: float | None = None  # the open-set score (higher = more like the training classes), when rejecting
+    labels: tuple[Top, ...] = ()  # the labels this image has: multi-label, those at/above threshold; else (top class,) unless rejected
+    multilabel: bool = False  # from a multi-label model: `labels` is the answer
 
     @property
     def closest(self) -> Top:
@@ -45,6 +51,8 @@ class Prediction:
         return self.topk[0]
 
     def __repr__(self) -> str:
+        if self.multilabel:
+            return "Prediction(labels=[" + ", ".join(f"{t.label!r} {t.score:.3f}" for t in self.labels) + "])"
         if not self.known:
             return f"Prediction('{UNKNOWN}', closest={self.closest.label!r} #{self.closest.index}, score={self.score:.4f})"
         return f"Prediction({self.label!r} #{self.index}, score={self.score:.4f})"
@@ -85,6 +93,40 @@ def _resolve_spec(path: Path, given: ModelSpec | None, embedded: ModelSpec | Non
             "from two exports. Copy both files of one export, or re-export the model"
         )
     return side
+
+
+def resolve_thresholds(thresholds: Any, spec: ModelSpec) -> np.ndarray | None:
+    """Per-label thresholds from an override: one number for every label, one per label (label order), or a
+    {label: threshold} mapping over the spec's thresholds; None: the spec's own (multi-label models only)."""
+    if not spec.multilabel:
+        if thresholds is not None:
+            raise InputError("thresholds= are for multi-label models (spec.task 'multilabel'); this model answers one "
+                             "class per image: leave thresholds out")
+        return None
+    base = np.asarray(spec.label_thresholds, np.float64)
+    if thresholds is None:
+        return base
+    if isinstance(thresholds, dict):
+        unknown = sorted(set(thresholds) - set(spec.labels))
+        if unknown:
+            raise InputError(f"thresholds name label(s) {unknown[:5]} this model does not have; its labels: "
+                             f"{', '.join(spec.labels[:20])}{' ...' if spec.num_classes > 20 else ''}")
+        t = base.copy()
+        for name, v in thresholds.items():
+            t[spec.labels.index(name)] = v if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan
+    elif isinstance(thresholds, (int, float)) and not isinstance(thresholds, bool):
+        t = np.full(spec.num_classes, float(thresholds))
+    else:
+        try:
+            t = np.asarray(thresholds, np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            t = np.array([np.nan])
+        if t.size != spec.num_classes:
+            raise InputError(f"thresholds: got {t.size} value(s) for {spec.num_classes} labels; give one number, one "
+                             "per label (label order) or a {label: threshold} dict")
+    if not (np.isfinite(t) & (t >= 0) & (t <= 1)).all():
+        raise InputError(f"thresholds must be numbers in [0, 1] (sigmoid probabilities); got {t.tolist()[:10]}")
+    return t
 
 
 def _check_spec(spec: ModelSpec, session: Any, path: Path) -> None:
@@ -138,6 +180,8 @@ class Predictor:
     workers: threads of the pool behind predict_async().
     self_check: run the reference inputs the artifact carries (edgecls.selfcheck) on this device's runtime first and
         raise SelfCheckError when they disagree with what was verified at export (run_self_check() reports instead).
+    thresholds: multi-label models: override the per-label thresholds stored in the spec (one number for all, one per
+        label, or {label: threshold}); predict(..., thresholds=...) overrides them per call.
     reject: open-set rejection. True: images whose score is below the threshold fitted for this artifact (spec.open_set,
         `edgecls fit-reference`) are answered Prediction(known=False, label "unknown", index -1), the closest class
         kept in topk; an OpenSet(score, threshold) sets one by hand; False/None (default): always a training class.
@@ -169,6 +213,7 @@ class Predictor:
         cache_dir: str | os.PathLike | None = None,
         self_check: bool = False,
         reject: bool | OpenSet | None = None,
+        thresholds: Any = None,
     ):
         self.path = Path(path)
         if color not in (None, "RGB", "BGR"):
@@ -187,7 +232,11 @@ class Predictor:
         self.spec = _resolve_spec(self.path, spec, self._session.embedded_spec)
         _check_spec(self.spec, self._session, self.path)
         _warn_int8_saturation(self.spec, self.backend.NAME, self.path)
+        if self.spec.multilabel and reject not in (None, False):
+            raise InputError(f"{self.path.name} is a multi-label model: it answers 'none of its labels' itself (every "
+                             "score under its threshold), so reject= does not apply; leave it out")
         self.open_set = _resolve_reject(reject, self.spec, self.path)
+        self.thresholds = resolve_thresholds(thresholds, self.spec)  # multi-label: per label; None otherwise
         self.monitor = None  # a DriftMonitor once start_monitor() is called; predict() and stream() feed it
         self.color, self.topk, self.threads = color, int(topk), threads
         self.device = device or getattr(self._session, "device", None) or ("cuda" if self.backend.NAME == "tensorrt" else "cpu")
@@ -255,7 +304,8 @@ class Predictor:
         return np.concatenate([session.run(batch[i : i + step]) for i in range(0, len(batch), step)]).astype(np.float32)
 
     def scores(self, logits: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities: softmax(logits / spec.temperature). NaN/inf logits are an InferenceError."""
+        """Calibrated probabilities: softmax(logits / spec.temperature); multi-label models: sigmoid(logits) per label.
+        NaN/inf logits are an InferenceError."""
         logits = np.asarray(logits)
         if logits.ndim != 2 or logits.shape[1] != self.spec.num_classes:
             raise InputError(f"logits must have shape (N, {self.spec.num_classes}), got {logits.shape}; pass what infer() returns")
@@ -266,22 +316,38 @@ class Predictor:
                 "is numerically broken (NaN/inf weights, fp16 overflow, a broken INT8 scale). Re-export it in fp32 and "
                 "check the weights; with a preprocessed float batch, check its values"
             )
-        return softmax(logits, self.spec.temperature)
+        return sigmoid(logits) if self.spec.multilabel else softmax(logits, self.spec.temperature)
 
     def ood_scores(self, logits: np.ndarray, score: str | None = None) -> np.ndarray:
         """Open-set score per row of logits (higher = more like the training classes): `score` ('msp', 'max_logit',
         'energy'), by default the one rejection uses. msp and energy use spec.temperature."""
+        if self.spec.multilabel:
+            raise InputError("open-set scores are defined on softmax outputs of a single-label model; this model is "
+                             "multi-label (its scores are per-label sigmoids)")
         name = score or (self.open_set.score if self.open_set is not None else "msp")
         return ood_score(logits, name, self.spec.temperature)
 
-    def to_predictions(self, probs: np.ndarray, topk: int | None = None, *, ood: np.ndarray | None = None) -> list[Prediction]:
+    def to_predictions(self, probs: np.ndarray, topk: int | None = None, *, ood: np.ndarray | None = None,
+                       thresholds: Any = None) -> list[Prediction]:
         """Probabilities -> Predictions. ood: the open-set score per row (ood_scores(logits)); with rejection on and
-        score 'msp' it can be left out (it is the top probability)."""
+        score 'msp' it can be left out (it is the top probability). thresholds: multi-label override for this call."""
         probs = np.asarray(probs)
         if probs.ndim != 2 or probs.shape[1] != self.spec.num_classes or not np.isfinite(probs).all():
             raise InputError(f"scores must be finite, shape (N, {self.spec.num_classes}); got {probs.shape}: pass what scores() returns")
         k = max(1, min(int(topk or self.topk), self.spec.num_classes))
         labels, out = self.spec.labels, []
+        if self.spec.multilabel:
+            t = self.thresholds if thresholds is None else resolve_thresholds(thresholds, self.spec)
+            present = labels_above(probs, t)
+            for row, on in zip(probs, present):
+                order = topk_indices(row, self.spec.num_classes if on.any() else k)
+                ranked = [Top(i, labels[i], v) for i, v in zip(order.tolist(), row[order].tolist())]
+                tops = tuple(ranked[:k])
+                out.append(Prediction(tops[0].index, tops[0].label, tops[0].score, tops,
+                                      labels=tuple(x for x in ranked if on[x.index]), multilabel=True))
+            return out
+        if thresholds is not None:
+            resolve_thresholds(thresholds, self.spec)  # raises: a single-label model
         rej = self.open_set
         if rej is not None and ood is None:
             if rej.score != "msp":
@@ -294,18 +360,18 @@ class Predictor:
             idx = topk_indices(row, k)
             tops = tuple(Top(i, labels[i], v) for i, v in zip(idx.tolist(), row[idx].tolist()))
             if rej is None:
-                out.append(Prediction(tops[0].index, tops[0].label, tops[0].score, tops))
+                out.append(Prediction(tops[0].index, tops[0].label, tops[0].score, tops, labels=tops[:1]))
                 continue
             s = float(ood[r])
             known = s >= rej.threshold
             out.append(Prediction(tops[0].index if known else -1, tops[0].label if known else UNKNOWN, tops[0].score,
-                                  tops, known, s))
+                                  tops, known, s, tops[:1] if known else ()))
         return out
 
-    def postprocess(self, logits: np.ndarray, topk: int | None = None) -> list[Prediction]:
+    def postprocess(self, logits: np.ndarray, topk: int | None = None, *, thresholds: Any = None) -> list[Prediction]:
         probs = self.scores(logits)
         ood = self.ood_scores(logits) if self.open_set is not None else None
-        return self.to_predictions(probs, topk, ood=ood)
+        return self.to_predictions(probs, topk, ood=ood, thresholds=thresholds)
 
     # --- drift monitoring -----------------------------------------------------------------------------------
     def start_monitor(self, **options: Any):
@@ -313,6 +379,10 @@ class Predictor:
         statistics stored in the spec (edgecls fit-reference). Options: see edgecls.drift.DriftMonitor (window,
         psi_threshold, on_drift callback, log path). Returns the monitor, also kept as `self.monitor`."""
         from .drift import DriftMonitor
+
+        if self.spec.multilabel:
+            raise InputError("drift monitoring's reference (class prior, softmax confidence) is for single-label models; "
+                             "it does not take multi-label models yet")
 
         self.monitor = DriftMonitor(self.spec, **options)
         return self.monitor
@@ -323,25 +393,27 @@ class Predictor:
             self.monitor.update(batch, logits, predictions)
 
     # --- the one call apps make -----------------------------------------------------------------------------
-    def predict(self, x: Any, *, color: str | None = None, topk: int | None = None) -> Prediction | list[Prediction]:
+    def predict(self, x: Any, *, color: str | None = None, topk: int | None = None,
+                thresholds: Any = None) -> Prediction | list[Prediction]:
         """Classify one image (numpy HxWx3 uint8 frame, PIL image or path) or a list of them.
 
-        Returns a Prediction (index, label, score, topk) or, for a list, a list of them in order.
+        Returns a Prediction (index, label, score, topk, labels) or, for a list, a list of them in order.
+        thresholds: multi-label models only, this call's per-label thresholds (see Predictor(thresholds=...)).
         """
         if isinstance(x, (list, tuple)):
             if not x:
                 raise InputError("predict() got an empty list; pass at least one image")
             batch = np.concatenate([self.preprocess(i, color=color) for i in x])
-            return self._run(batch, topk)
+            return self._run(batch, topk, thresholds)
         if isinstance(x, np.ndarray) and x.ndim == 4:
             raise InputError(
                 f"predict() got a 4-D array {x.shape}; pass a list of HxWx3 frames, or use infer() for a preprocessed batch"
             )
-        return self._run(self.preprocess(x, color=color), topk)[0]
+        return self._run(self.preprocess(x, color=color), topk, thresholds)[0]
 
-    def _run(self, batch: np.ndarray, topk: int | None) -> list[Prediction]:
+    def _run(self, batch: np.ndarray, topk: int | None, thresholds: Any = None) -> list[Prediction]:
         logits = self.infer(batch)
-        preds = self.postprocess(logits, topk)
+        preds = self.postprocess(logits, topk, thresholds=thresholds)
         self.observe(batch, logits, preds)
         return preds
 

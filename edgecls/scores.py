@@ -48,3 +48,15 @@ def ood_score(logits: np.ndarray, name: str, temperature: float = 1.0) -> np.nda
         return softmax(z, temperature).max(axis=-1)
     m = z.max(axis=-1, keepdims=True)
     return (m[..., 0] + temperature * np.log(np.exp((z - m) / temperature).sum(axis=-1)))
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Per-label probabilities of a multi-label model, in float64, without overflow for large |logits|."""
+    z = np.asarray(logits, dtype=np.float64)
+    out = np.exp(-np.abs(z))  # in (0, 1]: never overflows
+    return np.where(z >= 0, 1.0 / (1.0 + out), out / (1.0 + out))
+
+
+def labels_above(probs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Multi-label decisions: label i is present when its score is >= its threshold (boolean, same shape)."""
+    return np.asarray(probs) >= np.asarray(thresholds)[None, :]

@@ -106,7 +106,9 @@ def _explain(exc: Exception, root: str) -> SpecError:
     what = re.sub(r"^Object contains unknown field (`\w+`)", r"has the unknown field \1 (misspelt, or written by a newer edgecls)", what)
     field = re.findall(r"\.([A-Za-z_]\w*)", path)
     hint = _CHOICES.get(field[-1]) if field else None
-    return SpecError(f"{path}: {what}{'; choose one of ' + hint if hint else ''}. To fix: {_FIX}")
+    if hint and not hint.startswith("it takes"):
+        hint = "choose one of " + hint
+    return SpecError(f"{path}: {what}{'; ' + hint if hint else ''}. To fix: {_FIX}")
 
 
 def _depth_ok(value: Any) -> bool:
@@ -311,8 +313,16 @@ class Reference(_Record):
             raise SpecError(f"reference.class_prior sums to {sum(self.class_prior):.4f}, not 1; refit the reference")
 
 
+Task = Literal["multiclass", "multilabel"]
+TASKS = get_args(Task)
+
+
 class ModelSpec(_Record):
-    """What the model is, what its artifact takes, how pictures become that input and logits become scores."""
+    """What the model is, what its artifact takes, how pictures become that input and logits become scores.
+
+    task: multiclass (one label per image: softmax(logits / temperature)) or multilabel (any number of labels:
+    sigmoid(logits) per label, label i present when its score >= thresholds[i], fitted on validation for max F1).
+    """
 
     arch: Name
     labels: Annotated[tuple[Label, ...], Meta(min_length=1, max_length=MAX_LABELS)]
@@ -325,6 +335,9 @@ class ModelSpec(_Record):
     schema_version: Annotated[int, Meta(ge=1, le=SCHEMA_VERSION)] = SCHEMA_VERSION
     open_set: OpenSet | None = None  # the rejection threshold fitted for THIS artifact (INT8 gets its own)
     reference: Reference | None = None  # drift monitoring's reference statistics, fitted with open_set
+    task: Task = "multiclass"
+    # multilabel: one sigmoid-score threshold per label (None: 0.5 each); fitted per artifact, as INT8 moves scores
+    thresholds: Annotated[tuple[Fraction, ...], Meta(min_length=1, max_length=MAX_LABELS)] | None = None
 
     def _check(self) -> None:
         bad = next((x for x in self.labels if _CONTROL.search(x)), None)
@@ -338,6 +351,15 @@ class ModelSpec(_Record):
         if self.reference is not None and len(self.reference.class_prior) != self.num_classes:
             raise SpecError(f"reference.class_prior has {len(self.reference.class_prior)} values for {self.num_classes} "
                             "labels; the reference belongs to another model: refit it (edgecls fit-reference)")
+        if self.thresholds is not None and self.task != "multilabel":
+            raise SpecError("spec.thresholds are per-label decision thresholds of a multi-label model, and this spec's "
+                            f"task is {self.task!r}: remove thresholds, or set task='multilabel'")
+        if self.thresholds is not None and len(self.thresholds) != self.num_classes:
+            raise SpecError(f"spec.thresholds has {len(self.thresholds)} values for {self.num_classes} labels; give one "
+                            "threshold in [0, 1] per label, in label order (or refit them on validation images)")
+        if self.task == "multilabel" and self.open_set is not None:
+            raise SpecError("open_set rejection scores softmax outputs of a single-label model; a multi-label model "
+                            "answers 'none of the labels' by itself (every score under its threshold): remove open_set")
         if len(self.preprocess.mean) != self.input.channels:
             raise SpecError(
                 f"preprocess.mean has {len(self.preprocess.mean)} values but input.channels={self.input.channels}; "
@@ -347,6 +369,15 @@ class ModelSpec(_Record):
     @property
     def num_classes(self) -> int:
         return len(self.labels)
+
+    @property
+    def multilabel(self) -> bool:
+        return self.task == "multilabel"
+
+    @property
+    def label_thresholds(self) -> tuple[float, ...]:
+        """The multi-label decision threshold of each label (0.5 where none was fitted)."""
+        return self.thresholds if self.thresholds is not None else (0.5,) * self.num_classes
 
     def with_step(self, step: str, params: dict | None = None, metrics: dict | None = None, **changes) -> ModelSpec:
         entry = LineageStep(step=step, params=dict(params or {}), metrics=dict(metrics or {}))
@@ -390,7 +421,8 @@ class ModelSpec(_Record):
 _CHOICES = {  # field name -> the values it takes, named in errors
     "resize_mode": ", ".join(RESIZE_MODES), "interpolation": ", ".join(INTERPOLATIONS), "color": ", ".join(COLORS),
     "layout": ", ".join(LAYOUTS), "dtype": ", ".join(DTYPES) + " (uint8: raw pixels, normalized in the graph)",
-    "channels": "1 (grayscale), 3 (color)", "score": ", ".join(SCORE_NAMES),
+    "channels": "1 (grayscale), 3 (color)", "score": ", ".join(SCORE_NAMES), "task": ", ".join(TASKS),
+    "thresholds": "it takes one probability threshold in [0, 1] per label (label order), e.g. [0.5, 0.42, ...]",
 }
 
 

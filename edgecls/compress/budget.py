@@ -5,6 +5,9 @@ The ladder (targets whose INT8 build can leave layers in float): as asked; + fir
 whole stages, most sensitive first (each stage's sensitivity measured alone), up to max_float_layers. It stops at
 the first attempt within the budget. Targets without that control get one PTQ attempt. Every attempt is a row with
 its accuracy, 95% interval, drop, McNemar p and whether the validation set can resolve the budget at all.
+
+A multi-label model is judged in mAP instead (`multilabel_decision`): `measure(path)` returns each image's per-label
+sigmoid scores, and the drop is mAP points (x 100) with a paired bootstrap interval on the same images.
 """
 
 from __future__ import annotations
@@ -20,6 +23,37 @@ from ..errors import EdgeclsError
 from .targets import Int8Job, Int8Target
 
 FIRST_LAST = ("conv_stem", "conv_head", "classifier")
+Decision = Callable[[np.ndarray, np.ndarray, "float | None"], dict]  # (float's measure, INT8's, max_drop) -> row fields
+
+
+def top1_decision(float_correct: np.ndarray, ok: np.ndarray, max_drop: float | None) -> dict:
+    """Per-image correctness of FP32 and INT8 -> the row: top-1, Wilson interval, paired drop, McNemar p."""
+    d = stats.budget(float_correct, ok, max_drop)
+    acc = stats.accuracy(ok)
+    return {"val_top1": acc.value, "val_interval": [acc.lo, acc.hi], "n": acc.n, "drop_pts": round(d.drop_pts, 3),
+            "within_budget": d.within, "resolved": d.resolved, "mcnemar_p": d.comparison.p_value, "budget": d.note,
+            "summary": f"val top-1 {acc.pct()} — {d.note}"}
+
+
+def multilabel_decision(truth: np.ndarray, n_boot: int = 1000) -> Decision:
+    """The decision for a multi-label model: measures are (N, labels) sigmoid scores on the images whose multi-hot
+    truth is `truth`; the budget is in mAP points, judged by a paired bootstrap (edgecls.multilabel.map_budget)."""
+    from ..multilabel import map_budget
+
+    y = np.asarray(truth, bool)
+
+    def decide(float_scores: np.ndarray, scores: np.ndarray, max_drop: float | None) -> dict:
+        d = map_budget(y, float_scores, scores, max_drop, n_boot=n_boot)
+        return {"val_map": d.other_map, "val_top1": None, "n": d.n, "drop_pts": round(d.drop_pts, 3),
+                "drop_interval": [round(d.lo, 3), round(d.hi, 3)], "within_budget": d.within, "resolved": d.resolved,
+                "significant": d.significant, "budget": d.note, "summary": d.note}
+
+    return decide
+
+
+def score(row: dict) -> float | None:
+    """The figure attempts are ranked by: mAP for a multi-label row, top-1 otherwise (None: the attempt failed)."""
+    return row.get("val_map", row.get("val_top1"))
 
 
 def blocks(model) -> list[str]:
@@ -41,11 +75,12 @@ def remove_artifact(path: Path) -> None:
 
 def ladder(t: Int8Target, job: Int8Job, correct: Callable[[Path], np.ndarray], float_correct: np.ndarray,
            max_drop: float | None, work: Path, *, max_float_layers: int = 12, log: Callable[[str], None] = print,
-           name: str | None = None) -> list[dict]:
+           name: str | None = None, decide: Decision = top1_decision) -> list[dict]:
     """Build INT8 attempts in `work` until one is within max_drop points of float_correct (per-image correctness of
     the FP32 artifact on the validation images); returns every attempt as a row, the chosen one with final=True.
 
-    correct(path): per-image correctness of an artifact on the same images, in the same order."""
+    correct(path): per-image correctness of an artifact on the same images, in the same order (with a `decide` other
+    than top1_decision, whatever it compares: multilabel_decision takes per-image scores)."""
     label = name or t.name
     rows: list[dict] = []
 
@@ -57,16 +92,14 @@ def ladder(t: Int8Target, job: Int8Job, correct: Callable[[Path], np.ndarray], f
             t.build_int8(job_k)
             ok = correct(dst)
         except EdgeclsError as exc:  # a build that fails its own verification, a runtime that refuses the graph
-            row.update(error=f"{type(exc).__name__}: {exc}", within_budget=False, val_top1=None)
+            row.update(error=f"{type(exc).__name__}: {exc}", within_budget=False, val_top1=None, val_map=None)
             log(f"{label} {how}: failed: {exc}")
             rows.append(row)
             return row
-        d = stats.budget(float_correct, ok, max_drop)
-        acc = stats.accuracy(ok)
-        row.update(val_top1=acc.value, val_interval=[acc.lo, acc.hi], n=acc.n, drop_pts=round(d.drop_pts, 3),
-                   within_budget=d.within, resolved=d.resolved, mcnemar_p=d.comparison.p_value, budget=d.note,
-                   file_mb=round(sum(p.stat().st_size for p in _companions(dst) if p.suffix != ".json") / 1e6, 3))
-        log(f"{label} {how} keep_float={list(keep) or 'none'}: val top-1 {acc.pct()} — {d.note}")
+        fields = decide(float_correct, ok, max_drop)
+        summary = fields.pop("summary")
+        row.update(fields, file_mb=round(sum(p.stat().st_size for p in _companions(dst) if p.suffix != ".json") / 1e6, 3))
+        log(f"{label} {how} keep_float={list(keep) or 'none'}: {summary}")
         rows.append(row)
         return row
 
@@ -81,8 +114,8 @@ def ladder(t: Int8Target, job: Int8Job, correct: Callable[[Path], np.ndarray], f
     gains = []
     for blk in blocks(job.model):  # sensitivity: how much keeping this stage in float alone recovers
         r = attempt(keep + (blk,), "sensitivity probe", probe=True)
-        if r.get("val_top1") is not None:
-            gains.append((r["val_top1"], blk))
+        if score(r) is not None:
+            gains.append((score(r), blk))
     remove_artifact(work / f"probe_{t.name}{t.suffix}")  # probes are measurements, not artifacts to ship
     for _, blk in sorted(gains, reverse=True)[:max_float_layers]:
         keep = keep + (blk,)
@@ -95,8 +128,8 @@ def _finish(rows: list[dict]) -> list[dict]:
     """Mark the chosen attempt: the first within budget (the ladder stops there), else the most accurate one."""
     real = [r for r in rows if r["method"] != "sensitivity probe"]
     ok = [r for r in real if r["within_budget"]]
-    scored = [r for r in real if r.get("val_top1") is not None]
-    best = ok[0] if ok else (max(scored, key=lambda r: r["val_top1"]) if scored else None)
+    scored = [r for r in real if score(r) is not None]
+    best = ok[0] if ok else (max(scored, key=score) if scored else None)
     for r in rows:
         r["final"] = r is best
     if best is not None:
@@ -104,4 +137,4 @@ def _finish(rows: list[dict]) -> list[dict]:
     return rows
 
 
-__all__ = ["FIRST_LAST", "blocks", "ladder", "remove_artifact"]
+__all__ = ["FIRST_LAST", "blocks", "ladder", "multilabel_decision", "remove_artifact", "score", "top1_decision"]

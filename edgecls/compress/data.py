@@ -28,9 +28,19 @@ class Splits:
 
 
 def load_splits(data: str = "fashion-mnist", *, val_fraction: float = 0.1, seed: int = 0, data_root: str | None = None,
-                val_dir: str | None = None) -> Splits:
-    """The same split the trainer makes (TrainConfig's stratified val split with the same seed)."""
+                val_dir: str | None = None, spec: ModelSpec | None = None) -> Splits:
+    """The same split the trainer makes (TrainConfig's stratified val split with the same seed). A multi-label model
+    (spec.task) reads the folder's labels manifest, with the model's labels as the class list."""
     from ..train.data import load_fashion_mnist, load_image_folder, stratified_split
+
+    if spec is not None and spec.multilabel:
+        from ..train.manifest import load_multilabel, random_split
+
+        full = load_multilabel(data, classes=spec.labels, allow_empty=True)
+        if val_dir:
+            return Splits(full, load_multilabel(val_dir, classes=spec.labels, allow_empty=True), None)
+        train, val = random_split(full, val_fraction, seed)
+        return Splits(train, val, None)
 
     if data.lower() in ("fashion-mnist", "fashion_mnist", "fashionmnist"):
         train, val = stratified_split(load_fashion_mnist("train", data_root), val_fraction, seed)

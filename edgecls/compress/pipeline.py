@@ -105,7 +105,8 @@ def run(cfg: CompressConfig, console=None) -> dict:
 
         torch.set_num_threads(cfg.threads)
     model, spec = load_pt(cfg.model)
-    splits = load_splits(cfg.data, val_fraction=cfg.val_fraction, seed=cfg.seed, data_root=cfg.data_root, val_dir=cfg.val_dir)
+    splits = load_splits(cfg.data, val_fraction=cfg.val_fraction, seed=cfg.seed, data_root=cfg.data_root, val_dir=cfg.val_dir,
+                         spec=spec)
     ctx = Context(cfg, con, out, splits, subset(splits.val, cfg.val_limit), subset(splits.test, cfg.test_limit) if splits.test is not None else None)
     report: dict[str, Any] = {"config": dataclasses.asdict(cfg), "steps": []}
     report["float"] = ctx.evaluate_torch(model, spec, "float (start)")
@@ -139,11 +140,14 @@ def _table(con, report: dict) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from .budget import score
+
     t = Table(title="edgecls compress (val = budget split; test = reported only)")
-    for c in ("step", "model / artifact", "how", "val top-1", "drop", "test top-1", "MACs", "params"):
+    metric = "val mAP" if "val_map" in report["float"] else "val top-1"
+    for c in ("step", "model / artifact", "how", metric, "drop", "test top-1", "MACs", "params"):
         t.add_column(c, overflow="fold")
     ref = report["float"]
-    t.add_row("start", "float .pt", "", _fmt(ref["val_top1"]), "", _fmt(ref.get("test_top1")), _int(ref.get("macs")), _int(ref.get("params")))
+    t.add_row("start", "float .pt", "", _fmt(score(ref)), "", _fmt(ref.get("test_top1")), _int(ref.get("macs")), _int(ref.get("params")))
     for s in report["steps"]:
         for row in s.get("rows", [s]):
             name = Path(str(row.get("artifact", ""))).name
@@ -152,9 +156,10 @@ def _table(con, report: dict) -> None:
                 how += f" float={','.join(row['keep_float'])}"
             if row.get("drop_pts") is not None:
                 how += f" ({row['drop_pts']:+.2f} pts vs its float {row['backend']}"
-                how += f", McNemar p={row['mcnemar_p']:.2g})" if row.get("mcnemar_p") is not None else ")"
-            drop = f"{(ref['val_top1'] - row['val_top1']) * 100:+.2f}" if row.get("val_top1") is not None else ""
-            t.add_row(s["step"], escape(name), escape(how), _fmt(row.get("val_top1")), drop, _fmt(row.get("test_top1")),
+                how += (f", McNemar p={row['mcnemar_p']:.2g})" if row.get("mcnemar_p") is not None else
+                        f", paired bootstrap {row['drop_interval']})" if row.get("drop_interval") else ")")
+            drop = f"{(score(ref) - score(row)) * 100:+.2f}" if score(row) is not None else ""
+            t.add_row(s["step"], escape(name), escape(how), _fmt(score(row)), drop, _fmt(row.get("test_top1")),
                       _int(row.get("macs")), _int(row.get("params")))
     con.print(t)
 

@@ -20,7 +20,8 @@ def prune_step(ctx, model, spec, opts, i):
                         steps=o["steps"], round_to=o["round_to"])
     row = ctx.evaluate_torch(model, spec, "pruned (no fine-tune)")
     ctx.console.print(f"MACs {before['macs'] / 1e6:.2f}M -> {row['macs'] / 1e6:.2f}M, params {before['params'] / 1e6:.2f}M -> "
-                      f"{row['params'] / 1e6:.2f}M; val top-1 {before['val_top1']:.4f} -> {row['val_top1']:.4f} before fine-tuning")
+                      f"{row['params'] / 1e6:.2f}M; {ctx.metric.replace('_', ' ')} {before[ctx.metric]:.4f} -> "
+                      f"{row[ctx.metric]:.4f} before fine-tuning")
     return model, spec, {**row, "mac_fraction": row["macs"] / before["macs"]}
 
 
@@ -34,6 +35,8 @@ def train_config(ctx, spec: ModelSpec, opts: dict, out_dir: Path):
     opts = dict(opts)
     if opts.get("teacher") == "start":  # distil from the float model the pipeline started from
         opts["teacher"] = c.model
+    if spec.multilabel:  # the compress data is the model's own manifest, its labels the class list
+        opts = {"task": "multilabel", "classes": list(spec.labels), "allow_empty_labels": True, **opts}
     try:
         return TrainConfig.from_dict({"data": c.data, "data_root": c.data_root, "val_dir": c.val_dir, "val_fraction": c.val_fraction,
                                       "seed": c.seed, "threads": c.threads, "out_dir": str(out_dir), "arch": spec.arch,
@@ -74,14 +77,18 @@ def _targets(names: list[str], method: str) -> list[tuple[str, object]]:
 
 
 def quantize_step(ctx, model, spec, opts, i):
-    from .budget import ladder
+    from .budget import ladder, multilabel_decision, top1_decision
     from .data import dataset_calibration
     from .targets import Int8Job
 
     o = step_options("quantize", opts, QUANT_OPTIONS)
     if o["method"] not in ("ptq", "qat", "auto"):
         raise CompressError(f"quantize method {o['method']!r}: use ptq, qat or auto (PTQ, then QAT if over budget)")
+    if spec.multilabel and o["method"] != "ptq":
+        raise CompressError(f"quantize method {o['method']!r}: QAT is not wired for multi-label models yet; use method: ptq "
+                            "(the budget is judged in mAP)")
     targets = _targets(list(o["backends"]), o["method"])
+    decide = multilabel_decision(ctx.val.labels) if ctx.multilabel else top1_decision
     d = ctx.out / f"step{i + 1}_quantize"
     d.mkdir(parents=True, exist_ok=True)
     budget = o["max_drop"]
@@ -107,7 +114,12 @@ def quantize_step(ctx, model, spec, opts, i):
             job = Int8Job(model, spec, src, fspec, calibration(fspec), d / "int8", base_keep,
                           {k: o[k] for k in ("calibration_method", "per_channel", "overflow_fix")})
             attempts = ladder(t, job, ctx.correct, fcorrect, budget, d, max_float_layers=o["max_float_layers"],
-                              log=ctx.console.print, name=name)
+                              log=ctx.console.print, name=name, decide=decide)
+            if ctx.multilabel:
+                for a in attempts:
+                    if a.get("final") and a.get("val_map") is not None:
+                        a["thresholds"] = refit_thresholds(Path(a["artifact"]), ctx.correct(Path(a["artifact"])),
+                                                           ctx.val.labels)
             rows.extend(attempts)
             if not any(a["final"] and a["within_budget"] for a in attempts):
                 failed.append(name)
@@ -128,6 +140,25 @@ def quantize_step(ctx, model, spec, opts, i):
                             f"validation set; attempts: {[(r['backend'], r.get('method'), r['keep_float'], r.get('drop_pts')) for r in rows if r['precision'] == 'int8']}. "
                             "Raise max_drop, use method: qat (or more qat_epochs), or fine-tune the float model longer", rows)
     return model, spec, {"rows": rows, "max_drop": budget}
+
+
+def refit_thresholds(path: Path, scores, truth) -> dict:
+    """A multi-label INT8 artifact's own per-label thresholds: max F1 on its own validation scores (INT8 moves the
+    scores, so the float model's thresholds are off by what it moved them), written into its spec (embedded and
+    sidecar, atomically). Returns how far they moved."""
+    import numpy as np
+
+    from ..artifacts import read_sidecar
+    from ..multilabel import fit_thresholds
+    from ..openset.fit import restamp
+
+    spec = read_sidecar(path)
+    new = fit_thresholds(np.asarray(truth, bool), scores)
+    old = np.asarray(spec.label_thresholds)
+    moved = float(np.abs(new - old).max())
+    restamp(path, spec.with_step("fit_thresholds", {"rule": "max F1 per label", "n": int(len(scores))},
+                                 {"max_threshold_change": moved}, thresholds=tuple(float(t) for t in new)))
+    return {"refit_on": int(len(scores)), "max_change": moved}
 
 
 def _judge(ctx, floats, budget):

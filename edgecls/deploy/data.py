@@ -32,6 +32,13 @@ def find_splits(data: str | os.PathLike, val_dir: str | os.PathLike | None) -> t
     root = Path(data)
     if not root.is_dir():
         raise DataError(f"data folder not found: {root}")
+    from ..train.manifest import MANIFEST_NAMES
+
+    manifest = next((root / n for n in MANIFEST_NAMES if (root / n).is_file()), None)
+    if manifest is not None:
+        raise DataError(f"{root} holds a multi-label manifest ({manifest.name}); edgecls deploy takes single-label class "
+                        "folders only for now. For multi-label: edgecls train --task multilabel, then edgecls compress "
+                        "(INT8 judged in mAP) and edgecls export")
     if val_dir is not None:
         if not Path(val_dir).is_dir():
             raise DataError(f"--val-dir folder not found: {val_dir}")

@@ -165,7 +165,8 @@ def cache_features(split: Split, ds, spec: ModelSpec, *, mirror: bool, batch: in
 
 
 class CachedSet(torch.utils.data.Dataset):
-    """(cached activations, label): a random stored view per draw (the image or its mirror, with equal odds)."""
+    """(cached activations, label): a random stored view per draw (the image or its mirror, with equal odds). A
+    multi-label set's label is its multi-hot row, as float32."""
 
     def __init__(self, feats: np.ndarray, labels: np.ndarray):
         self.feats, self.labels = feats, labels
@@ -175,7 +176,8 @@ class CachedSet(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int):
         v = int(torch.randint(self.feats.shape[1], ())) if self.feats.shape[1] > 1 else 0
-        return torch.from_numpy(self.feats[i, v].astype(np.float32)), int(self.labels[i])
+        y = self.labels[i]
+        return torch.from_numpy(self.feats[i, v].astype(np.float32)), (torch.from_numpy(y.astype(np.float32)) if y.ndim else int(y))
 
 
 @torch.inference_mode()

@@ -17,6 +17,8 @@ MODES = ("full", "linear_probe")
 BALANCE = ("none", "loss", "sampler")
 AUGMENTS = ("auto", "none", "crop_flip", "rrc")
 HEAD_INITS = ("random", "linear_probe")
+TASKS = ("multiclass", "multilabel")
+MULTILABEL_LOSSES = ("bce", "asymmetric")
 
 
 @dataclass
@@ -32,6 +34,18 @@ class TrainConfig(SettingsFile):
     limit_train: int | None = _f(None, "use only about this many (stratified) training images: quick runs and tests")
     limit_val: int | None = _f(None, "use only about this many (stratified) validation images")
     eval_test: bool = _f(True, "Fashion-MNIST: evaluate the best model on the 10k test set at the end")
+    task: str = _f("multiclass", "multiclass: one class per image (class folders, softmax); multilabel: any number of "
+                                 "labels per image from a manifest (labels.csv / labels.json in the folder), sigmoid "
+                                 "outputs, per-label thresholds fitted on validation for max F1", TASKS)
+    manifest: str | None = _f(None, "multilabel: the training manifest (labels.csv `file,labels` with labels separated "
+                                    "by ';', or labels.json {file: [labels]}); default: the one in `data`")
+    classes: str | None = _f(None, "multilabel: the class list, comma-separated (YAML: a list); every manifest label must "
+                                   "be one of them. Default: the sorted union of the training manifest's labels")
+    allow_empty_labels: bool = _f(False, "multilabel: accept manifest images with no label (pictures showing none of the "
+                                         "classes); off, such a row is an error (a forgotten label)")
+    multilabel_loss: str = _f("bce", "multilabel: bce (binary cross-entropy per label) or asymmetric (Ridnik et al. "
+                                     "2021: gamma_neg 4, gamma_pos 0, negatives' probability shifted by 0.05; for many "
+                                     "labels with few positives each)", MULTILABEL_LOSSES)
     strict: bool = _f(False, "ImageFolder: stop with an error listing unreadable or non-image files instead of "
                              "skipping them (they are listed either way)")
     # the model
@@ -65,7 +79,8 @@ class TrainConfig(SettingsFile):
     grad_clip: float | None = _f(2.0, "clip the gradient norm to this value; null/0 turns it off")
     freeze_bn: bool = _f(False, "keep BatchNorm statistics as they are: fine-tuning a converged or fake-quantized model, "
                                 "or a pretrained one on a few hundred images")
-    label_smoothing: float = _f(0.1, "label smoothing of the cross-entropy, in [0, 1)")
+    label_smoothing: float = _f(0.1, "label smoothing of the cross-entropy, in [0, 1); multilabel: targets become "
+                                     "1 - s/2 and s/2")
     balance: str = _f("none", "class imbalance: none, loss (inverse-frequency class weights) or sampler (balanced "
                               "sampling with replacement)", BALANCE)
     # augmentation
@@ -93,7 +108,23 @@ class TrainConfig(SettingsFile):
     resume: bool = _f(False, "continue from out_dir/checkpoint.pt after a crash or kill (same settings)")
 
     def __post_init__(self) -> None:
+        if isinstance(self.classes, (list, tuple)):
+            self.classes = ",".join(str(c) for c in self.classes)
+        ml = self.task == "multilabel"
         checks = [
+            (self.task in TASKS, f"task={self.task!r}: use multiclass or multilabel"),
+            (self.multilabel_loss in MULTILABEL_LOSSES, f"multilabel_loss={self.multilabel_loss!r}: use bce or asymmetric"),
+            (ml or not (self.manifest or self.classes or self.allow_empty_labels or self.multilabel_loss != "bce"),
+             "manifest, classes, allow_empty_labels and multilabel_loss are multilabel settings: set task: multilabel, "
+             "or leave them out (multiclass data is class folders)"),
+            (not ml or not self.is_fashion_mnist, "task multilabel needs a folder with a labels manifest, not Fashion-MNIST"),
+            (not ml or not (self.mixup or self.cutmix), "mixup and cutmix mix one class per image; for multilabel set them "
+                                                        "to 0"),
+            (not ml or self.balance == "none", "balance weighs single classes; for multilabel use balance: none (and "
+                                               "multilabel_loss: asymmetric for labels with few positives)"),
+            (not ml or self.head_init == "random", "head_init linear_probe fits a softmax classifier; for multilabel use "
+                                                   "head_init: random"),
+            (not ml or not self.teacher, "distillation (teacher) matches softmax outputs; it does not take multilabel"),
             (self.optimizer in OPTIMIZERS, f"optimizer={self.optimizer!r}: use 'adamw' or 'sgd'"),
             (self.mode in MODES, f"mode={self.mode!r}: use 'full' or 'linear_probe'"),
             (self.balance in BALANCE, f"balance={self.balance!r}: use none, loss or sampler"),
@@ -121,6 +152,13 @@ class TrainConfig(SettingsFile):
     @property
     def is_fashion_mnist(self) -> bool:
         return self.data.lower() in ("fashion-mnist", "fashion_mnist", "fashionmnist")
+
+    @property
+    def class_list(self) -> tuple[str, ...] | None:
+        """The `classes` setting as a tuple (None: from the data)."""
+        if not self.classes:
+            return None
+        return tuple(c.strip() for c in self.classes.split(","))
 
     @property
     def augmentation(self) -> str:

@@ -61,11 +61,36 @@ def _seed(seed: int) -> None:
 def _limit(ds: ArrayDataset, n: int | None, seed: int) -> ArrayDataset:
     if n is None or n >= len(ds):
         return ds
+    if ds.labels.ndim == 2:  # multi-label: label sets do not stratify
+        from .manifest import random_split
+
+        return random_split(ds, n / len(ds), seed)[1]
     return stratified_split(ds, n / len(ds), seed)[1]  # the held-out side is a stratified sample of ~n images
 
 
+def _multilabel_datasets(cfg: TrainConfig) -> tuple[ArrayDataset, ArrayDataset]:
+    from .manifest import load_multilabel, random_split
+
+    full = load_multilabel(cfg.manifest or cfg.data, classes=cfg.class_list, allow_empty=cfg.allow_empty_labels,
+                           strict=cfg.strict)
+    if cfg.val_dir:  # its own manifest, mapped onto the training classes
+        val = load_multilabel(cfg.val_dir, classes=full.classes, allow_empty=cfg.allow_empty_labels, strict=cfg.strict)
+        val.skipped = [*full.skipped, *val.skipped]
+        train = full
+    else:
+        train, val = random_split(full, cfg.val_fraction, cfg.seed)
+        val.skipped = full.skipped
+    absent = [c for c, n in zip(full.classes, train.labels.sum(0)) if n == 0]
+    if absent:
+        raise DataError(f"class(es) {absent[:10]} have no training image; every class needs positives to be learnt "
+                        "(remove them from classes, or add images)")
+    return train, val
+
+
 def _datasets(cfg: TrainConfig) -> tuple[ArrayDataset, ArrayDataset, ArrayDataset | None]:
-    if cfg.is_fashion_mnist:
+    if cfg.task == "multilabel":
+        (train, val), test = _multilabel_datasets(cfg), None
+    elif cfg.is_fashion_mnist:
         full, test = load_fashion_mnist("train", cfg.data_root), (load_fashion_mnist("test", cfg.data_root) if cfg.eval_test else None)
         train, val = stratified_split(full, cfg.val_fraction, cfg.seed)
     else:
@@ -95,6 +120,8 @@ def _build(cfg: TrainConfig, train: ArrayDataset):
         imgs = train.images.astype(np.float64) / 255.0
         spec = spec.replace(preprocess=Preprocess(resize_mode="stretch", crop_pct=1.0, interpolation="bilinear",
                                                   mean=(float(imgs.mean()),), std=(float(imgs.std()),), color="RGB"))
+    if cfg.task == "multilabel":
+        spec = spec.replace(task="multilabel")
     if cfg.mode == "linear_probe":
         head = set(map(id, model.get_classifier().parameters()))
         for p in model.parameters():
@@ -176,6 +203,47 @@ def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) ->
                                       reduction="batchmean", log_target=True) * (t * t)
 
 
+class AsymmetricLoss(torch.nn.Module):
+    """Asymmetric loss for multi-label training (Ridnik et al., ICCV 2021): negatives' probabilities are shifted down
+    by `clip` and down-weighted by p^gamma_neg, so the many easy negatives of each image stop dominating the gradient."""
+
+    def __init__(self, gamma_neg: float = 4.0, gamma_pos: float = 0.0, clip: float = 0.05, eps: float = 1e-8):
+        super().__init__()
+        self.gamma_neg, self.gamma_pos, self.clip, self.eps = gamma_neg, gamma_pos, clip, eps
+
+    def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        p = torch.sigmoid(logits)
+        p_neg = (p - self.clip).clamp(min=0) if self.clip else p
+        pos = y * torch.log(p.clamp(min=self.eps)) * (1 - p) ** self.gamma_pos
+        neg = (1 - y) * torch.log((1 - p_neg).clamp(min=self.eps)) * p_neg ** self.gamma_neg
+        return -(pos + neg).mean()
+
+
+class SmoothedBCE(torch.nn.Module):
+    """Binary cross-entropy on logits per label, targets smoothed to 1 - s/2 and s/2."""
+
+    def __init__(self, smoothing: float = 0.0):
+        super().__init__()
+        self.smoothing = smoothing
+
+    def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        y = y * (1 - self.smoothing) + self.smoothing / 2 if self.smoothing else y
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, y)
+
+
+def val_score(logits: np.ndarray, ds: ArrayDataset) -> tuple[float, float]:
+    """(the score that picks the best epoch, validation loss): top-1 and cross-entropy; multi-label: mAP and BCE."""
+    if ds.labels.ndim == 2:
+        from ..multilabel import mean_ap
+        from ..scores import sigmoid
+
+        y = ds.labels.astype(bool)
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(torch.from_numpy(logits), torch.from_numpy(y).float())
+        return mean_ap(y, sigmoid(logits)), float(bce)
+    ce = torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(ds.labels))
+    return float((logits.argmax(1) == ds.labels).mean()), float(ce)
+
+
 # --- the loop --------------------------------------------------------------------------------------------
 def train(cfg: TrainConfig | dict, *, console=None, model: torch.nn.Module | None = None, spec: ModelSpec | None = None,
           teacher: torch.nn.Module | None = None, io: ModelIO = ModelIO(),
@@ -210,6 +278,9 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
         test_ds = None
         if tuple(train_ds.classes) != tuple(val_ds.classes) or len(val_ds) == 0:
             raise DataError("datasets=(train, val) need the same classes and a non-empty validation set")
+        if (train_ds.labels.ndim == 2) != (cfg.task == "multilabel"):
+            raise DataError(f"task={cfg.task} but the datasets' labels are "
+                            f"{'multi-hot (multi-label)' if train_ds.labels.ndim == 2 else 'class indices'}")
     else:
         train_ds, val_ds, test_ds = _datasets(cfg)
     if val_ds.skipped:
@@ -227,6 +298,11 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
                 spec = spec.replace(preprocess=tspec.preprocess)
     elif spec is None or tuple(train_ds.classes) != spec.labels:
         raise ValueError("fine-tuning a given model needs its spec, and the data's classes must be its labels")
+    elif spec.multilabel != (cfg.task == "multilabel"):
+        raise ValueError(f"the given model is {spec.task} but task={cfg.task}; fine-tune it with task: {spec.task}")
+    multilabel = cfg.task == "multilabel"
+    metric = "val_map" if multilabel else "val_top1"
+    metric_name = "val mAP" if multilabel else "val top-1"
     teacher = _teacher(cfg, spec, teacher)
     k = spec.num_classes
     device = torch.device("cuda", rank % torch.cuda.device_count()) if torch.cuda.is_available() else torch.device("cpu")
@@ -288,7 +364,9 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
     sched = _schedule(cfg, opt, steps)
     ema = timm.utils.ModelEmaV3(model, decay=cfg.ema_decay, use_warmup=True) if cfg.ema else None
     mix = None
-    if cfg.mixup > 0 or cfg.cutmix > 0:
+    if multilabel:
+        loss_fn = AsymmetricLoss() if cfg.multilabel_loss == "asymmetric" else SmoothedBCE(cfg.label_smoothing)
+    elif cfg.mixup > 0 or cfg.cutmix > 0:
         mix = timm.data.Mixup(mixup_alpha=cfg.mixup, cutmix_alpha=cfg.cutmix, label_smoothing=cfg.label_smoothing, num_classes=k)
         loss_fn = timm.loss.SoftTargetCrossEntropy()
     else:
@@ -309,8 +387,8 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
         start, best, best_epoch, history = st["epoch"] + 1, st["best"], st["best_epoch"], json.loads(st["history"])
         set_rng_state(st["rng"])
         g.set_state(st["sampler_rng"])
-        say(f"resumed from {ckpt_path} after epoch {start} (best val top-1 {best:.4f})")
-    say(f"training {cfg.arch} on {len(train_ds)} images ({k} classes), val {len(val_ds)}, {cfg.epochs} epochs, "
+        say(f"resumed from {ckpt_path} after epoch {start} (best {metric_name} {best:.4f})")
+    say(f"training {cfg.arch} on {len(train_ds)} images ({k} {'labels, multi-label' if multilabel else 'classes'}), val {len(val_ds)}, {cfg.epochs} epochs, "
         f"batch {batch}x{world}, {device.type}, {torch.get_num_threads()} threads")
 
     if lp is not None and start == 0 and rank == 0:
@@ -374,15 +452,14 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
                 val_logits = tail_logits(evaluated, spec, cfg.freeze_stages, val_feats)
             else:
                 val_logits = predict_logits(evaluated, val_ds, spec)
-            val_top1 = float((val_logits.argmax(1) == val_ds.labels).mean())
-            val_loss = float(torch.nn.functional.cross_entropy(torch.from_numpy(val_logits), torch.from_numpy(val_ds.labels)))
+            val_top1, val_loss = val_score(val_logits, val_ds)  # multi-label: mAP
             improved = val_top1 > best
             if improved:
                 best, best_epoch = val_top1, epoch
-                io.save(evaluated, spec.replace(metrics={"val_top1": val_top1}), best_path)
-            history.append({"epoch": epoch + 1, "loss": loss_sum / max(seen, 1), "val_top1": val_top1, "val_loss": val_loss,
+                io.save(evaluated, spec.replace(metrics={metric: val_top1}), best_path)
+            history.append({"epoch": epoch + 1, "loss": loss_sum / max(seen, 1), metric: val_top1, "val_loss": val_loss,
                             "lr": max(g["lr"] for g in opt.param_groups), "images_per_s": seen * world / train_time, "seconds": train_time})
-            say(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {loss_sum / max(seen, 1):.4f}  val top-1 {val_top1:.4f}"
+            say(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {loss_sum / max(seen, 1):.4f}  {metric_name} {val_top1:.4f}"
                 f"{' *' if improved else '  '}  {seen * world / train_time:7.1f} img/s  {train_time:6.1f}s  lr {history[-1]['lr']:.2e}")
             save_checkpoint(ckpt_path, model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
                             ema=ema.module.state_dict() if ema is not None else None, epoch=epoch, best=best,
@@ -391,13 +468,15 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
         if world > 1:
             torch.distributed.barrier()
         if cfg.early_stop and epoch - best_epoch >= cfg.early_stop:
-            say(f"early stop: no better val top-1 for {cfg.early_stop} epochs")
+            say(f"early stop: no better {metric_name} for {cfg.early_stop} epochs")
             break
 
     if world > 1:
         torch.distributed.destroy_process_group()
         if rank != 0:
             return TrainResult(model, spec, {}, out, best_path)
+    if multilabel:
+        return _finish_multilabel(cfg, spec, best_path, val_ds, history, best_epoch, out, io, cache_info)
     return _finish(cfg, spec, best_path, val_ds, test_ds, history, best_epoch, out, io, teacher is not None, cache_info)
 
 
@@ -433,4 +512,34 @@ def _finish(cfg, spec, best_path, val_ds, test_ds, history, best_epoch, out, io:
     atomic_write_bytes(out / "metrics.json", json.dumps(full, indent=2).encode())
     confusion_png(before, spec.labels, out / "confusion.png")
     reliability_png(before, after, out / "reliability.png")
+    return TrainResult(model, spec, full, out, best_path)
+
+
+def _finish_multilabel(cfg, spec, best_path, val_ds, history, best_epoch, out, io: ModelIO, cache_info) -> TrainResult:
+    """Best weights -> per-label thresholds for max F1 on val -> mAP, micro/macro F1 with intervals -> JSON, best.pt.
+
+    The thresholds are fitted on the same validation images the F1 figures are then measured on, so those F1s are
+    optimistic (mAP does not depend on thresholds); a separate val_dir or a test set gives unbiased F1."""
+    from ..artifacts import load_pt
+    from ..multilabel import fit_thresholds, metrics
+    from ..scores import sigmoid
+
+    model = io.load(best_path, spec) if io.load else load_pt(best_path, spec)[0]
+    scores = sigmoid(predict_logits(model, val_ds, spec))
+    y = val_ds.labels.astype(bool)
+    thresholds = fit_thresholds(y, scores)
+    at_half = metrics(y, scores, spec.labels, np.full(spec.num_classes, 0.5))
+    fitted = metrics(y, scores, spec.labels, thresholds)
+    summary = {"val_map": fitted["map"]["value"], "val_map_interval": fitted["map"]["interval"],
+               "val_micro_f1": fitted["micro_f1"]["value"], "val_macro_f1": fitted["macro_f1"]["value"],
+               "val_micro_f1_at_0.5": at_half["micro_f1"]["value"], "val_n": fitted["n"], "best_epoch": best_epoch + 1,
+               "train_seconds": float(sum(h["seconds"] for h in history))}
+    params = {k: v for k, v in cfg.to_dict().items() if k not in ("out_dir", "resume")}
+    spec = spec.replace(thresholds=tuple(float(t) for t in thresholds), metrics=summary).with_step("train", params, summary)
+    io.save(model, spec, best_path)
+    full = {"summary": summary, "task": "multilabel", "val": fitted, "val_at_0.5": at_half, "history": history,
+            "config": cfg.to_dict(), "skipped": [{"path": s.path, "reason": s.reason} for s in getattr(val_ds, "skipped", [])]}
+    if cache_info:
+        full["feature_cache"] = cache_info
+    atomic_write_bytes(out / "metrics.json", json.dumps(full, indent=2).encode())
     return TrainResult(model, spec, full, out, best_path)

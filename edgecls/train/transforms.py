@@ -67,4 +67,5 @@ class TrainSet(torch.utils.data.Dataset):
         if img.shape[2] == 1:
             img = img[..., 0]
         x = _pre.fast(np.ascontiguousarray(img), "RGB", self.spec)[0]
-        return torch.from_numpy(x), int(self.ds.labels[i])
+        y = self.ds.labels[i]
+        return torch.from_numpy(x), (torch.from_numpy(y.astype(np.float32)) if y.ndim else int(y))  # multi-label: multi-hot
