@@ -156,15 +156,17 @@ def _plain(text: str) -> str:
 
 
 def cmd_eval(a) -> int:
-    """`edgecls eval`: open-set (--ood) and/or corruption (--corruptions, the default without --ood) evaluation."""
-    from .robustness.cli import cmd_eval as corruption_eval
+    """`edgecls eval`: open-set (--ood), corruption (--corruptions, the default without --ood or --adversarial) and
+    adversarial (--adversarial) evaluation; the last two share one robustness report."""
+    from .robustness.cli import cmd_eval as robustness_eval
 
-    corruptions = a.corruptions is not None or not a.ood
-    if a.json and a.ood and corruptions:
-        raise ValueError("--json prints one report: give --ood or --corruptions, not both (or drop --json)")
+    adversarial = a.adversarial is not None
+    corruptions = a.corruptions is not None or not (a.ood or adversarial)
+    if a.json and a.ood and (corruptions or adversarial):
+        raise ValueError("--json prints one report: give --ood or --corruptions/--adversarial, not both (or drop --json)")
     for model in a.models if a.ood else ():
         _eval_ood(a, model)
-    return corruption_eval(a) if corruptions else 0
+    return robustness_eval(a, corruptions=corruptions) if corruptions or adversarial else 0
 
 
 def _eval_ood(a, model: str) -> int:
