@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -80,6 +81,11 @@ def test_eval_cli_two_runtimes_see_the_same_pixels(artifacts, photos, tmp_path, 
     assert extra["ci95"][0] <= extra["mean"] <= extra["ci95"][1] and 0 <= extra["p"] <= 1
     by = ov["vs_reference"]["extra_drop_by_corruption"]
     assert list(by) == result["corruptions"] and np.isclose(np.mean([b["mean"] for b in by.values()]), extra["mean"])
+    # Holm over the table's 2 tests: the smaller p doubled, the larger kept unless the first exceeds it
+    p = sorted(b["p"] for b in by.values())
+    assert sorted(b["p_holm"] for b in by.values()) == pytest.approx([min(1, 2 * p[0]), min(1, max(2 * p[0], p[1]))])
+    assert result["multiple_comparisons"] == {"method": "holm", "tests": 2, "family": result["multiple_comparisons"]["family"]}
+    assert "Holm p=" in (out / "robustness.md").read_text()
     assert (out / "robustness.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| model |" in (out / "robustness.md").read_text()
 
@@ -226,3 +232,48 @@ def test_adversarial_errors(artifacts, photos, tmp_path, capsys):
     fails([artifacts["onnx"]], "--adversarial", "--attack-model", str(artifacts["xml"]), match="crafted on the PyTorch .pt model")
     fails([artifacts["pt"]], "--adversarial", match="give the artifacts to test transfer to")
     fails([artifacts["pt"], artifacts["onnx"]], "--adversarial", "2", "--pgd-steps", "1", match="PGD needs 2 or more steps")
+
+
+def test_training_report_gallery_of_confident_mistakes(cifar10_small, tmp_path, monkeypatch):
+    """A tiny real CIFAR-10 run (4 classes, one epoch: plenty of mistakes): the gallery shows the N most confident
+    WRONG validation predictions, most confident first, each with a Grad-CAM overlay beside metrics.json; checked
+    against the saved model through the Predictor (a gallery of right answers, of the least confident mistakes, or
+    with confidences at the wrong temperature would fail)."""
+    import edgecls
+    from edgecls.train import TrainConfig, train
+    from edgecls.train.data import load_image_folder
+    from edgecls.train.mistakes import write_gallery
+
+    train_dir, val_dir = cifar10_small
+    out = tmp_path / "run"
+    r = train(TrainConfig(data=str(train_dir), val_dir=str(val_dir), arch="mobilenetv3_small_050", input_size=32,
+                          epochs=1, batch_size=32, ema=False, threads=2, mistakes=5, out_dir=str(out)))
+    entry = json.loads((out / "metrics.json").read_text())["mistakes"]
+    assert entry["layer"] and entry["n"] == 60 and len(entry["shown"]) == 5 and entry["wrong"] >= 5
+    pred = edgecls.Predictor(out / "best.pt")
+    shown = entry["shown"]
+    assert [s["confidence"] for s in shown] == sorted((s["confidence"] for s in shown), reverse=True)
+    for s in shown:
+        p = pred.predict(s["image"])
+        assert p.label == s["predicted"] != s["true"] == Path(s["image"]).parent.name
+        assert p.score == pytest.approx(s["confidence"], abs=1e-4)
+        overlay = np.asarray(Image.open(out / s["overlay"]))
+        assert overlay.shape == (32, 32, 3) and overlay.std() > 5
+    # no wrong answer left out of the gallery is more confident than the least confident one shown
+    val = load_image_folder(val_dir)
+    others = [p.score for f, y, p in zip(val.images, val.labels, pred.predict(list(map(str, val.images))))
+              if p.label != val.classes[y] and str(f) not in {s["image"] for s in shown}]
+    assert max(others) <= shown[-1]["confidence"] + 1e-6
+    assert (out / "mistakes.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # without the robustness extra: the mistakes are still listed, the maps skipped with the reason
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pytorch_grad_cam", None)
+    logits = np.log(np.array([[0.1, 0.9], [0.8, 0.2]]))
+    ds = type("DS", (), {"labels": np.array([0, 0]), "images": ["a.jpg", "b.jpg"], "__len__": lambda self: 2})()
+    spec = r.spec.replace(labels=("x", "y"))
+    skipped = write_gallery(r.model, spec, ds, logits, 1.0, tmp_path / "g", n=3)
+    assert "robustness extra" in skipped["skipped"] and [s["image"] for s in skipped["shown"]] == ["a.jpg"]
+    none = write_gallery(r.model, spec, ds, np.log(np.array([[0.9, 0.1], [0.8, 0.2]])), 1.0, tmp_path / "g", n=3)
+    assert none["skipped"].startswith("no mistakes") and not (tmp_path / "g").exists()
