@@ -7,9 +7,10 @@ stages 0-4, cached activations) at 128 px for 4 epochs. INT8: calibrated on 300 
 build_artifacts). Evaluation: --limit validation images (seeded, class-mixed), true labels, the corruption subset of
 benchmarks/robustness_lite0.py (5 corruptions x severities 1/3/5), every artifact on its own runtime.
 
-The corruptions are applied to the picture upscaled (bilinear) to the model's input side, not at CIFAR's 32 px:
-ImageNet-C's constants (blur radii, JPEG quality, fog scale) are for ~224 px photos and would wipe a 32 px picture
-at severity 1. Clean accuracy is measured on the same upscaled pictures.
+The corruptions are applied to the picture upscaled (bilinear) to the model's input side, the frame a camera feeding
+this model would deliver, not to CIFAR's 32 px thumbnail (spatial constants scale with the side either way, but
+per-pixel noise and JPEG blocks on a 32 px thumbnail are 4x coarser once upscaled). Clean accuracy is measured on
+the same upscaled pictures.
 
     nice -n 19 python benchmarks/robustness_cifar10.py [--limit 500] [--fix qat|calib] [-o DIR]
 

@@ -265,6 +265,13 @@ def test_training_report_gallery_of_confident_mistakes(cifar10_small, tmp_path, 
               if p.label != val.classes[y] and str(f) not in {s["image"] for s in shown}]
     assert max(others) <= shown[-1]["confidence"] + 1e-6
     assert (out / "mistakes.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from types import SimpleNamespace
+
+    from edgecls.deploy import report as deploy_report
+
+    section = deploy_report.mistakes_section({"model": SimpleNamespace(folder=out)})
+    html = deploy_report.to_html([section], "t", "m")
+    assert "data:image/png;base64" in html and Path(shown[0]["image"]).name in html
 
     # without the robustness extra: the mistakes are still listed, the maps skipped with the reason
     import sys
