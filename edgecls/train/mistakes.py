@@ -43,8 +43,10 @@ def write_gallery(model, spec, ds, logits: np.ndarray, temperature: float, out: 
     wrong = int((logits.argmax(1) != ds.labels).sum())
     if not picked:
         return {"skipped": f"no mistakes: every one of the {len(ds)} validation images is classified right", "wrong": 0}
+    import importlib
+
     try:
-        import pytorch_grad_cam  # noqa: F401
+        importlib.import_module("pytorch_grad_cam")
     except ImportError:
         return {"skipped": "Grad-CAM maps need the robustness extra (pip install 'edgecls[robustness]')", "wrong": wrong,
                 "shown": [{"image": _name(ds, i), "true": spec.labels[int(ds.labels[i])], "predicted": spec.labels[c],
