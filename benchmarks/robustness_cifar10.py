@@ -3,7 +3,7 @@ CIFAR-10 subset (our own validation split), FP32 vs INT8 on ONNX Runtime, OpenVI
 
 Cheap on purpose (a 2-core CPU): 600 training JPEGs per class are extracted from ../shared/data, 1/6 of each class
 is held out for validation (1,000 images, never trained on); benchmarks/cifar10_lite0.yaml's recipe (frozen stem and
-stages 0-4, cached activations) at 128 px for 4 epochs. INT8: calibrated on 300 training images (cifar10_recipe.py's
+stages 0-4, cached activations) at 128 px for 3 epochs. INT8: calibrated on 300 training images (cifar10_recipe.py's
 build_artifacts). Evaluation: --limit validation images (seeded, class-mixed), true labels, the corruption subset of
 benchmarks/robustness_lite0.py (5 corruptions x severities 1/3/5), every artifact on its own runtime.
 
@@ -123,7 +123,7 @@ def main() -> int:
     ap.add_argument("--corruptions", nargs="+", default=["gaussian_noise", "motion_blur", "fog", "contrast", "jpeg_compression"])
     ap.add_argument("--severities", default="1,3,5")
     ap.add_argument("--limit", type=int, default=500, help="validation images evaluated (default 500 of 1,000)")
-    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--input-size", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--all-fp32", action="store_true", help="also evaluate the FP32 OpenVINO and LiteRT builds")
