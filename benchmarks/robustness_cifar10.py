@@ -3,8 +3,8 @@ CIFAR-10 subset (our own validation split), FP32 vs INT8 on ONNX Runtime, OpenVI
 
 Cheap on purpose (a 2-core CPU): 600 training JPEGs per class are extracted from ../shared/data, 1/6 of each class
 is held out for validation (1,000 images, never trained on); benchmarks/cifar10_lite0.yaml's recipe (frozen stem and
-stages 0-4, cached activations) at 128 px for 3 epochs. INT8: calibrated on 300 training images (cifar10_recipe.py's
-build_artifacts). Evaluation: --limit validation images (seeded, class-mixed), true labels, the corruption subset of
+stages 0-4, cached activations) at 128 px for 3 epochs. INT8: calibrated on 300 training images, the same for ONNX
+Runtime (quantize_static), OpenVINO (NNCF) and LiteRT (PT2E). Evaluation: --limit validation images (seeded, class-mixed), true labels, the corruption subset of
 benchmarks/robustness_lite0.py (5 corruptions x severities 1/3/5), every artifact on its own runtime.
 
 The corruptions are applied to the picture upscaled (bilinear) to the model's input side, the frame a camera feeding
@@ -12,9 +12,11 @@ this model would deliver, not to CIFAR's 32 px thumbnail (spatial constants scal
 per-pixel noise and JPEG blocks on a 32 px thumbnail are 4x coarser once upscaled). Clean accuracy is measured on
 the same upscaled pictures.
 
-    nice -n 19 python benchmarks/robustness_cifar10.py [--limit 500] [--epochs 4] [--no-litert] [--threads 2] [-o DIR]
+    nice -n 19 python benchmarks/robustness_cifar10.py --limit 500 --threads 1            # the README's figures
+    nice -n 19 python benchmarks/robustness_cifar10.py --limit 500 --threads 1 --no-litert --fix-calibration
 
-Prints the robustness tables and writes DIR/robustness.{json,md,png} (default .data/robustness_cifar10/).
+Prints the robustness tables and writes DIR/robustness{,_fix}.{json,md,png} (default .data/robustness_cifar10/).
+One thread: on a shared, overloaded 2-core machine two PyTorch threads spent 3-4x the CPU time per image.
 """
 
 from __future__ import annotations
