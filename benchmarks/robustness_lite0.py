@@ -8,6 +8,10 @@ on 300 crops of the bundled photos); one more ONNX INT8 build is calibrated on t
 (random corruption and severity), the cheap fix to try if INT8 loses more under corruption.
 
     nice -n 19 python benchmarks/robustness_lite0.py [--corruptions ...] [--severities 1,3,5] [--limit N] [-o DIR]
+        [--models lite0.onnx lite0_pruned50.onnx ...]
+
+The 50%-MAC pruned model (pruned by torch-pruning, recovered by distillation from the FP32 model on unlabelled photos)
+is built by benchmarks/prune_lite0.py into the same folder; add it with --models.
 
 Prints the tables and writes DIR/robustness.{json,md,png} (default .data/robustness_lite0/).
 """
@@ -25,7 +29,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
 
-def build(out: Path, litert_int8: bool = True) -> list[Path]:
+ALL = ["lite0.onnx", "lite0.xml", "lite0.tflite", "lite0_int8.onnx", "lite0_int8.xml", "lite0_int8.tflite",
+       "lite0_int8_corruptcal.onnx", "lite0_pruned50.onnx"]
+
+
+def build(out: Path, names: list[str]) -> list[Path]:
+    """Build the artifacts named (cached in `out`); lite0_pruned50.onnx comes from benchmarks/prune_lite0.py."""
     import edgecls
     from edgecls import Predictor
     from edgecls.compress.calibration import photo_crops
@@ -33,18 +42,20 @@ def build(out: Path, litert_int8: bool = True) -> list[Path]:
     from edgecls.robustness import CORRUPTIONS, corrupt
     from edgecls.robustness.corruptions import image_seed
 
-    names = ["lite0.onnx", "lite0.xml", "lite0.tflite", "lite0_int8.onnx", "lite0_int8.xml", "lite0_int8.tflite",
-             "lite0_int8_corruptcal.onnx"]
-    if not litert_int8:
-        names.remove("lite0_int8.tflite")
-    if all((out / n).exists() for n in names + ["lite0.pt"]):
+    if "lite0_pruned50.onnx" in names and not (out / "lite0_pruned50.onnx").exists():
+        raise SystemExit(f"{out / 'lite0_pruned50.onnx'} is missing: run benchmarks/prune_lite0.py -o {out} first")
+    need = [n for n in names if not (out / n).exists()]
+    if not need and (out / "lite0.pt").exists():
         return [out / n for n in names]
     model, spec = edgecls.create_model("efficientnet_lite0", pretrained=True)
     if not (out / "lite0.pt").exists():  # not evaluated here: for edgecls explain and benchmarks/adversarial_transfer.py
         edgecls.export(model, spec, out / "lite0.pt")
-    for n in names[:3]:
-        if not (out / n).exists():
+    for n in ("lite0.onnx", "lite0.xml", "lite0.tflite"):
+        if not (out / n).exists() and (n in need or (n == "lite0.onnx" and any("onnx" in m for m in need))
+                                       or (n == "lite0.xml" and "lite0_int8.xml" in need)):
             edgecls.export(model, spec, out / n)
+    if not any("int8" in n for n in need):
+        return [out / n for n in names]
     crops = photo_crops(300)
     rng = np.random.default_rng(1)
     kinds = [n for n in CORRUPTIONS]
@@ -52,12 +63,12 @@ def build(out: Path, litert_int8: bool = True) -> list[Path]:
                                           image_seed(1, "calib", 0, k)) for k, c in enumerate(crops)]
     for src, dst, images in (("lite0.onnx", "lite0_int8.onnx", crops), ("lite0.xml", "lite0_int8.xml", crops),
                              ("lite0.onnx", "lite0_int8_corruptcal.onnx", mixed)):
-        if (out / dst).exists():
+        if dst not in need:
             continue
         with Predictor(out / src) as p:
             calib = np.concatenate([p.preprocess(c, color="RGB") for c in images])
             quantize_file("openvino" if dst.endswith(".xml") else "onnx", out / src, out / dst, p.spec, calib)
-    if litert_int8 and not (out / "lite0_int8.tflite").exists():
+    if "lite0_int8.tflite" in need:
         edgecls.export(model, spec, out / "lite0_int8.tflite", precision="int8", calibration=crops)
     return [out / n for n in names]
 
@@ -74,7 +85,9 @@ def main() -> int:
     ap.add_argument("--severities", default="1,3,5")
     ap.add_argument("--limit", type=int)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--no-litert-int8", action="store_true", help="leave out the LiteRT INT8 build (its PT2E export is the slow part)")
+    ap.add_argument("--models", nargs="+", choices=ALL, metavar="NAME",
+                    help=f"artifacts to compare, the first is the reference: {', '.join(ALL)} (default: all but the pruned "
+                         "one, which benchmarks/prune_lite0.py builds)")
     ap.add_argument("-o", "--out", default=str(ROOT / ".data" / "robustness_lite0"))
     a = ap.parse_args()
     from edgecls.robustness import parse_severities
@@ -82,7 +95,7 @@ def main() -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     con = Console(width=170)
-    models = build(out, not a.no_litert_int8)
+    models = build(out, a.models or ALL[:-1])
     data = out / "hymenoptera" / "hymenoptera"
     if not (data / "val").is_dir():
         data = shared_data.extract_hymenoptera(out / "hymenoptera")

@@ -166,25 +166,27 @@ def _plain(text: str) -> str:
 
 
 def cmd_eval(a) -> int:
-    """`edgecls eval`: open-set (--ood) and/or corruption (--corruptions, the default without --ood) evaluation."""
-    from .robustness.cli import cmd_eval as corruption_eval
+    """`edgecls eval`: open-set (--ood), corruption (--corruptions, the default without --ood or --adversarial) and
+    adversarial (--adversarial) evaluation; the last two share one robustness report."""
+    from .robustness.cli import cmd_eval as robustness_eval
 
     multi = [m for m in a.models if _is_multilabel(m, a.backend)]
     if multi:
-        if a.ood or a.corruptions is not None:
+        if a.ood or a.corruptions is not None or a.adversarial is not None:
             raise ValueError(f"{', '.join(multi)}: multi-label models are evaluated by mAP/F1 on a labelled folder; "
-                             "--ood and --corruptions take single-label models")
+                             "--ood, --corruptions and --adversarial take single-label models")
         for model in multi:
             _eval_multilabel(a, model)
         a.models = [m for m in a.models if m not in multi]
         if not a.models:
             return 0
-    corruptions = a.corruptions is not None or not a.ood
-    if a.json and a.ood and corruptions:
-        raise ValueError("--json prints one report: give --ood or --corruptions, not both (or drop --json)")
+    adversarial = a.adversarial is not None
+    corruptions = a.corruptions is not None or not (a.ood or adversarial)
+    if a.json and a.ood and (corruptions or adversarial):
+        raise ValueError("--json prints one report: give --ood or --corruptions/--adversarial, not both (or drop --json)")
     for model in a.models if a.ood else ():
         _eval_ood(a, model)
-    return corruption_eval(a) if corruptions else 0
+    return robustness_eval(a, corruptions=corruptions) if corruptions or adversarial else 0
 
 
 def _is_multilabel(model: str, backend: str | None) -> bool:

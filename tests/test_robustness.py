@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -80,6 +81,11 @@ def test_eval_cli_two_runtimes_see_the_same_pixels(artifacts, photos, tmp_path, 
     assert extra["ci95"][0] <= extra["mean"] <= extra["ci95"][1] and 0 <= extra["p"] <= 1
     by = ov["vs_reference"]["extra_drop_by_corruption"]
     assert list(by) == result["corruptions"] and np.isclose(np.mean([b["mean"] for b in by.values()]), extra["mean"])
+    # Holm over the table's 2 tests: the smaller p doubled, the larger kept unless the first exceeds it
+    p = sorted(b["p"] for b in by.values())
+    assert sorted(b["p_holm"] for b in by.values()) == pytest.approx([min(1, 2 * p[0]), min(1, max(2 * p[0], p[1]))])
+    assert result["multiple_comparisons"] == {"method": "holm", "tests": 2, "family": result["multiple_comparisons"]["family"]}
+    assert "Holm p=" in (out / "robustness.md").read_text()
     assert (out / "robustness.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| model |" in (out / "robustness.md").read_text()
 
@@ -154,3 +160,127 @@ def test_explain_errors(artifacts, photos, tmp_path, capsys):
         assert main(["explain", str(model), str(img), "-o", str(tmp_path / "x"), *args]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("edgecls: error: ") and match in err and len(err.splitlines()) == 1, err
+
+
+def test_adversarial_pgd_breaks_the_pt_and_transfers(artifacts, photos, tmp_path, capsys):
+    """`edgecls eval PT ONNX XML --adversarial 2`: PGD at 2 grey levels out of 255 takes most of the float model's
+    answers (a no-op attack, a sign error or a gradient taken from the wrong tensor would leave them), the pictures
+    stay uint8 within the budget, the same pictures reach each artifact on its own runtime, and the result lands in
+    robustness.{json,md} and the deploy report's robustness section."""
+    data = _folder(tmp_path, photos, ["chelsea", "coffee", "astronaut", "rocket", "coins", "camera"])
+    out = tmp_path / "deploy_out" / "robustness"
+    rc = main(["eval", str(artifacts["pt"]), str(artifacts["onnx"]), str(artifacts["xml"]), "--data", str(data),
+               "--adversarial", "2", "--pgd-steps", "5", "-o", str(out), "--json"])
+    assert rc == 0
+    result = json.loads((out / "robustness.json").read_text())
+    assert result == json.loads(capsys.readouterr().out)
+    assert "models" not in result, "--adversarial alone must not run the corruption suite"
+    adv = result["adversarial"]
+    assert adv["source"] == "lite0.pt" and adv["conditions"] == ["clean", "FGSM eps=2", "PGD-5 eps=2"]
+    assert adv["linf"]["clean"] == 0 and 1 <= adv["linf"]["FGSM eps=2"] <= 2 and 1 <= adv["linf"]["PGD-5 eps=2"] <= 2
+    pt, onnx, xml = adv["models"]
+    assert (pt["role"], onnx["role"], xml["role"]) == ("white box", "reference", "transfer")
+    assert onnx["backend"] == "onnxruntime" and xml["backend"] == "openvino"
+    assert pt["conditions"]["clean"]["acc"] == 1.0 and pt["conditions"]["clean"]["n"] == 6
+    pgd = pt["conditions"]["PGD-5 eps=2"]
+    assert pgd["acc"] <= 2 / 6, f"PGD at 2 grey levels kept {pgd['k']}/6 of the .pt's answers: the attack did little"
+    assert pgd["ci95"][0] <= pgd["acc"] <= pgd["ci95"][1]
+    assert onnx["conditions"]["clean"]["acc"] >= 5 / 6  # the FP32 export answers as the .pt on clean crops
+    assert onnx["conditions"]["PGD-5 eps=2"]["acc"] <= 3 / 6, "a white-box attack on the .pt must transfer to its FP32 ONNX"
+    assert "mcnemar_p" in xml["conditions"]["PGD-5 eps=2"] and "mcnemar_p" not in onnx["conditions"]["clean"]
+    md = (out / "robustness.md").read_text()
+    assert "PGD-5 eps=2" in md and "lite0.xml" in md and not (out / "robustness.png").exists()
+
+    from edgecls.deploy import report as deploy_report
+
+    section = deploy_report.robustness_section({"out": str(tmp_path / "deploy_out")})
+    html = deploy_report.to_html([section], "t", "m")
+    assert section.data["adversarial"]["source"] == "lite0.pt" and "PGD-5 eps=2" in html
+
+
+def test_adversarial_pictures_are_uint8_within_budget(lite0, photos):
+    from edgecls.robustness import attack, model_crops
+
+    model, spec = lite0
+    crops = model_crops([photos["coffee"], photos["chelsea"]], spec)
+    assert crops.dtype == np.uint8 and crops.shape == (2, 224, 224, 3)
+    adv = attack(model.eval(), spec, crops, np.array([ESPRESSO, 281]), eps=3, steps=1)  # FGSM, 281 = tabby cat
+    diff = np.abs(adv.astype(np.int16) - crops)
+    assert adv.dtype == np.uint8 and adv.shape == crops.shape
+    assert diff.max() <= 3 and (diff > 0).mean() > 0.5, "FGSM moves most pixels by up to eps grey levels, never more"
+
+
+def test_adversarial_errors(artifacts, photos, tmp_path, capsys):
+    from edgecls.robustness import AdversarialError, check_eps
+
+    assert check_eps(["4", 1, 2.5, 1]) == (1.0, 2.5, 4.0) and check_eps([]) == (1.0, 2.0, 4.0)
+    for bad, match in (("-1", "out of range"), ("300", "out of range"), ("0.5", "less than 1 rounds away"),
+                       ("abc", "not a number"), ("nan", "out of range")):
+        with pytest.raises(AdversarialError, match=match):
+            check_eps([bad])
+    data = _folder(tmp_path, photos, ["coffee"])
+
+    def fails(models, *args, match):
+        assert main(["eval", *map(str, models), "--data", str(data), *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("edgecls: error: ") and len(err.splitlines()) == 1 and match in err, err
+
+    fails([artifacts["pt"], artifacts["onnx"]], "--adversarial", "abc", match="eps 'abc' is not a number")
+    fails([artifacts["pt"], artifacts["onnx"]], "--adversarial", "256", match="eps '256' is out of range")
+    fails([artifacts["pt"], artifacts["onnx"]], "--adversarial", "-3", match="eps '-3' is out of range")
+    fails([artifacts["onnx"], artifacts["xml"]], "--adversarial", "2", match="none of lite0.onnx, lite0.xml is one")
+    fails([artifacts["onnx"]], "--adversarial", "--attack-model", str(artifacts["xml"]), match="crafted on the PyTorch .pt model")
+    fails([artifacts["pt"]], "--adversarial", match="give the artifacts to test transfer to")
+    fails([artifacts["pt"], artifacts["onnx"]], "--adversarial", "2", "--pgd-steps", "1", match="PGD needs 2 or more steps")
+
+
+def test_training_report_gallery_of_confident_mistakes(cifar10_small, tmp_path, monkeypatch):
+    """A tiny real CIFAR-10 run (4 classes, one epoch: plenty of mistakes): the gallery shows the N most confident
+    WRONG validation predictions, most confident first, each with a Grad-CAM overlay beside metrics.json; checked
+    against the saved model through the Predictor (a gallery of right answers, of the least confident mistakes, or
+    with confidences at the wrong temperature would fail)."""
+    import edgecls
+    from edgecls.train import TrainConfig, train
+    from edgecls.train.data import load_image_folder
+    from edgecls.train.mistakes import write_gallery
+
+    train_dir, val_dir = cifar10_small
+    out = tmp_path / "run"
+    r = train(TrainConfig(data=str(train_dir), val_dir=str(val_dir), arch="mobilenetv3_small_050", input_size=32,
+                          epochs=1, batch_size=32, ema=False, threads=2, mistakes=5, out_dir=str(out)))
+    entry = json.loads((out / "metrics.json").read_text())["mistakes"]
+    assert entry["layer"] and entry["n"] == 60 and len(entry["shown"]) == 5 and entry["wrong"] >= 5
+    pred = edgecls.Predictor(out / "best.pt")
+    shown = entry["shown"]
+    assert [s["confidence"] for s in shown] == sorted((s["confidence"] for s in shown), reverse=True)
+    for s in shown:
+        p = pred.predict(s["image"])
+        assert p.label == s["predicted"] != s["true"] == Path(s["image"]).parent.name
+        assert p.score == pytest.approx(s["confidence"], abs=1e-4)
+        overlay = np.asarray(Image.open(out / s["overlay"]))
+        assert overlay.shape == (32, 32, 3) and overlay.std() > 5
+    # no wrong answer left out of the gallery is more confident than the least confident one shown
+    val = load_image_folder(val_dir)
+    others = [p.score for f, y, p in zip(val.images, val.labels, pred.predict(list(map(str, val.images))))
+              if p.label != val.classes[y] and str(f) not in {s["image"] for s in shown}]
+    assert max(others) <= shown[-1]["confidence"] + 1e-6
+    assert (out / "mistakes.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from types import SimpleNamespace
+
+    from edgecls.deploy import report as deploy_report
+
+    section = deploy_report.mistakes_section({"model": SimpleNamespace(folder=out)})
+    html = deploy_report.to_html([section], "t", "m")
+    assert "data:image/png;base64" in html and Path(shown[0]["image"]).name in html
+
+    # without the robustness extra: the mistakes are still listed, the maps skipped with the reason
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pytorch_grad_cam", None)
+    logits = np.log(np.array([[0.1, 0.9], [0.8, 0.2]]))
+    ds = type("DS", (), {"labels": np.array([0, 0]), "images": ["a.jpg", "b.jpg"], "__len__": lambda self: 2})()
+    spec = r.spec.replace(labels=("x", "y"))
+    skipped = write_gallery(r.model, spec, ds, logits, 1.0, tmp_path / "g", n=3)
+    assert "robustness extra" in skipped["skipped"] and [s["image"] for s in skipped["shown"]] == ["a.jpg"]
+    none = write_gallery(r.model, spec, ds, np.log(np.array([[0.9, 0.1], [0.8, 0.2]])), 1.0, tmp_path / "g", n=3)
+    assert none["skipped"].startswith("no mistakes") and not (tmp_path / "g").exists()

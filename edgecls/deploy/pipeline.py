@@ -229,6 +229,8 @@ class Pipeline:
             cpu = time.process_time() - t0
             for name in ("best.pt", "best.pt.json", "metrics.json", "confusion.png", "reliability.png"):
                 shutil.copy2(run / name, staging / name.replace("best.pt", "model.pt"))
+            if (run / "mistakes.png").is_file():  # the gallery of confident mistakes (skipped without grad-cam)
+                shutil.copy2(run / "mistakes.png", staging / "mistakes.png")
             logits = predict_logits(result.model, va, result.spec)
             np.save(staging / "val_logits.npy", logits.astype(np.float32))
             m = result.metrics

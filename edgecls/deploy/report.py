@@ -245,6 +245,31 @@ def per_class_section(ctx: dict) -> Section:
     return s
 
 
+def mistakes_section(ctx: dict) -> Section | None:
+    """The most confident wrong validation predictions with their Grad-CAM maps (edgecls.train.mistakes), or why
+    the gallery is missing."""
+    try:
+        entry = json.loads((ctx["model"].folder / "metrics.json").read_text()).get("mistakes")
+    except (OSError, ValueError, KeyError, AttributeError):
+        return None
+    if not entry:
+        return None
+    s = Section("mistakes", "Most confident mistakes (float model, validation)")
+    s.data = entry
+    if "skipped" in entry:
+        s.p(f"No gallery: {entry['skipped']}.")
+        return s
+    s.p(f"{entry['wrong']} of {entry['n']} validation images are classified wrong; the {len(entry['shown'])} with the "
+        f"highest confidence ({entry['confidence']}), with the {entry['method']} at {entry['layer']}: what the model "
+        "looked at when it was most sure and wrong. Look for mislabelled images, overlapping classes and shortcuts.")
+    s.table(["#", "image", "true", "predicted", "confidence"],
+            [[k + 1, Path(m["image"]).name, m["true"], m["predicted"], f"{m['confidence']:.3f}"] for k, m in enumerate(entry["shown"])])
+    png = ctx["model"].folder / "mistakes.png"
+    if png.is_file():
+        s.img("mistakes.png", png.read_bytes(), "most confident mistakes with Grad-CAM maps")
+    return s
+
+
 def artifacts_section(ctx: dict) -> Section:
     s = Section("artifacts", "Artifacts: accuracy on the validation set")
     m = ctx["model"].result
@@ -483,7 +508,7 @@ def run_section(ctx: dict) -> Section:
 
 
 SECTIONS: list[Callable[[dict], Section | None]] = [
-    summary, data_section, recipe_section, training_section, calibration_section, per_class_section,
+    summary, data_section, recipe_section, training_section, calibration_section, per_class_section, mistakes_section,
     artifacts_section, int8_section, latency_section, pick_section, lineage_section, reproduce_section, run_section,
 ]
 

@@ -9,8 +9,9 @@ from pathlib import Path
 def add_eval_parser(sub):
     from .corruptions import CORRUPTIONS, DEFAULT
 
-    p = sub.add_parser("eval", help="accuracy of artifacts under common corruptions (ImageNet-C style), each on its own "
-                                    "runtime, with intervals and paired tests against the reference (FP32) model",
+    p = sub.add_parser("eval", help="accuracy of artifacts under common corruptions (ImageNet-C style) or small "
+                                    "adversarial attacks, each on its own runtime, with intervals and paired tests "
+                                    "against the reference (FP32) model",
                        description="Clean and corrupted accuracy of every MODEL on the same pictures: per corruption and "
                                    "severity, mean corruption accuracy (mCA), mCE and relative mCE normalised by the "
                                    "reference, and whether each model loses more than the reference under corruption "
@@ -34,22 +35,57 @@ def add_eval_parser(sub):
     p.add_argument("--seed", type=int, default=0, help="seed of the image subset and of the random corruptions (default: 0)")
     p.add_argument("--threads", type=int, help="runtime threads (default: the runtime's own)")
     p.add_argument("-o", "--out-dir", default="robustness", help="folder for robustness.json/.md/.png (default: robustness)")
+    p.add_argument("--adversarial", nargs="*", metavar="EPS",
+                   help="adversarial check: FGSM and PGD crafted on the .pt model at these L-inf budgets in grey levels "
+                        "out of 255 (numbers in [1, 255]; default 1 2 4), the same uint8 pictures given to every other "
+                        "MODEL on its own runtime (transfer); with no --corruptions, only this runs. PGD costs "
+                        "steps x (forward + backward) of the .pt per image: use --limit on a CPU")
+    p.add_argument("--attack-model", metavar="MODEL.pt",
+                   help="--adversarial: the PyTorch .pt the attacks are crafted on (default: the first MODEL ending in .pt)")
+    p.add_argument("--pgd-steps", type=int, default=10,
+                   help="--adversarial: PGD iterations, step eps/4, 2 or more (default: 10)")
     p.add_argument("--json", action="store_true", help="print the result JSON instead of the tables")
     p.set_defaults(func=cmd_eval)
     return p
 
 
-def cmd_eval(a) -> int:
+def attack_source(models, attack_model: str | None) -> Path:
+    """The .pt adversarial attacks are crafted on: --attack-model, else the first MODEL ending in .pt."""
+    from ..errors import ModelFileError
+
+    if attack_model is not None:
+        return Path(attack_model)
+    for m in models:
+        if Path(m).suffix == ".pt":
+            return Path(m)
+    raise ModelFileError("--adversarial crafts its attacks on the PyTorch .pt model (they need gradients) and none of "
+                         f"{', '.join(Path(m).name for m in models)} is one; add the .pt the artifacts were exported "
+                         "from as a MODEL or with --attack-model")
+
+
+def cmd_eval(a, corruptions: bool = True) -> int:
+    """Corruptions (unless corruptions=False) and, with --adversarial, the adversarial check, into one
+    OUT/robustness.{json,md} (and .png for corruptions)."""
     from rich.console import Console
 
     from ..artifacts import atomic_write_bytes
     from ..predictor import Predictor
     from . import report
+    from .adversarial import check_eps, evaluate_adversarial, load_source
     from .corruptions import check_names, parse_severities
-    from .evaluate import evaluate_corruptions, load_image_set
+    from .evaluate import RESULT_KIND, SCHEMA_VERSION, evaluate_corruptions, load_image_set
 
-    names = check_names(a.corruptions)  # before any model is loaded: a typo fails in a second
-    severities = parse_severities(a.severities)
+    adversarial = getattr(a, "adversarial", None) is not None
+    if corruptions:  # checked before any model is loaded: a typo fails in a second
+        names = check_names(a.corruptions)
+        severities = parse_severities(a.severities)
+    if adversarial:
+        eps = check_eps(a.adversarial)
+        source = attack_source(a.models, a.attack_model)
+        load_source(source)  # a non-.pt or unusable source fails before the long corruption run
+        targets = [m for m in a.models if Path(m) != source]
+        if not targets:
+            raise ValueError("--adversarial: give the artifacts to test transfer to (FP32, INT8 ...) besides the .pt")
     if a.limit is not None and a.limit < 1:
         raise ValueError(f"--limit {a.limit}: give a positive number of images")
     ref = a.reference or a.models[0]
@@ -59,18 +95,28 @@ def cmd_eval(a) -> int:
     con = Console(stderr=a.json)
     if not con.is_terminal:
         con = Console(stderr=a.json, width=160)  # a log or a pipe: one row per model
-    result = evaluate_corruptions(a.models, images, corruptions=names, severities=severities, reference=a.reference,
-                                  seed=a.seed, threads=a.threads, progress=None if a.json else con.log)
+    log = None if a.json else con.log
+    if corruptions:
+        result = evaluate_corruptions(a.models, images, corruptions=names, severities=severities, reference=a.reference,
+                                      seed=a.seed, threads=a.threads, progress=log)
+    else:
+        result = {"kind": RESULT_KIND, "schema_version": SCHEMA_VERSION}
+    if adversarial:
+        if a.reference is not None and Path(a.reference) in map(Path, targets):  # the paired tests' reference comes first
+            targets = [a.reference, *(t for t in targets if Path(t) != Path(a.reference))]
+        result["adversarial"] = evaluate_adversarial(source, targets, images, eps=eps, steps=a.pgd_steps,
+                                                     threads=a.threads, progress=log)
     out = Path(a.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / "robustness.json", json.dumps(result, indent=2).encode())
     atomic_write_bytes(out / "robustness.md", report.to_markdown(result).encode())
-    report.plot(result, out / "robustness.png")
+    if corruptions:
+        report.plot(result, out / "robustness.png")
     if a.json:
         print(json.dumps(result, indent=2))
     else:
         report.render_table(result, con)
-        con.print(f"wrote {out / 'robustness.json'}, .md, .png", markup=False)
+        con.print(f"wrote {out / 'robustness.json'}, .md" + (", .png" if corruptions else ""), markup=False)
     return 0
 
 

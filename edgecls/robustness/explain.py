@@ -102,7 +102,8 @@ def curves(model, x: np.ndarray, maps: np.ndarray, classes: Sequence[int], steps
     return out
 
 
-def _overlay(x: np.ndarray, spec, cam: np.ndarray) -> np.ndarray:
+def overlay(x: np.ndarray, spec, cam: np.ndarray) -> np.ndarray:
+    """A normalized (C, H, W) input and its map in [0, 1] as an RGB uint8 heat-map overlay."""
     from pytorch_grad_cam.utils.image import show_cam_on_image
 
     mean = np.asarray(spec.preprocess.mean, np.float32).reshape(-1, 1, 1)
@@ -162,7 +163,7 @@ def explain(model_path: str | Path, images: Sequence[str | Path], out_dir: str |
     rows = []
     for i, img in enumerate(images):
         name = f"{i:03d}_{Path(img).stem}_gradcam.png"
-        pic = Image.fromarray(_overlay(x[i], spec, maps[i]))
+        pic = Image.fromarray(overlay(x[i], spec, maps[i]))
         atomic_write_with(out / name, lambda tmp, pic=pic: pic.save(tmp, format="PNG"))
         rows.append({"image": str(img), "overlay": name, "class": int(classes[i]), "label": spec.labels[classes[i]],
                      "score": float(probs[i, classes[i]]),

@@ -42,8 +42,14 @@ HELP = ("clean / mCA: accuracy % [95% interval]; mCE and rel. mCE: ImageNet-C's,
          "[bootstrap 95%] with a sign-flip p-value (positive: compression loses more under corruption)")
 
 
+EXTRA_HELP = ("extra drop under each corruption (mean over its severities) vs the reference, points [bootstrap 95%], "
+              "raw sign-flip p and Holm-adjusted p over every cell of this table; * Holm p < 0.05, "
+              "(*) raw p < 0.05 only: expected by chance somewhere in a table this size")
+
+
 def render_table(result: dict, console=None) -> None:
-    """Print the summary table, then accuracy per corruption (mean over severities) per model, with rich."""
+    """Print the summary table, accuracy per corruption (mean over severities) per model, the extra drop per
+    corruption, and the adversarial table when the result has one, with rich."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -51,41 +57,52 @@ def render_table(result: dict, console=None) -> None:
     con = console or Console()
     if console is None and not con.is_terminal:
         con = Console(width=160)  # a log or a pipe: the table stays one row per model
-    d = result["data"]
-    t = Table(title=escape(f"corruptions on {d['source']} (n={d['n']}, {d['accuracy_means']}; reference {result['reference']})"),
-              caption=escape(HELP))
-    rows = summary_rows(result)
-    for col in rows[0]:
-        t.add_column(col, overflow="fold")
-    for r in rows:
-        t.add_row(*(escape(str(v)) for v in r.values()))
-    con.print(t)
-    per = Table(title=f"accuracy % per corruption, mean over severities {result['severities']}")
-    per.add_column("corruption")
-    for m in result["models"]:
-        per.add_column(escape(m["name"]), justify="right")
-    for n in result["corruptions"]:
-        per.add_row(n, *(_pct(_cell_mean(m, n)) for m in result["models"]))
-    con.print(per)
-    extra = extra_drop_rows(result)
-    if extra:
-        e = Table(title=escape("extra drop under each corruption vs the reference, points [bootstrap 95%] sign-flip p (* p < 0.05)"))
-        e.add_column("model")
+    if result.get("models"):
+        d = result["data"]
+        t = Table(title=escape(f"corruptions on {d['source']} (n={d['n']}, {d['accuracy_means']}; reference {result['reference']})"),
+                  caption=escape(HELP))
+        rows = summary_rows(result)
+        for col in rows[0]:
+            t.add_column(col, overflow="fold")
+        for r in rows:
+            t.add_row(*(escape(str(v)) for v in r.values()))
+        con.print(t)
+        per = Table(title=f"accuracy % per corruption, mean over severities {result['severities']}")
+        per.add_column("corruption")
+        for m in result["models"]:
+            per.add_column(escape(m["name"]), justify="right")
         for n in result["corruptions"]:
-            e.add_column(n, overflow="fold")
-        for r in extra:
-            e.add_row(*(escape(v) for v in r))
-        con.print(e)
+            per.add_row(n, *(_pct(_cell_mean(m, n)) for m in result["models"]))
+        con.print(per)
+        extra = extra_drop_rows(result)
+        if extra:
+            e = Table(title=escape(EXTRA_HELP))
+            e.add_column("model")
+            for n in result["corruptions"]:
+                e.add_column(n, overflow="fold")
+            for r in extra:
+                e.add_row(*(escape(v) for v in r))
+            con.print(e)
+    if result.get("adversarial"):
+        render_adversarial(result["adversarial"], con)
+
+
+def _mark(d: dict) -> str:
+    holm = d.get("p_holm")
+    if holm is not None and holm < 0.05:
+        return " *"
+    return " (*)" if d["p"] < 0.05 else ""
 
 
 def extra_drop_rows(result: dict) -> list[list[str]]:
-    """Per compared model and corruption: the paired extra drop under that corruption (points, interval, p), the
-    significant ones (p < 0.05) marked."""
+    """Per compared model and corruption: the paired extra drop under that corruption (points, interval, raw p and,
+    where computed, the Holm-adjusted p), marked * when it survives Holm's correction, (*) when only the raw p < 0.05."""
     rows = []
-    for m in result["models"]:
+    for m in result.get("models", []):
         by = (m.get("vs_reference") or {}).get("extra_drop_by_corruption")
         if by:
-            rows.append([m["name"], *((_drop(by[n]) + (" *" if by[n]["p"] < 0.05 else "")) for n in result["corruptions"])])
+            rows.append([m["name"], *(_drop(by[n]) + (f" Holm p={by[n]['p_holm']:.3g}" if "p_holm" in by[n] else "")
+                                      + _mark(by[n]) for n in result["corruptions"])])
     return rows
 
 
@@ -95,18 +112,70 @@ def _cell_mean(model: dict, name: str) -> float:
 
 
 def to_markdown(result: dict) -> str:
-    """The summary table as Markdown (a report section's body), with the definitions under it."""
-    rows = summary_rows(result)
-    head = list(rows[0])
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(str(r[h]).replace("|", "\\|") for h in head) + " |" for r in rows]
-    d = result["data"]
-    text = "\n".join(lines) + f"\n\nn={d['n']} images from {d['source']}; accuracy = {d['accuracy_means']}. {HELP}.\n"
-    extra = extra_drop_rows(result)
-    if extra:
-        text += ("\nExtra drop per corruption (* p < 0.05):\n\n| model | " + " | ".join(result["corruptions"]) + " |\n|"
-                 + "---|" * (len(result["corruptions"]) + 1) + "\n" + "\n".join("| " + " | ".join(r) + " |" for r in extra) + "\n")
+    """The summary table as Markdown (a report section's body), with the definitions under it; then the extra drop
+    per corruption and the adversarial table when present."""
+    text = ""
+    if result.get("models"):
+        rows = summary_rows(result)
+        head = list(rows[0])
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(str(r[h]).replace("|", "\\|") for h in head) + " |" for r in rows]
+        d = result["data"]
+        text = "\n".join(lines) + f"\n\nn={d['n']} images from {d['source']}; accuracy = {d['accuracy_means']}. {HELP}.\n"
+        extra = extra_drop_rows(result)
+        if extra:
+            text += (f"\n{EXTRA_HELP[0].upper()}{EXTRA_HELP[1:]}:\n\n| model | " + " | ".join(result["corruptions"]) + " |\n|"
+                     + "---|" * (len(result["corruptions"]) + 1) + "\n" + "\n".join("| " + " | ".join(r) + " |" for r in extra) + "\n")
+    if result.get("adversarial"):
+        text += adversarial_markdown(result["adversarial"])
     return text
+
+
+ADVERSARIAL_HELP = ("accuracy % [Wilson 95%] on the same uint8 pictures; white box: the .pt the attacks were crafted "
+                    "on; transfer rows: the points each artifact differs from the reference artifact, McNemar exact p")
+
+
+def adversarial_rows(adv: dict) -> tuple[list[str], list[list[str]]]:
+    """(headers, rows): per model (the .pt, then each artifact) its accuracy under each condition, clean first."""
+    head = ["model", "runtime", "precision", "role", *adv["conditions"]]
+    rows = []
+    for m in adv["models"]:
+        cells = []
+        for c in adv["conditions"]:
+            x = m["conditions"][c]
+            text = _ci(x)
+            if "difference" in x:
+                text += f" ({100 * x['difference']:+.1f} p={x['mcnemar_p']:.2g})"
+            cells.append(text)
+        rows.append([m["name"], m["backend"], m["precision"], m["role"], *cells])
+    return head, rows
+
+
+def adversarial_title(adv: dict) -> str:
+    d = adv["data"]
+    return (f"adversarial pictures crafted on {adv['source']} ({', '.join(adv['attacks'])}, eps in grey levels "
+            f"{', '.join(f'{e:g}' for e in adv['eps'])}; n={d['n']} from {d['source']}; {d['accuracy_means']})")
+
+
+def adversarial_markdown(adv: dict) -> str:
+    head, rows = adversarial_rows(adv)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(v).replace("|", "\\|") for v in r) + " |" for r in rows]
+    return (f"\n{adversarial_title(adv)}, applied {adv['applied']}:\n\n" + "\n".join(lines)
+            + f"\n\n{ADVERSARIAL_HELP}.\n")
+
+
+def render_adversarial(adv: dict, console) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    head, rows = adversarial_rows(adv)
+    t = Table(title=escape(adversarial_title(adv)), caption=escape(ADVERSARIAL_HELP))
+    for h in head:
+        t.add_column(escape(h), overflow="fold")
+    for r in rows:
+        t.add_row(*(escape(str(v)) for v in r))
+    console.print(t)
 
 
 def plot(result: dict, path: str | Path) -> Path:

@@ -104,6 +104,8 @@ class TrainConfig(SettingsFile):
     seed: int = _f(0, "seed of every random generator (data order, augmentation, splits, initialization)")
     threads: int | None = _f(None, "PyTorch CPU threads (default: PyTorch's own)")
     workers: int = _f(0, "data-loading worker processes (0: in the training process)")
+    mistakes: int = _f(8, "the training report's gallery: this many most confident wrong validation predictions with "
+                          "their Grad-CAM maps (mistakes.png, mistakes/; needs the robustness extra); 0 = off")
     out_dir: str = _f("runs/train", "folder for checkpoint.pt, best.pt, metrics.json and the plots")
     resume: bool = _f(False, "continue from out_dir/checkpoint.pt after a crash or kill (same settings)")
 
@@ -138,6 +140,7 @@ class TrainConfig(SettingsFile):
             (0 < self.ema_decay < 1, "ema_decay must be in (0, 1)"),
             (self.in_chans in (None, 1, 3), "in_chans must be 1 or 3"),
             (0 <= self.kd_alpha <= 1 and self.kd_temperature > 0, "kd_alpha must be in [0, 1] and kd_temperature > 0"),
+            (self.mistakes >= 0, "mistakes must be >= 0 (0 turns the gallery off)"),
             (self.freeze_stages >= 0, "freeze_stages must be >= 0 (0 = train every layer)"),
             (not (self.freeze_stages and self.mode == "linear_probe"), "freeze_stages and mode=linear_probe both choose what trains; use one"),
             (not self.cache_features or self.freeze_stages > 0, "cache_features needs freeze_stages >= 1 (the layers whose output is cached)"),

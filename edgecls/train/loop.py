@@ -509,6 +509,9 @@ def _finish(cfg, spec, best_path, val_ds, test_ds, history, best_epoch, out, io:
             "skipped": [{"path": s.path, "reason": s.reason} for s in getattr(val_ds, "skipped", [])]}
     if cache_info:
         full["feature_cache"] = cache_info
+    from .mistakes import write_gallery
+
+    full["mistakes"] = write_gallery(model, spec, val_ds, val_logits, temperature, out, cfg.mistakes)
     atomic_write_bytes(out / "metrics.json", json.dumps(full, indent=2).encode())
     confusion_png(before, spec.labels, out / "confusion.png")
     reliability_png(before, after, out / "reliability.png")

@@ -9,7 +9,8 @@ import numpy as np
 from ..artifacts import atomic_write_with
 
 
-def _save(fig, path: Path) -> None:
+def save_figure(fig, path: Path) -> None:
+    """Write a matplotlib figure as PNG atomically and close it."""
     import matplotlib.pyplot as plt
 
     atomic_write_with(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
@@ -37,7 +38,7 @@ def confusion_png(metrics: dict, labels: tuple[str, ...], path: Path) -> None:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(f"confusion (top-1 {metrics['top1']:.2%}, n={metrics['n']})")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def reliability_png(before: dict, after: dict, path: Path) -> None:
@@ -59,4 +60,4 @@ def reliability_png(before: dict, after: dict, path: Path) -> None:
         ax.set_ylim(0, 1)
     axes[0].set_ylabel("accuracy")
     axes[0].legend(loc="upper left", fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
