@@ -317,9 +317,102 @@ def test_cli_eval_and_predict_on_a_multilabel_model(exported, trained, mosaics, 
     assert "multi-label models are evaluated by mAP" in capsys.readouterr().err
 
 
-def test_deploy_says_it_does_not_take_multilabel_data(mosaics):
-    from edgecls.deploy.data import find_splits
-    from edgecls.train.data import DataError
+# --- edgecls deploy and edgecls-bench on multi-label data -------------------------------------------------------
+@pytest.fixture(scope="module")
+def ml_deployed(mosaics, tmp_path_factory):
+    train_dir, val_dir = mosaics
+    out = tmp_path_factory.mktemp("mldeploy")
+    settings = dict(val_dir=str(val_dir), targets=["onnxruntime", "openvino"], max_drop=15.0, out=str(out),
+                    train={"epochs": 3, "input_size": 96, "freeze_stages": 5, "cache_features": True, "lr": 3e-3},
+                    calibration=16, verify_images=4, bench_runs=5, bench_warmup=1, bench_cold=False, threads=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # small calibration sets warn, on purpose
+        return edgecls.deploy(train_dir, **settings), out, settings
 
-    with pytest.raises(DataError, match="multi-label manifest"):
-        find_splits(mosaics[0], None)
+
+def _scores(path, images) -> np.ndarray:
+    from edgecls.scores import sigmoid
+
+    with edgecls.Predictor(path) as pred:
+        return sigmoid(np.concatenate([pred.infer(pred.preprocess(im, color="RGB")) for im in images]))
+
+
+def test_deploy_trains_exports_and_judges_multilabel_data_in_map(ml_deployed, mosaics):
+    """Catches: deploy refusing manifests or training single-label, artifacts scored by top-1, a stored mAP that is
+    not the artifact's (recomputed here through the Predictor from the files), INT8 judged by McNemar instead of
+    the paired mAP bootstrap, INT8 keeping the float model's thresholds, a report with the single-label sections."""
+    from edgecls.artifacts import read_sidecar
+
+    r, out, _ = ml_deployed
+    val = load_multilabel(mosaics[1])
+    y = val.labels.astype(bool)
+    images = [val.pixels(i) for i in range(len(val))]
+    rep = json.loads((out / "report.json").read_text())
+    assert {"per_class", "int8", "artifacts"} <= set(rep["sections"]) and "calibration" not in rep["sections"]
+    model = r.stages["train"].result
+    assert model["task"] == "multilabel" and model["summary"]["val_map"] > y.mean() + 0.1  # chance: the prevalence
+    fspec = read_sidecar(out / "model" / "model.pt")
+    for target, suffix in (("onnxruntime", ".onnx"), ("openvino", ".xml")):
+        f, q = (r.stages[f"{p}-{target}"].result for p in ("fp32", "int8"))
+        assert "val_top1" not in f and "val_top1" not in q
+        for res, prec in ((f, "fp32"), (q, "int8")):
+            path = out / target / prec / f"{prec}{suffix}"
+            mine = mean_ap(y, _scores(path, images))
+            assert res["val_map"] == pytest.approx(mine, abs=0.01), (target, prec)
+            lo, hi = res["val_interval"]
+            assert lo <= res["val_map"] <= hi and res["n"] == len(val)
+        chosen = next(a for a in q["attempts"] if a["final"])
+        assert chosen["drop_pts"] == pytest.approx(100 * (f["val_map"] - q["val_map"]), abs=0.01)
+        assert chosen["within_budget"] == (chosen["drop_pts"] <= 15.0) and len(chosen["drop_interval"]) == 2
+        assert read_sidecar(out / target / "fp32" / f"fp32{suffix}").thresholds == fspec.thresholds
+        qspec = read_sidecar(out / target / "int8" / f"int8{suffix}")
+        assert qspec.task == "multilabel" and qspec.lineage[-1].step == "fit_thresholds"
+        assert qspec.open_set is None and qspec.reference is None  # single-label only, said in the run's log
+    pick = r.picks["overall"]
+    assert "mAP" in pick["why"] and pick["acceptable"]
+    assert "mAP" in rep["titles"]["int8"] and rep["sections"]["int8"]
+
+
+def test_deploy_resumes_multilabel_and_refuses_what_does_not_apply(ml_deployed, mosaics, tmp_path):
+    from edgecls.deploy import DeployError
+    from edgecls.train.manifest import ManifestError
+
+    r, out, settings = ml_deployed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = edgecls.deploy(mosaics[0], **settings)
+    assert all(st.reused for st in again.stages.values()), [k for k, st in again.stages.items() if not st.reused]
+    assert again.picks["overall"]["path"] == r.picks["overall"]["path"]
+    with pytest.raises(DeployError, match="single-label"):
+        edgecls.deploy(mosaics[0], **{**settings, "out": str(tmp_path / "o1"), "ood": [str(mosaics[1])]})
+    broken = tmp_path / "broken"
+    shutil.copytree(mosaics[0], broken)
+    with open(broken / "labels.csv", "a") as fh:
+        fh.write("gone.png,cat\n")
+    with pytest.raises(ManifestError, match="gone.png"):
+        edgecls.deploy(broken, **{**settings, "out": str(tmp_path / "o2")})
+
+
+def test_bench_measures_map_of_a_multilabel_artifact(ml_deployed, mosaics, tmp_path):
+    """The mAP column: the bench's figure is the deploy's on the same images and runtime; the result validates
+    against the bench schema; a single-label folder or Fashion-MNIST is an error row, not a crash."""
+    from edgecls.bench import report as bench_report
+    from edgecls.bench.fingerprint import fingerprint
+    from edgecls.bench.runner import BenchOptions, bench_artifact
+
+    r, out, _ = ml_deployed
+    path = out / "openvino" / "int8" / "int8.xml"
+    opts = BenchOptions(warmup=1, runs=3, threads=[0], batch_sizes=[1], cold_start=False, accuracy=str(mosaics[1]))
+    rows = bench_artifact(path, opts)
+    acc = rows[0]["accuracy"]
+    assert acc["map"] == pytest.approx(r.stages["int8-openvino"].result["val_map"], abs=0.01) and acc["n"] == 60
+    result = bench_report.make_result(rows, fingerprint([0]), opts.as_dict())
+    bench_report.write_reports(result, tmp_path)
+    f = bench_report.flat(bench_report.load_result(tmp_path / "bench.json")["results"][0])
+    assert f["top1"] is None and f["map"] == acc["map"] and f["map_lo"] <= f["map"] <= f["map_hi"]
+    assert bench_report.top1_text(f).startswith("mAP ")
+    best, why = bench_report.pick_under_budget(result, 1e9)
+    assert best is not None and "mAP" in why
+    fm = bench_report.flat(bench_artifact(path, BenchOptions(warmup=1, runs=3, threads=[0], batch_sizes=[1],
+                                                             cold_start=False, accuracy="fashion-mnist"))[0])
+    assert fm["map"] is None and fm["top1"] is None

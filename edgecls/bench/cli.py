@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "measurement (tegrastats or jtop; a 2 s idle baseline and a 3 s busy window per row)")
     ap.add_argument("--cache-dir", help="OpenVINO compiled-model cache: cold start is then a start that finds it filled "
                     "(the filling start is reported as cache_fill_ms); other runtimes ignore it")
-    ap.add_argument("--accuracy", help="'fashion-mnist' or an ImageFolder whose class names match the model's labels")
+    ap.add_argument("--accuracy", help="'fashion-mnist' or an ImageFolder whose class names match the model's labels; "
+                    "for a multi-label model, a folder with a labels.csv/labels.json manifest (mAP column)")
     ap.add_argument("--accuracy-limit", type=int, default=1000, help="images of the labelled set (or reference) check")
     ap.add_argument("--reference", help="an artifact (e.g. the FP32 one) to report each model's top-1 agreement with, on "
                     "the --accuracy images or, without them, crops of the bundled photos: fidelity without labels")

@@ -60,7 +60,7 @@ def _acc(r: dict) -> float | None:
 FLAT_COLUMNS = ("model", "backend", "precision", "batch", "calls_per_batch", "threads", "size_mb", "p50_ms", "p90_ms", "p99_ms", "mean_ms",
                 "std_ms", "min_ms", "max_ms", "runs", "e2e_p50_ms", "e2e_p99_ms", "preprocess_p50_ms", "throughput_ips",
                 "cold_load_plus_first_ms", "cold_cache_fill_ms", "peak_rss_mb", "top1", "top1_lo", "top1_hi", "top1_n",
-                "agree_top1", "agree_top5", "self_check", "power_w", "energy_mj", "reject", "monitor_overhead_ms")
+                "map", "map_lo", "map_hi", "agree_top1", "agree_top5", "self_check", "power_w", "energy_mj", "reject", "monitor_overhead_ms")
 
 
 def flat(r: dict) -> dict:
@@ -80,6 +80,12 @@ def flat(r: dict) -> dict:
     }
 
 
+def _map(r: dict) -> dict:
+    a = r.get("accuracy") or {}
+    lo, hi = (a.get("interval") or [None, None])[:2] if "map" in a else (None, None)
+    return {"map": a.get("map"), "map_lo": lo, "map_hi": hi}
+
+
 def _monitor_overhead(r: dict) -> float | None:
     """Mean end-to-end time with drift monitoring minus without, same interleaved run (the window's comparison, every
     250 frames, is in the mean; the p50 would hide it)."""
@@ -90,12 +96,18 @@ def _monitor_overhead(r: dict) -> float | None:
 def _interval(r: dict) -> dict:
     a = r.get("accuracy") or {}
     lo, hi = (a.get("interval") or [None, None])[:2]
-    return {"top1_lo": lo, "top1_hi": hi, "top1_n": a.get("n") if "top1" in a else None}
+    if "top1" not in a:
+        lo = hi = None
+    return {"top1_lo": lo, "top1_hi": hi, "top1_n": a.get("n") if "top1" in a or "map" in a else None, **_map(r)}
 
 
 def top1_text(f: dict) -> str:
-    """'96.1% [91.7, 98.2] n=153' (the interval is the 95% Wilson interval)."""
+    """'96.1% [91.7, 98.2] n=153' (the interval is the 95% Wilson interval); a multi-label artifact's
+    'mAP 0.842 [0.831, 0.853] n=500' (bootstrap interval)."""
     if f["top1"] is None:
+        if f.get("map") is not None:
+            lo_hi = f" [{f['map_lo']:.3f}, {f['map_hi']:.3f}]" if f.get("map_lo") is not None else ""
+            return f"mAP {f['map']:.3f}{lo_hi} n={f['top1_n']}"
         return "-"
     if f.get("top1_lo") is None:
         return f"{f['top1']:.2%}"
@@ -145,7 +157,7 @@ def print_table(result: dict, console=None) -> None:
 
     t = Table(title="edgecls-bench (ms; model-only unless noted)")
     power = any(r.get("power") and "busy_w" in r["power"] for r in result["results"])
-    cols = ("model", "backend", "prec", "b", "thr", "p50", "p90", "p99", "e2e p50", "pre", "img/s", "cold", "MB", "top-1",
+    cols = ("model", "backend", "prec", "b", "thr", "p50", "p90", "p99", "e2e p50", "pre", "img/s", "cold", "MB", "top-1 / mAP",
             "agree", "check") + (("W", "mJ/inf") if power else ())
     for col in cols:
         t.add_column(col, justify="left" if col in ("model", "backend", "prec", "check") else "right")
@@ -170,16 +182,16 @@ def pick_under_budget(result: dict, budget_ms: float) -> tuple[dict | None, str]
     if not fits:
         fastest = min(rows, key=lambda f: f[metric])
         return None, f"nothing fits {budget_ms} ms; the fastest is {fastest['model']} at {fastest[metric]:.2f} ms {what_ms}"
-    key = "top1" if any(f["top1"] is not None for f in fits) else "agree_top1"
+    key = next((k for k in ("top1", "map") if any(f[k] is not None for f in fits)), "agree_top1")
     has_acc = any(f[key] is not None for f in fits)
     best = max(fits, key=lambda f: ((f[key] if f[key] is not None else -1) if has_acc else 0, -f[metric]))
     n = len({(f["model"], f["backend"], f["precision"]) for f in fits})
     why = (f"{best['model']} ({best['backend']}, {best['precision']}, batch {best['batch']}, threads {best['threads'] or 'default'}): "
            f"{best[metric]:.2f} ms {what_ms} within {budget_ms} ms")
-    label = "top-1" if key == "top1" else "top-1 agreement with the reference"
+    label = {"top1": "top-1", "map": "validation"}.get(key, "top-1 agreement with the reference")
     if has_acc:
-        shown = top1_text(best) if key == "top1" else f"{best[key]:.2%}"
-        why += f", {label} {shown}, the {'most accurate' if key == 'top1' else 'most faithful'} of {n} artifact(s) that fit"
+        shown = top1_text(best) if key in ("top1", "map") else f"{best[key]:.2%}"
+        why += f", {label} {shown}, the {'most faithful' if key == 'agree_top1' else 'most accurate'} of {n} artifact(s) that fit"
         tied = [f for f in fits if f is not best and key == "top1" and f.get("top1_lo") is not None and best.get("top1_lo") is not None
                 and f["top1_hi"] >= best["top1_lo"] and f[key] is not None]
         if tied:  # a measurement on n images: say when the runner-up is within the error bar

@@ -111,7 +111,29 @@ def _labelled_subset(source: str, limit: int):
     return ds, np.random.default_rng(0).permutation(len(ds))[:n]
 
 
+def multilabel_accuracy(pred: Predictor, source: str, limit: int) -> dict:
+    """A multi-label artifact on a folder with a labels manifest: mAP (bootstrap 95% interval) and micro F1 at the
+    thresholds in its spec, on a fixed subset of the images."""
+    from ..multilabel import mean_ap, metrics
+    from ..scores import sigmoid
+    from ..train.manifest import load_multilabel
+
+    ds = load_multilabel(source, classes=pred.spec.labels, allow_empty=True)
+    idx = np.sort(np.random.default_rng(0).permutation(len(ds))[: min(limit, len(ds))])
+    scores = sigmoid(np.concatenate([pred.infer(pred.preprocess(ds.pixels(i), color="RGB")) for i in idx]))
+    y = ds.labels[idx].astype(bool)
+    if not np.isfinite(mean_ap(y, scores)):
+        return {"error": f"no image of {source} carries any of the model's labels: mAP is undefined"}
+    m = metrics(y, scores, pred.spec.labels, pred.thresholds, n_boot=500)
+    return {"dataset": source, "n": m["n"], "map": m["map"]["value"], "interval": m["map"]["interval"],
+            "micro_f1": m["micro_f1"]["value"]}
+
+
 def accuracy(pred: Predictor, source: str, limit: int) -> dict:
+    if pred.spec.multilabel:
+        if source.lower() in ("fashion-mnist", "fashion_mnist"):
+            return {"error": "a multi-label model is measured on a folder with a labels manifest, not Fashion-MNIST"}
+        return multilabel_accuracy(pred, source, limit)
     ds, idx = _labelled_subset(source, limit)
     if not len(idx):
         return {"error": f"no labelled images in {source}"}

@@ -16,14 +16,15 @@ class DeployConfig(SettingsFile):
     _error = DeployError  # not annotated: a class attribute, not a dataclass field
     _what = "deploy"
     data: str = setting("", "ImageFolder of your photos (root/<class>/<images>), or a folder holding train/ and val/ "
-                            "class folders")
+                            "class folders; multi-label: a folder holding labels.csv or labels.json (judged in mAP)")
     val_dir: str | None = setting(None, "validation ImageFolder with the same class folders; default: val/ beside "
                                         "train/ in DATA, else a stratified split of DATA")
     out: str = setting("deploy_out", "output folder: report.html/.md/.json, the model, every artifact; rerunning with "
                                      "the same folder resumes")
     targets: list = setting(list(DEFAULT_TARGETS), "runtimes to ship: onnxruntime, openvino, litert, tensorrt (GPU machine)")
-    max_drop: float = setting(1.0, "accuracy budget: INT8 may lose at most this many top-1 points against the FP32 "
-                                   "artifact of the same runtime, on the validation images (paired test)")
+    max_drop: float = setting(1.0, "accuracy budget: INT8 may lose at most this many top-1 points (mAP x 100 for "
+                                   "multi-label) against the FP32 artifact of the same runtime, on the validation "
+                                   "images (paired test)")
     budget_ms: float | None = setting(None, "latency budget: end-to-end p50 per image (decode excluded) measured here; "
                                             "the pick is the fastest artifact within the accuracy budget that fits")
     arch: str = setting("efficientnet_lite0", "architecture, see `edgecls archs`")

@@ -1,7 +1,7 @@
 """The pick, per target and overall: first the accuracy budget, then the latency budget, then speed.
 
 An artifact is acceptable when it is an FP32 export (verified against PyTorch) or an INT8 build within max_drop of
-its runtime's FP32 (paired test, compress/budget.py). Among the acceptable ones, those whose end-to-end p50 (batch
+its runtime's FP32 (paired test, compress/budget.py; top-1 points, or mAP points for a multi-label model). Among the acceptable ones, those whose end-to-end p50 (batch
 1, measured here by edgecls-bench) fits --budget-ms; the fastest of them is the pick. When none fits, the fastest
 acceptable one is named and the report says the latency budget is missed. Without latency figures, INT8 within
 budget is preferred (smaller), and the reason says no latency was measured.
@@ -35,9 +35,14 @@ def candidates(ctx: dict) -> list[dict]:
             path = st.path(r["artifact"])
             ok = prec == "fp32" or bool(r.get("within_budget"))
             out.append({"target": target, "precision": prec, "path": str(path), "acceptable": ok,
-                        "latency_ms": lat.get(str(path.resolve())), "val_top1": r["val_top1"], "file_mb": r["file_mb"],
+                        "latency_ms": lat.get(str(path.resolve())), "val_top1": r.get("val_top1"),
+                        "val_map": r.get("val_map"), "file_mb": r["file_mb"],
                         "int8_note": r.get("budget") if prec == "int8" else None})
     return out
+
+
+def _figure(c: dict) -> str:
+    return f"val mAP {c['val_map']:.4f}" if c.get("val_map") is not None else f"val top-1 {c['val_top1']:.2%}"
 
 
 def _choose(cands: list[dict], budget_ms: float | None, metric: str, max_drop: float) -> dict | None:
@@ -58,7 +63,7 @@ def _choose(cands: list[dict], budget_ms: float | None, metric: str, max_drop: f
         best = min(fits, key=lambda c: c["latency_ms"])
         limit = f" that fit {budget_ms:g} ms" if budget_ms is not None else ""
         why = (f"{name(best)}: {best['latency_ms']:.2f} ms {metric}, the fastest of {len(fits)} artifact(s) within the "
-               f"{max_drop:g}-point accuracy budget{limit}; val top-1 {best['val_top1']:.2%}{tail}")
+               f"{max_drop:g}-point accuracy budget{limit}; {_figure(best)}{tail}")
         return {**best, "meets_budgets": True, "why": why}
     best = min(timed, key=lambda c: c["latency_ms"])
     return {**best, "meets_budgets": False,

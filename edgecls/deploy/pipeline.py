@@ -29,7 +29,7 @@ from .. import stats
 from ..artifacts import atomic_write_bytes
 from ..errors import EdgeclsError
 from .config import DeployConfig
-from .data import DeployError, content_digest, datasets, listing, read_record, scan_data
+from .data import DeployError, content_digest, datasets, is_multilabel, listing, read_record, scan_data, truth
 from .stages import StageResult, Stages, digest
 
 
@@ -81,6 +81,7 @@ class Pipeline:
         self.stages = Stages(self.out, log=lambda s: self.con.print(s, markup=False, highlight=False))
         self.skipped: dict[str, str] = {}
         self._val_px: np.ndarray | None = None
+        self.multilabel = False  # set by the data stage: a labels manifest (mAP instead of top-1 throughout)
         # data, recipe, train; fp32 + int8 per target; unknown images (with ood folders); bench, report
         self.n_stages = 3 + 2 * len(cfg.targets) + bool(cfg.ood) + 2
         self.k = 0
@@ -164,6 +165,13 @@ class Pipeline:
 
         r = self._run("data", self.out / "data", inputs, fn)
         s = r.result["summary"]
+        self.multilabel = s.get("task") == "multilabel"
+        if self.multilabel and c.ood:
+            raise DeployError("ood folders measure open-set rejection, which is for single-label models; a multi-label "
+                              "model says 'none of the labels' by itself (every score under its threshold)")
+        if self.multilabel:
+            self._say(f"multi-label data: {s['labels_per_image']:.2f} labels per image on average; judged in mAP"
+                      + ("; no open-set threshold or drift reference (single-label only)" if c.open_set else ""), "cyan")
         self._say(f"{len(s['classes'])} classes; {s['n_train']} training / {s['n_val']} validation images ({s['layout']}); "
                   f"{len(s['skipped'])} skipped, {len(s['converted'])} converted, {len(s['duplicates'])} duplicate group(s)"
                   + (f", {len(s['removed_from_val'])} removed from val" if s["removed_from_val"] else ""))
@@ -227,23 +235,32 @@ class Pipeline:
             t0 = time.process_time()
             result = train(tcfg, datasets=(tr, va), console=self.con)
             cpu = time.process_time() - t0
-            for name in ("best.pt", "best.pt.json", "metrics.json", "confusion.png", "reliability.png"):
+            for name in ("best.pt", "best.pt.json", "metrics.json"):
                 shutil.copy2(run / name, staging / name.replace("best.pt", "model.pt"))
-            if (run / "mistakes.png").is_file():  # the gallery of confident mistakes (skipped without grad-cam)
-                shutil.copy2(run / "mistakes.png", staging / "mistakes.png")
+            for name in ("confusion.png", "reliability.png", "mistakes.png"):  # single-label plots; the gallery needs grad-cam
+                if (run / name).is_file():
+                    shutil.copy2(run / name, staging / name)
             logits = predict_logits(result.model, va, result.spec)
             np.save(staging / "val_logits.npy", logits.astype(np.float32))
             m = result.metrics
             hist = m["history"]
             trained = [h for h in hist if h["epoch"] > 0]  # epoch 0: the linear probe, no training steps
             seen = sum(h["images_per_s"] * h["seconds"] for h in trained)
-            return {"summary": m["summary"], "temperature": m["temperature"], "history": hist,
-                    "val": m["val"], "val_calibrated": m["val_calibrated"], "val_pred": logits.argmax(1).tolist(),
-                    "train_images_per_s": seen / max(sum(h["seconds"] for h in trained), 1e-9),
-                    "train_cpu_seconds": cpu, "epochs_run": len(trained), "resumed": resume}
+            common = {"summary": m["summary"], "history": hist, "val": m["val"], "train_cpu_seconds": cpu,
+                      "train_images_per_s": seen / max(sum(h["seconds"] for h in trained), 1e-9),
+                      "epochs_run": len(trained), "resumed": resume}
+            if self.multilabel:
+                return common | {"task": "multilabel", "temperature": None, "thresholds": list(result.spec.thresholds)}
+            return common | {"temperature": m["temperature"], "val_calibrated": m["val_calibrated"],
+                             "val_pred": logits.argmax(1).tolist()}
 
         r = self._run("train", self.out / "model", inputs, fn)
         s = r.result["summary"]
+        if self.multilabel:
+            lo, hi = s["val_map_interval"]
+            self._say(f"float model: val mAP {s['val_map']:.4f} [{lo:.4f}, {hi:.4f}] (best epoch {s['best_epoch']} of "
+                      f"{r.result['epochs_run']}), micro F1 {s['val_micro_f1']:.3f} at the fitted per-label thresholds")
+            return r
         acc = stats.wilson(int(round(s["val_top1"] * r.result["val"]["n"])), r.result["val"]["n"])
         self._say(f"float model: val top-1 {acc.pct()} (best epoch {s['best_epoch']} of {r.result['epochs_run']}), "
                   f"temperature {r.result['temperature']:.2f}, ECE {s['val_ece']:.3f} -> {s['val_ece_calibrated']:.3f}")
@@ -287,6 +304,13 @@ class Pipeline:
     def _evaluate(self, path: Path, data: StageResult, spec, device: str = "cpu") -> np.ndarray:
         return self._evaluate_stats(path, data, spec, device)[0]
 
+    def _val_logits(self, st: StageResult, data: StageResult, spec, device: str = "cpu") -> np.ndarray:
+        """An artifact stage's saved validation logits (evaluated again only for a stage made before they were kept)."""
+        saved = st.path("val_logits.npy")
+        if saved.is_file():
+            return np.load(saved)
+        return self._evaluate(st.path(st.result["artifact"]), data, spec, device)
+
     def _evaluate_stats(self, path: Path, data: StageResult, spec, device: str = "cpu") -> tuple[np.ndarray, dict | None]:
         """Validation logits of an artifact on its own runtime, and (with open_set on) the input statistics of the
         same tensors, which the drift reference is built from."""
@@ -302,13 +326,13 @@ class Pipeline:
             for i in range(0, len(x), step):
                 out.append(pred.infer(x[i : i + step]))
                 bar.advance(task, min(step, len(x) - i))
-            st = input_stats(x, pred.spec) if self.cfg.open_set else None
+            st = input_stats(x, pred.spec) if self.cfg.open_set and not self.multilabel else None
         return np.concatenate(out), st
 
     def _open_set(self, path: Path, aspec, logits: np.ndarray, st: dict | None):
         """Fit the artifact's rejection threshold and drift reference on its own validation logits and store them in
         it (embedded + sidecar, atomically). INT8 moves the scores, so each artifact gets its own."""
-        if not self.cfg.open_set:
+        if not self.cfg.open_set or self.multilabel:  # open-set scores and the drift reference are single-label
             return aspec, None
         from ..openset import reference_spec, restamp
         from ..scores import ood_score
@@ -360,7 +384,7 @@ class Pipeline:
             self.skipped[name] = why
             return {}
         mdl, spec = self._model(model)
-        labels = np.asarray([r["label"] for r in read_record(data.folder)["val"]])
+        labels = truth(read_record(data.folder))
         verify_imgs, verify_hashes = self._verify_images(data)
         model_digest = model.files["model.pt"]
         fin = {"model": model_digest, "target": name, "verify": verify_hashes, "val": data.result["content"],
@@ -371,12 +395,22 @@ class Pipeline:
             with self.con.status(f"exporting {name} FP32 and checking it against PyTorch on {len(verify_imgs)} images ..."):
                 aspec = t.export_float(mdl, spec, path, verify_imgs)
             logits, st = self._evaluate_stats(path, data, spec, t.device)
+            np.save(staging / "val_logits.npy", logits.astype(np.float32))  # the INT8 decision and unknown images reuse them
             aspec, open_set = self._open_set(path, aspec, logits, st)
             return _artifact_result(path, aspec, logits, labels) | {"open_set": open_set}
 
         f = self._run(f"fp32-{name}", self.out / name / "fp32", fin, fp32)
-        fcorrect = np.asarray(f.result["val_pred"]) == labels
-        self._say(f"{name} FP32: val top-1 {_acc_text(f.result)}")
+        if self.multilabel:
+            from ..compress.budget import multilabel_decision
+            from ..scores import sigmoid
+
+            fcorrect = sigmoid(self._val_logits(f, data, spec, t.device))  # per-image scores: the paired mAP bootstrap
+            decide = multilabel_decision(labels)
+        else:
+            from ..compress.budget import top1_decision
+
+            fcorrect, decide = np.asarray(f.result["val_pred"]) == labels, top1_decision
+        self._say(f"{name} FP32: val {_acc_text(f.result)}")
         out = {"fp32": f}
 
         from ..artifacts import read_sidecar
@@ -396,18 +430,20 @@ class Pipeline:
             nonlocal calib_px, calib_hashes
             calib_px, calib_hashes = self._calibration(data, spec)
             calib = self._inputs(calib_px, fspec)
-            preds: dict[str, list] = {}
             evaluated: dict[str, tuple] = {}
 
             def correct(path: Path) -> np.ndarray:
                 logits, st = self._evaluate_stats(path, data, spec, t.device)
-                preds[str(path)] = logits.argmax(1).tolist()
                 evaluated[str(path)] = (logits, st)
+                if self.multilabel:
+                    from ..scores import sigmoid
+
+                    return sigmoid(logits)
                 return logits.argmax(1) == labels
 
             job = Int8Job(mdl, spec, fpath, fspec, calib, work / "int8", (), {}, verify_imgs)
             attempts = ladder(t, job, correct, fcorrect, self.cfg.max_drop, work, max_float_layers=self.cfg.int8_keep_float,
-                              log=lambda s: self._say(s), name=name)
+                              log=lambda s: self._say(s), name=name, decide=decide)
             chosen = next((a for a in attempts if a["final"]), None)
             res = {"attempts": attempts, "calibration_images": len(calib), "calibration_sha256": digest(calib_hashes)}
             if chosen is None:
@@ -421,8 +457,15 @@ class Pipeline:
                     remove_artifact(Path(a["artifact"]))
             from ..artifacts import read_sidecar as _rs
 
-            qspec, res["open_set"] = self._open_set(dst, _rs(dst), *evaluated[str(src)])
-            res.update(_artifact_result(dst, qspec, None, labels, preds=preds[str(src)]))
+            qlogits, qstats = evaluated[str(src)]
+            np.save(staging / "val_logits.npy", qlogits.astype(np.float32))
+            if self.multilabel:  # INT8 moves the scores: its own per-label thresholds, as compress does
+                from ..compress.steps import refit_thresholds
+                from ..scores import sigmoid
+
+                res["thresholds"] = refit_thresholds(dst, sigmoid(qlogits), labels)
+            qspec, res["open_set"] = self._open_set(dst, _rs(dst), qlogits, qstats)
+            res.update(_artifact_result(dst, qspec, qlogits, labels))
             res["within_budget"] = chosen["within_budget"]
             res["budget"] = chosen.get("budget")
             res["keep_float"] = chosen["keep_float"]
@@ -435,7 +478,7 @@ class Pipeline:
             self._say(f"{name} INT8: not built: {q.result['error']}", "red")
         else:
             style = "green" if q.result["within_budget"] else "red"
-            self._say(f"{name} INT8: val top-1 {_acc_text(q.result)}; {q.result['budget']}", style)
+            self._say(f"{name} INT8: val {_acc_text(q.result)}; {q.result['budget']}", style)
         return out
 
     # --- unknown images ----------------------------------------------------------------------------------------
@@ -452,14 +495,14 @@ class Pipeline:
         built = [(t, prec, r) for t, per in arts.items() for prec, r in per.items() if "artifact" in r.result]
         inputs = {"artifacts": [r.digest for _, _, r in built], "val": data.result["content"],
                   "ood": {d: [file_sha256(f) for f in files] for d, files in folders.items()}}
-        labels = np.asarray([r["label"] for r in read_record(data.folder)["val"]])
+        labels = truth(read_record(data.folder))
         _, spec = self._model(model)
 
         def fn(staging: Path, work: Path) -> dict:
             rows = []
             for t, prec, r in built:
                 path = r.path(r.result["artifact"])
-                known = self._evaluate(path, data, spec, TARGETS[t].device)
+                known = self._val_logits(r, data, spec, TARGETS[t].device)
                 with Predictor(path, threads=self.cfg.threads, device=TARGETS[t].device) as pred, self.con.status(f"{path.name}: unknown images ..."):
                     unknown = {d: run_images(pred, files)[0] for d, files in folders.items()}
                     aspec = pred.spec
@@ -520,8 +563,9 @@ class Pipeline:
     def _report_context(self, data, recipe, model, arts, bench, wall, cpu) -> dict:
         from .pick import picks
 
-        labels = [r["label"] for r in read_record(data.folder)["val"]]
-        ctx = {"config": self.cfg.to_dict(), "out": str(self.out), "data": data, "recipe": recipe, "model": model,
+        record = read_record(data.folder)
+        labels = truth(record).tolist()
+        ctx = {"task": "multilabel" if is_multilabel(record) else "multiclass", "config": self.cfg.to_dict(), "out": str(self.out), "data": data, "recipe": recipe, "model": model,
                "artifacts": arts, "bench": bench, "skipped_targets": dict(self.skipped), "labels": labels,
                "stages": dict(self.stages.done), "wall_seconds": wall, "cpu_seconds": cpu}
         ctx["picks"] = picks(ctx)
@@ -551,20 +595,33 @@ def _npy_bytes(a: np.ndarray) -> bytes:
 
 
 def _acc_text(result: dict) -> str:
-    return stats.Proportion(result["k"], result["n"], result["val_top1"], *result["val_interval"]).pct()
+    """'top-1 96.1% [91.7, 98.2] (147/153)', or 'mAP 0.8421 [0.8312, 0.8530] (n=500)' for a multi-label artifact."""
+    if "val_map" in result:
+        lo, hi = result["val_interval"]
+        return f"mAP {result['val_map']:.4f} [{lo:.4f}, {hi:.4f}] (n={result['n']})"
+    return "top-1 " + stats.Proportion(result["k"], result["n"], result["val_top1"], *result["val_interval"]).pct()
 
 
-def _artifact_result(path: Path, aspec, logits, labels: np.ndarray, preds: list | None = None) -> dict:
-    pred = np.asarray(preds) if preds is not None else logits.argmax(1)
-    acc = stats.accuracy(pred == labels)
+def _artifact_result(path: Path, aspec, logits: np.ndarray, labels: np.ndarray) -> dict:
+    """An artifact's row: its validation figures (top-1, or mAP and F1 at its thresholds for multi-label truth) with
+    intervals, its size, and its lineage."""
     files = [path] + ([path.with_suffix(".bin")] if path.suffix == ".xml" else [])
     # the check of THIS file (INT8 by PTQ has none: evaluated on val); fitting the open-set threshold comes after it
     last = next((s for s in reversed(aspec.lineage) if s.step != "fit_reference"), None)
     verify = last.metrics if last is not None and last.step == "export" and last.metrics else None
-    return {"artifact": path.name, "val_pred": pred.tolist(), "val_top1": acc.value, "val_interval": [acc.lo, acc.hi],
-            "k": acc.k, "n": acc.n, "file_mb": round(sum(p.stat().st_size for p in files) / 1e6, 3),
-            "precision": aspec.artifact.get("precision"), "format": aspec.artifact.get("format"), "verify": verify,
-            "lineage": [{"step": s.step, "params": s.params, "metrics": s.metrics} for s in aspec.lineage]}
+    row = {"artifact": path.name, "file_mb": round(sum(p.stat().st_size for p in files) / 1e6, 3),
+           "precision": aspec.artifact.get("precision"), "format": aspec.artifact.get("format"), "verify": verify,
+           "lineage": [{"step": s.step, "params": s.params, "metrics": s.metrics} for s in aspec.lineage]}
+    if labels.ndim == 2:
+        from ..multilabel import metrics
+        from ..scores import sigmoid
+
+        m = metrics(labels, sigmoid(logits), aspec.labels, aspec.thresholds or [0.5] * aspec.num_classes)
+        return row | {"val_map": m["map"]["value"], "val_interval": m["map"]["interval"], "n": m["n"],
+                      "micro_f1": m["micro_f1"], "macro_f1": m["macro_f1"], "per_label": m["per_label"]}
+    pred = logits.argmax(1)
+    acc = stats.accuracy(pred == labels)
+    return row | {"val_pred": pred.tolist(), "val_top1": acc.value, "val_interval": [acc.lo, acc.hi], "k": acc.k, "n": acc.n}
 
 
 def _move_artifact(src: Path, dst: Path) -> None:

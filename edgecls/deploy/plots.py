@@ -24,7 +24,7 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def training_curves(history: list[dict], best_epoch: int) -> bytes:
+def training_curves(history: list[dict], best_epoch: int, key: str = "val_top1", what: str = "validation top-1, %") -> bytes:
     plt = _plt()
     ep = [h["epoch"] for h in history]
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -34,13 +34,13 @@ def training_curves(history: list[dict], best_epoch: int) -> bytes:
     a.set_xlabel("epoch")
     a.set_title("loss")
     a.legend(fontsize=8)
-    b.plot(ep, [100 * h["val_top1"] for h in history], "o-", color="tab:green")
+    b.plot(ep, [100 * h[key] for h in history], "o-", color="tab:green")
     b.axvline(best_epoch, color="grey", ls=":", lw=1)
     at = next(h for h in history if h["epoch"] == best_epoch)
-    b.annotate(f"best: epoch {best_epoch}", (best_epoch, 100 * at["val_top1"]), fontsize=8,
+    b.annotate(f"best: epoch {best_epoch}", (best_epoch, 100 * at[key]), fontsize=8,
                xytext=(5, -14), textcoords="offset points")
     b.set_xlabel("epoch")
-    b.set_title("validation top-1, %")
+    b.set_title(what)
     for ax in (a, b):
         ax.grid(alpha=0.3)
         ax.set_xticks(ep)
@@ -60,7 +60,7 @@ def image_sizes(widths: list[int], heights: list[int]) -> bytes:
     return _png(fig)
 
 
-def accuracy_bars(rows: list[dict], reference: float | None) -> bytes:
+def accuracy_bars(rows: list[dict], reference: float | None, what: str = "validation top-1, %") -> bytes:
     """rows: {label, value, lo, hi} in [0, 1]; horizontal bars with 95% intervals."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
@@ -73,12 +73,12 @@ def accuracy_bars(rows: list[dict], reference: float | None) -> bytes:
         ax.legend(fontsize=8, loc="lower left")
     ax.set_yticks(y, [r["label"] for r in rows], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("validation top-1, % (95% interval)")
+    ax.set_xlabel(f"{what} (95% interval)")
     ax.grid(alpha=0.3, axis="x")
     return _png(fig)
 
 
-def pareto(points: list[dict], budget_ms: float | None, metric: str) -> bytes:
+def pareto(points: list[dict], budget_ms: float | None, metric: str, what: str = "validation top-1, %") -> bytes:
     """points: {label, target, precision, latency_ms, value, lo, hi, size_mb, acceptable}. Colour = runtime, marker =
     precision (circle FP32, square INT8, cross: over the accuracy budget), size = file size; the non-dominated front
     is dashed. A legend names the points, so labels never overlap."""
@@ -100,7 +100,7 @@ def pareto(points: list[dict], budget_ms: float | None, metric: str) -> bytes:
     if budget_ms is not None:
         ax.axvline(budget_ms, color="tab:orange", lw=1, label=f"latency budget {budget_ms:g} ms")
     ax.set_xlabel(f"{metric}, ms (this machine, batch 1)")
-    ax.set_ylabel("validation top-1, % (95% interval)")
+    ax.set_ylabel(f"{what} (95% interval)")
     ax.set_title("accuracy vs latency (marker size = file size)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), markerscale=0.6)

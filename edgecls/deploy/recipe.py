@@ -22,11 +22,12 @@ class DataFacts:
     median_side: float  # shorter side of the median picture, pixels
     imbalance: float  # largest / smallest class count in training
     pretrained: bool  # ImageNet weights are available offline for the arch
+    multilabel: bool = False  # a labels manifest: several labels per image
 
     @classmethod
     def from_summary(cls, summary: dict, pretrained: bool) -> DataFacts:
         return cls(summary["n_train"], len(summary["classes"]), summary["shorter_side"]["median"], summary["imbalance"],
-                   pretrained)
+                   pretrained, summary.get("task") == "multilabel")
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,26 @@ def _modifiers(f: DataFacts, s: dict, size: int) -> list[str]:
     return why
 
 
+def _multilabel(f: DataFacts, s: dict) -> list[str]:
+    """The table's row turned multi-label: sigmoid outputs and BCE; what only fits one class per image goes."""
+    why = ["several labels per image: sigmoid outputs, binary cross-entropy per label, per-label thresholds fitted "
+           "for max F1 on validation"]
+    s["task"] = "multilabel"
+    if s.get("head_init") == "linear_probe":
+        s["head_init"], s["lr"] = "random", max(s.get("lr", 1e-3), 1e-3)
+        why.append("the linear probe fits a softmax classifier: a random head instead, trained at lr >= 1e-3")
+    if s.get("balance", "none") != "none":
+        s["balance"], s["multilabel_loss"] = "none", "asymmetric"
+        why.append(f"labels are imbalanced ({f.imbalance:.1f}:1 most to least frequent): the asymmetric loss instead of "
+                   "class weights (which weigh single classes)")
+    for k in ("mixup", "cutmix"):
+        if s.get(k):
+            s[k] = 0.0
+            why.append(f"{k} off: it mixes one class per image")
+    s["label_smoothing"] = 0.0
+    return why
+
+
 def choose_recipe(facts: DataFacts, arch: str, *, given: dict | None = None, overrides: dict | None = None,
                   input_size: int = 224) -> tuple[dict, str, list[str]]:
     """-> (TrainConfig settings, recipe name, reasons). `given` replaces the table; `overrides` win over both."""
@@ -102,13 +123,18 @@ def choose_recipe(facts: DataFacts, arch: str, *, given: dict | None = None, ove
         why = [f"{facts.n_train} training images, {facts.n_classes} classes, median shorter side "
                f"{facts.median_side:.0f} px{', ImageNet weights available' if facts.pretrained else ''}: {row.why}"]
         why += _modifiers(facts, settings, input_size)
+        if facts.multilabel:
+            why += _multilabel(facts, settings)
+    if facts.multilabel and given is not None:
+        settings.setdefault("task", "multilabel")
     settings["arch"] = arch
     if overrides:
         settings.update(overrides)
         why.append("set by you: " + ", ".join(f"{k}={v}" for k, v in overrides.items()))
     if facts.n_train < settings.get("batch_size", 128):
         settings["batch_size"] = max(1, facts.n_train)
-    TrainConfig.from_dict({k: v for k, v in settings.items()})  # an unknown or bad setting fails here, with its name
+    # an unknown or bad setting fails here, with its name (a multi-label check needs some folder, not Fashion-MNIST)
+    TrainConfig.from_dict({**({"data": "data"} if settings.get("task") == "multilabel" else {}), **settings})
     return settings, name, why
 
 

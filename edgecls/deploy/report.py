@@ -62,20 +62,42 @@ def acc_text(value: float, lo: float, hi: float, k: int | None = None, n: int | 
     return s + (f" ({k}/{n})" if k is not None else "")
 
 
+def is_multilabel(ctx: dict) -> bool:
+    return ctx.get("task") == "multilabel"
+
+
+def figure_name(ctx: dict) -> str:
+    """What the artifacts are judged by: top-1, or mAP for a multi-label model."""
+    return "mAP" if is_multilabel(ctx) else "top-1"
+
+
+def float_figure(ctx: dict) -> tuple[float, float, float, str]:
+    """The PyTorch float model's validation figure: (value, lo, hi, text)."""
+    m = ctx["model"].result
+    if is_multilabel(ctx):
+        v, (lo, hi) = m["summary"]["val_map"], m["summary"]["val_map_interval"]
+        return v, lo, hi, f"validation mAP {v:.4f} [{lo:.4f}, {hi:.4f}] on {m['val']['n']} images (bootstrap 95% interval)"
+    n = m["val"]["n"]
+    acc = stats.wilson(int(round(m["summary"]["val_top1"] * n)), n)
+    return acc.value, acc.lo, acc.hi, f"validation top-1 {acc.pct()} on {n} images (95% Wilson interval)"
+
+
+def score(r: dict) -> float | None:
+    """An artifact's (or attempt's) figure: mAP for a multi-label one, top-1 otherwise."""
+    return r.get("val_map", r.get("val_top1"))
+
+
 # --- sections -------------------------------------------------------------------------------------------------
 def summary(ctx: dict) -> Section:
     s = Section("summary", "Summary")
-    m = ctx["model"].result
-    n = m["val"]["n"]
-    k = int(round(m["summary"]["val_top1"] * n))
-    acc = stats.wilson(k, n)
+    value, lo, hi, text = float_figure(ctx)
     pk = ctx["picks"].get("overall")
     cfg = ctx["config"]
     if pk:
         (s.p if pk.get("meets_budgets") else s.warn)(f"Pick: {pk['why']}")
     else:
         s.warn("No artifact could be built for any target here; see the sections below.")
-    s.p(f"Float model ({cfg['arch']}): validation top-1 {acc.pct()} on {n} images (95% Wilson interval).")
+    s.p(f"Float model ({cfg['arch']}): {text}.")
     rows = []
     for t, per in ctx["artifacts"].items():
         f, q = per.get("fp32"), per.get("int8")
@@ -85,15 +107,19 @@ def summary(ctx: dict) -> Section:
                      _int8_verdict(q) if q else "-"])
     for t, why in ctx["skipped_targets"].items():
         rows.append([t, "skipped", "skipped", why])
-    s.table(["target", "FP32 val top-1", "INT8 val top-1", f"INT8 within {cfg['max_drop']:g} pts?"], rows)
+    f = figure_name(ctx)
+    s.table(["target", f"FP32 val {f}", f"INT8 val {f}", f"INT8 within {cfg['max_drop']:g} pts?"], rows)
     warnings = _warnings(ctx)
     if warnings:
         s.items(warnings)
-    s.data = {"pick": pk, "float_val_top1": acc.as_dict(), "warnings": warnings}
+    s.data = {"pick": pk, f"float_val_{'map' if is_multilabel(ctx) else 'top1'}": {"value": value, "lo": lo, "hi": hi},
+              "warnings": warnings}
     return s
 
 
 def _acc_cell(r: dict) -> str:
+    if "val_map" in r:
+        return f"{r['val_map']:.4f} [{r['val_interval'][0]:.4f}, {r['val_interval'][1]:.4f}] (n={r['n']})"
     return acc_text(r["val_top1"], *r["val_interval"], r["k"], r["n"])
 
 
@@ -103,6 +129,9 @@ def _int8_verdict(q) -> str:
         return "not built: " + r.get("error", "?")
     chosen = next((a for a in r["attempts"] if a["final"]), {})
     verdict = "yes" if r["within_budget"] else "NO"
+    if "drop_interval" in chosen:  # multi-label: mAP points with the paired bootstrap interval
+        lo, hi = chosen["drop_interval"]
+        return f"{verdict}: drop {chosen.get('drop_pts', 0):+.2f} mAP pts [{lo:+.2f}, {hi:+.2f}]"
     return f"{verdict}: drop {chosen.get('drop_pts', 0):+.2f} pts, McNemar p={chosen.get('mcnemar_p', 1):.2g}"
 
 
@@ -143,8 +172,13 @@ def data_section(ctx: dict) -> Section:
     d = ctx["data"].result["summary"]
     s = Section("data", "Data")
     s.p(f"Training images from {d['train_root']}; validation: {d['val_split']} ({d['layout']}).")
-    s.table(["class", "train", "val"], [[c, a, b] for c, a, b in zip(d["classes"], d["train_counts"], d["val_counts"])]
-            + [["total", d["n_train"], d["n_val"]]])
+    if d.get("task") == "multilabel":
+        s.p(f"Multi-label: {d['labels_per_image']:.2f} labels per image on average; the counts are images carrying each label.")
+        s.table(["label", "train images", "val images"], [[c, a, b] for c, a, b in zip(d["classes"], d["train_counts"], d["val_counts"])]
+                + [["images", d["n_train"], d["n_val"]]])
+    else:
+        s.table(["class", "train", "val"], [[c, a, b] for c, a, b in zip(d["classes"], d["train_counts"], d["val_counts"])]
+                + [["total", d["n_train"], d["n_val"]]])
     ss, mp = d["shorter_side"], d["megapixels"]
     s.p(f"Picture size: shorter side {ss['min']}-{ss['max']} px (median {ss['median']:.0f}); {_mp(mp['min'])} to "
         f"{_mp(mp['max'])} (median {_mp(mp['median'])}). Class imbalance (largest/smallest training class): {d['imbalance']:.2f}:1.")
@@ -196,21 +230,24 @@ def training_section(ctx: dict) -> Section:
     h = m["history"]
     best = m["summary"]["best_epoch"]
     s = Section("training", "Training")
-    s.img("curves.png", _plots().training_curves(h, best), "training curves")
-    s.table(["epoch", "train loss", "val loss", "val top-1", "lr", "img/s", "seconds"],
-            [[x["epoch"], f"{x['loss']:.4f}", f"{x['val_loss']:.4f}" if "val_loss" in x else "-", pct(x["val_top1"], 2),
+    key, what = ("val_map", "val mAP") if is_multilabel(ctx) else ("val_top1", "val top-1")
+    s.img("curves.png", _plots().training_curves(h, best, key, what.replace("val", "validation") + ", x100"), "training curves")
+    s.table(["epoch", "train loss", "val loss", what, "lr", "img/s", "seconds"],
+            [[x["epoch"], f"{x['loss']:.4f}", f"{x['val_loss']:.4f}" if "val_loss" in x else "-", pct(x[key], 2),
               f"{x['lr']:.2e}", f"{x['images_per_s']:.1f}", f"{x['seconds']:.0f}"] for x in h])
-    last = h[-1]["val_top1"]
+    last = h[-1][key]
     probe = " (epoch 0: the classifier fitted on frozen features, before any fine-tuning)" if h[0]["epoch"] == 0 else ""
-    s.p(f"The model kept is epoch {best} of {h[-1]['epoch']}{probe}, the best validation top-1. Choosing the epoch on the validation set "
-        f"makes its accuracy slightly optimistic; the last epoch scored {pct(last, 2)}. "
+    s.p(f"The model kept is epoch {best} of {h[-1]['epoch']}{probe}, the best {what.replace('val', 'validation')}. Choosing the epoch on the validation set "
+        f"makes its figure slightly optimistic; the last epoch scored {pct(last, 2)}. "
         f"Training ran at {m['train_images_per_s']:.1f} images/s"
         + (" and resumed from a checkpoint after an interruption." if m.get("resumed") else "."))
     s.data = {"history": h, "best_epoch": best}
     return s
 
 
-def calibration_section(ctx: dict) -> Section:
+def calibration_section(ctx: dict) -> Section | None:
+    if is_multilabel(ctx):  # per-label thresholds take the place of the temperature: per-label section
+        return None
     m = ctx["model"].result
     s = Section("calibration", "Calibration")
     b, a = m["val"], m["val_calibrated"]
@@ -229,6 +266,10 @@ def calibration_section(ctx: dict) -> Section:
 
 
 def per_class_section(ctx: dict) -> Section:
+    if is_multilabel(ctx):
+        from .report_multilabel import per_label_section
+
+        return per_label_section(ctx)
     v = ctx["model"].result["val"]
     s = Section("per_class", "Per class (float model, validation)")
     rows = []
@@ -274,9 +315,11 @@ def artifacts_section(ctx: dict) -> Section:
     s = Section("artifacts", "Artifacts: accuracy on the validation set")
     m = ctx["model"].result
     n = m["val"]["n"]
-    ref = m["summary"]["val_top1"]
-    bars = [{"label": "PyTorch float", "value": ref, **dict(zip(("lo", "hi"), _ci(ref, n)))}]
-    rows = [["PyTorch float", "model/model.pt", "-", acc_text(ref, *_ci(ref, n), int(round(ref * n)), n), "-"]]
+    ref, lo, hi, _ = float_figure(ctx)
+    ml = is_multilabel(ctx)
+    bars = [{"label": "PyTorch float", "value": ref, "lo": lo, "hi": hi}]
+    rows = [["PyTorch float", "model/model.pt", "-",
+             f"{ref:.4f} [{lo:.4f}, {hi:.4f}] (n={n})" if ml else acc_text(ref, lo, hi, int(round(ref * n)), n), "-"]]
     for t, per in ctx["artifacts"].items():
         for prec, st in per.items():
             r = st.result
@@ -287,12 +330,17 @@ def artifacts_section(ctx: dict) -> Section:
                      if v else ("evaluated on validation (INT8 from the verified FP32 artifact)" if prec == "int8" else "-"))
             rel = f"{t}/{prec}/{r['artifact']}"
             rows.append([f"{t} {prec.upper()}", rel, f"{r['file_mb']:.2f}", _acc_cell(r), check])
-            bars.append({"label": f"{t} {prec.upper()}", "value": r["val_top1"], "lo": r["val_interval"][0], "hi": r["val_interval"][1]})
-    s.table(["artifact", "file", "MB", "val top-1 [95%] (k/n)", "check against PyTorch"], rows)
-    s.img("accuracy.png", _plots().accuracy_bars(bars, ref), "validation accuracy per artifact with 95% intervals")
-    s.p("Intervals are 95% Wilson score intervals: with n validation images one image is "
-        f"{100 / n:.2f} points. Differences between artifacts are judged by the paired test in the next section, "
-        "not by whether these intervals overlap.")
+            bars.append({"label": f"{t} {prec.upper()}", "value": score(r), "lo": r["val_interval"][0], "hi": r["val_interval"][1]})
+    s.table(["artifact", "file", "MB", "val mAP [95%] (n)" if ml else "val top-1 [95%] (k/n)", "check against PyTorch"], rows)
+    s.img("accuracy.png", _plots().accuracy_bars(bars, ref, "validation mAP x 100" if ml else "validation top-1, %"),
+          "validation figure per artifact with 95% intervals")
+    if ml:
+        s.p("Intervals are percentile bootstrap 95% intervals over images (1,000 resamples). Differences between "
+            "artifacts are judged by the paired bootstrap in the next section, not by whether these intervals overlap.")
+    else:
+        s.p("Intervals are 95% Wilson score intervals: with n validation images one image is "
+            f"{100 / n:.2f} points. Differences between artifacts are judged by the paired test in the next section, "
+            "not by whether these intervals overlap.")
     s.data = {"rows": bars}
     return s
 
@@ -307,6 +355,10 @@ def _ci(v: float, n: int) -> tuple[float, float]:
 
 
 def int8_section(ctx: dict) -> Section:
+    if is_multilabel(ctx):
+        from .report_multilabel import int8_map_section
+
+        return int8_map_section(ctx)
     cfg = ctx["config"]
     s = Section("int8", f"INT8 vs FP32: paired test per runtime (budget {_pts(cfg['max_drop'])})")
     s.p("Each INT8 build is compared with the FP32 artifact of the same runtime on the same validation images. Only "
@@ -378,10 +430,12 @@ def latency_section(ctx: dict) -> Section | None:
             continue
         st = ctx["artifacts"][c["target"]][c["precision"]].result
         pts.append({"label": f"{c['target']} {c['precision']}", "target": c["target"], "precision": c["precision"],
-                    "latency_ms": c["latency_ms"], "value": st["val_top1"],
+                    "latency_ms": c["latency_ms"], "value": score(st),
                     "lo": st["val_interval"][0], "hi": st["val_interval"][1], "size_mb": c["file_mb"], "acceptable": c["acceptable"]})
     if pts:
-        s.img("pareto.png", _plots().pareto(pts, ctx["config"]["budget_ms"], ctx["picks"]["metric"]), "accuracy vs latency")
+        s.img("pareto.png", _plots().pareto(pts, ctx["config"]["budget_ms"], ctx["picks"]["metric"],
+                                            "validation mAP x 100" if is_multilabel(ctx) else "validation top-1, %"),
+              "accuracy vs latency")
     if b.result.get("errors"):
         s.table(["artifact", "not benchmarked because"], [[k, v] for k, v in b.result["errors"].items()])
     s.data = {"rows": b.result["rows"], "device": dev}
@@ -396,7 +450,7 @@ def pick_section(ctx: dict) -> Section:
     p = ctx["picks"]
     cfg = ctx["config"]
     s = Section("pick", "The pick")
-    s.p(f"Rule: keep the artifacts within the accuracy budget ({_pts(cfg['max_drop'])} of top-1 below FP32, paired "
+    s.p(f"Rule: keep the artifacts within the accuracy budget ({_pts(cfg['max_drop'])} of {figure_name(ctx)} below FP32, paired "
         "test), then those within the latency budget"
         + (f" ({cfg['budget_ms']:g} ms {p['metric']})" if cfg["budget_ms"] else " (none given)") + ", then the fastest.")
     rows = [[t, pk["precision"].upper(), Path(pk["path"]).name, pk["why"]] for t, pk in p["targets"].items()]

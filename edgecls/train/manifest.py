@@ -149,11 +149,12 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
 
 
 def load_multilabel(source: str | os.PathLike, *, classes: tuple[str, ...] | list[str] | None = None,
-                    allow_empty: bool = False, strict: bool = False) -> ArrayDataset:
+                    allow_empty: bool = False, strict: bool = False, hashes: bool = False) -> ArrayDataset:
     """A multi-label dataset: `source` is a folder holding labels.csv/labels.json, or the manifest itself.
 
     Returns an ArrayDataset whose labels are a (N, classes) uint8 multi-hot matrix. Unreadable images are skipped and
-    listed (strict: an error); a file the manifest names that does not exist is always an error."""
+    listed (strict: an error); a file the manifest names that does not exist is always an error. `ds.files` holds each
+    kept image's scan record (size, conversion, SHA-256 with hashes=True), as scan_folder's do."""
     from .scan import Skipped, check_file
 
     src = Path(source)
@@ -184,12 +185,13 @@ def load_multilabel(source: str | os.PathLike, *, classes: tuple[str, ...] | lis
         raise ManifestError(f"{path} names {len(missing)} file(s) that do not exist under {root}, e.g. "
                             f"{missing[:3]}; paths are relative to the manifest's folder")
     index = {c: i for i, c in enumerate(classes)}
-    paths, rows, skipped = [], [], []
+    paths, rows, skipped, files = [], [], [], []
     for f, labels in zip(m.files, m.labels):
-        got = check_file(root / f, 0, hashes=False)
+        got = check_file(root / f, 0, hashes=hashes)
         if isinstance(got, Skipped):
             skipped.append(got)
             continue
+        files.append(got)
         paths.append(str(root / f))
         row = np.zeros(len(classes), np.uint8)
         row[[index[x] for x in labels]] = 1
@@ -201,6 +203,7 @@ def load_multilabel(source: str | os.PathLike, *, classes: tuple[str, ...] | lis
         raise ManifestError(f"{path}: none of its {len(m.files)} images can be read")
     ds = ArrayDataset(paths, np.stack(rows), classes)
     ds.skipped = skipped
+    ds.files = files
     return ds
 
 
