@@ -34,11 +34,26 @@ def known_fields(cls, d: dict[str, Any], error: type[Exception], what: str) -> N
         raise error(f"unknown {what} setting(s) {unknown}; known: {sorted(names)}")
 
 
+def load_yaml(text: str) -> Any:
+    """yaml.safe_load, but `5e-4` and `1e3` are numbers: PyYAML follows YAML 1.1, which needs a dot in a float
+    (`5.0e-4`), so `lr: 5e-4` would arrive as the string '5e-4' and fail later with a TypeError."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(
+        r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def read_yaml_mapping(path: str | Path, error: type[Exception], what: str) -> dict[str, Any]:
     import yaml
 
     try:
-        d = yaml.safe_load(Path(path).read_text()) or {}
+        d = load_yaml(Path(path).read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise error(f"cannot read {what} config {path}: {exc}") from exc
     if not isinstance(d, dict):

@@ -292,3 +292,16 @@ def test_every_train_and_deploy_option_says_what_it_means():
                 assert action.help and len(action.help) >= 15, (command, action.option_strings)
     text = sub.choices["train"].format_help()
     assert "{auto,none,crop_flip,rrc}" in text and "RandomResizedCrop" in text  # choices and their meaning
+
+
+def test_exponent_floats_read_as_numbers_in_yaml_and_on_the_command_line(tmp_path):
+    """PyYAML (YAML 1.1) reads `5e-4` as a string: `--train lr=5e-4` (the CLI's own example) and `lr: 5e-4` in a
+    recipe crashed with a TypeError deep in TrainConfig. Both must arrive as floats."""
+    from edgecls.deploy.cli import _kv
+    from edgecls.train import TrainConfig
+
+    assert _kv("lr=5e-4") == ("lr", 5e-4) and _kv("backbone-lr-mult=1E-1") == ("backbone_lr_mult", 0.1)
+    assert _kv("arch=efficientnet_lite0") == ("arch", "efficientnet_lite0") and _kv("ema=true") == ("ema", True)
+    (tmp_path / "r.yaml").write_text("lr: 2e-3\nweight_decay: 1E-4\nepochs: 2\n")
+    cfg = TrainConfig.from_yaml(tmp_path / "r.yaml")
+    assert (cfg.lr, cfg.weight_decay, cfg.epochs) == (2e-3, 1e-4, 2)

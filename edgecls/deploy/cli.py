@@ -14,12 +14,12 @@ def _help(name: str) -> str:
 
 
 def _kv(text: str) -> tuple[str, object]:
-    import yaml
+    from ..configfile import load_yaml
 
     key, eq, value = text.partition("=")
     if not eq or not key:
         raise argparse.ArgumentTypeError(f"{text!r}: use KEY=VALUE, e.g. epochs=3")
-    return key.strip().replace("-", "_"), yaml.safe_load(value)
+    return key.strip().replace("-", "_"), load_yaml(value)
 
 
 def add_parser(sub) -> None:
