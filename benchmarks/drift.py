@@ -19,6 +19,8 @@ statistic for a false-alarm rate of 1e-4 per window); `--psi-threshold 0.25` run
   sigma 1 px on the 32x32 picture), noisy (Gaussian sigma 20), JPEG quality 8; a different dataset (Fashion-MNIST,
   and the hymenoptera photos); class-prior changes ('cat' drawn 5x, 3x, 2x as often as each other class; vehicles
   only).
+- power on class-prior changes: `--power-streams` (default 200) random 500-frame streams per change ('cat' drawn
+  1x .. 5x as often), the share caught by frame 250 and by 500, these settings next to the old fixed PSI 0.25.
 Prints, per stream, the frame of the first event and what it names, then the monitor's CPU time per frame next to
 the Predictor's preprocessing of the same frame (one run on this shared machine: a ratio, not an absolute figure).
 """
@@ -29,6 +31,7 @@ import argparse
 import re
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +100,11 @@ def fresh_images(data: Path, test_dir: Path, per_class: int) -> list[Path]:
     return list_images(dest)
 
 
+def rng_for(stream: str) -> np.random.Generator:
+    """One seeded generator per stream, so a run with --psi-threshold sees the same frames as one without."""
+    return np.random.default_rng(zlib.crc32(stream.encode()))
+
+
 def wilson(k: int, n: int) -> tuple[float, float]:
     from edgecls.stats import wilson as _w
 
@@ -116,6 +124,8 @@ def main() -> int:
                     "(drawn from the fresh images; 0: skip)")
     ap.add_argument("--shift-frames", type=int, default=500, help="frames of each shifted stream")
     ap.add_argument("--psi-threshold", type=float, help="run the monitors with this fixed PSI threshold instead")
+    ap.add_argument("--power-streams", type=int, default=200, help="random class-prior streams per change for the share "
+                    "caught by frame 250 / 500, these settings against the old fixed PSI 0.25 (0: skip)")
     a = ap.parse_args()
 
     import cv2
@@ -132,7 +142,6 @@ def main() -> int:
     pred = edgecls.Predictor(a.model)
     if pred.spec.reference is None:
         raise SystemExit(f"{a.model} has no drift reference: run benchmarks/openset_cifar.py first")
-    rng = np.random.default_rng(0)
     frames = load(files)
     t = time.time()
     x, logits = run_inputs(pred, frames)
@@ -148,15 +157,15 @@ def main() -> int:
         t = time.time()
         fresh = fresh_images(data, test_dir, per_class)
         fx, fz = run_files(pred, fresh)
-        order = rng.permutation(len(fresh))[: a.fresh]
+        order = rng_for("fresh").permutation(len(fresh))[: a.fresh]
         at, ev, mon = first_event(pred, fx, fz, order, **opts)
         print(f"{'in-distribution (fresh)':28s} {len(order):6d}  {said(at, ev, mon)}  [{time.time() - t:.0f}s]", flush=True)
-    order = rng.integers(0, len(files), a.id_frames)
+    order = rng_for("test").integers(0, len(files), a.id_frames)
     at, ev, mon = first_event(pred, x, logits, order, **opts)
     print(f"{'in-distribution (test, x11)':28s} {a.id_frames:6d}  {said(at, ev, mon)}", flush=True)
 
     def shifted(name, change, picks=None):
-        idx = picks if picks is not None else rng.integers(0, len(files), a.shift_frames)
+        idx = picks if picks is not None else rng_for(name).integers(0, len(files), a.shift_frames)
         xs, lg = run_inputs(pred, [change(frames[i]) for i in idx])
         at, ev, mon = first_event(pred, xs, lg, np.arange(len(idx)), **opts)
         print(f"{name:28s} {len(idx):6d}  {said(at, ev, mon)}", flush=True)
@@ -173,18 +182,36 @@ def main() -> int:
 
     def prior_stream(name, weight):
         w = np.array([weight(c) for c in classes], float)
-        picks = rng.choice(len(files), a.shift_frames, p=w / w.sum())
+        picks = rng_for(name).choice(len(files), a.shift_frames, p=w / w.sum())
         at, ev, mon = first_event(pred, x, logits, picks, **opts)
-        print(f"{name:28s} {a.shift_frames:6d}  {said(at, ev, mon)}", flush=True)
+        cat = np.mean(logits[picks[:250]].argmax(1) == pred.labels.index("cat"))
+        print(f"{name:28s} {a.shift_frames:6d}  {said(at, ev, mon)}  ['cat' answers in the first window: {cat:.0%}]",
+              flush=True)
 
     # class prior, no image changed: 'cat' drawn k times as often as each other class (k=5: 50% of the frames instead
     # of 17%; k=3: 38%; k=2: 29%), then a scene change: only airplanes and automobiles
     for k in (5, 3, 2):
         prior_stream(f"class prior: cat x{k}", lambda c, k=k: float(k) if c == "cat" else 1.0)
     prior_stream("class prior: vehicles only", lambda c: 1.0 if c in ("airplane", "automobile") else 0.0)
+    if a.power_streams:
+        # the same random streams under both rules: how often each catches the change by frame 250 and by 500
+        rules = {"these settings": opts, "fixed PSI 0.25": {"psi_threshold": 0.25}}
+        print(f"\nclass-prior changes, {a.power_streams} random streams of 500 test-split frames each: share with an "
+              "event (any statistic) by frame 250 / 500 (Wilson 95% for 500)")
+        for k in (1, 1.5, 2, 3, 5):
+            w = np.array([k if c == "cat" else 1.0 for c in classes])
+            r = rng_for(f"power {k}")
+            streams = [r.choice(len(files), 500, p=w / w.sum()) for _ in range(a.power_streams)]
+            row = []
+            for rule, o in rules.items():
+                at = [first_event(pred, x, logits, picks, **o)[0] for picks in streams]
+                by = [sum(t is not None and t <= f for t in at) for f in (250, 500)]
+                lo, hi = wilson(by[1], len(streams))
+                row.append(f"{rule} {by[0] / len(streams):.0%} / {by[1] / len(streams):.0%} [{lo:.0%}, {hi:.0%}]")
+            print(f"  'cat' drawn {k:g}x ({k / (k + len(set(classes)) - 1):.0%} of frames): " + "; ".join(row), flush=True)
     for name in ("fashion_mnist", "hymenoptera"):
         other = list_images(data / name)
-        pick = rng.choice(len(other), min(a.shift_frames, len(other)), replace=False)
+        pick = rng_for(name).choice(len(other), min(a.shift_frames, len(other)), replace=False)
         xs, lg = run_inputs(pred, load([other[i] for i in pick]))
         at, ev, mon = first_event(pred, xs, lg, np.arange(len(pick)), **opts)
         print(f"{'other data: ' + name:28s} {len(pick):6d}  {said(at, ev, mon)}", flush=True)
@@ -194,7 +221,7 @@ def main() -> int:
         # to the PSI values its log holds
         t = time.time()
         mon = pred.start_monitor(**opts)
-        idx = rng.integers(0, len(fx), a.null_windows * mon.window)
+        idx = rng_for("null").integers(0, len(fx), a.null_windows * mon.window)
         for i in range(0, len(idx), mon.window):
             mon.update(fx[idx[i : i + mon.window]], fz[idx[i : i + mon.window]])
         psi = mon.history
