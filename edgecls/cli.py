@@ -276,17 +276,27 @@ def cmd_monitor(a) -> int:
         from .openset.history import plot_history
 
         print(f"plot: {plot_history(recs, a.plot)}")
+    from .openset.history import threshold_of
+
     stats = list(dict.fromkeys(k for r in recs for k in r["psi"]))
     bars = " ▁▂▃▄▅▆▇█"
-    print(f"{len(recs)} windows, {recs[-1]['frames']} frames; PSI per statistic over the windows (█ = 0.5 or more)")
+    last = recs[-1]
+    how = (f"fixed PSI threshold {last['psi_threshold']:g}" if last.get("psi_threshold") is not None else
+           f"thresholds for a false-alarm rate of {last['false_alarm_rate']:g} per window" if last.get("false_alarm_rate")
+           else f"PSI threshold {threshold_of(last, '')} (an older log)")
+    print(f"{len(recs)} windows, {last['frames']} frames; {how}; PSI per statistic over the windows "
+          "(█ = twice its threshold or more)")
     for name in stats:
         vals = [r["psi"].get(name, 0.0) for r in recs]
-        line = "".join(bars[min(8, int(v / 0.5 * 8))] for v in vals[-80:])
-        print(f"  {name:13s} {line}  last {vals[-1]:.3f}, max {max(vals):.3f}")
+        limits = [threshold_of(r, name) for r in recs]
+        line = "".join(bars[min(8, int(v / t / 2 * 8))] if t else bars[0] for v, t in zip(vals[-80:], limits[-80:]))
+        limit = f"{limits[-1]:.3f}" if limits[-1] else "none"
+        print(f"  {name:13s} {line}  last {vals[-1]:.3f}, max {max(vals):.3f}, threshold {limit}")
     events = [(r, e) for r in recs for e in r.get("events", [])]
     print(f"{len(events)} drift events" + (":" if events else ""))
     for r, e in events[-a.last:]:
-        print(_plain(f"  {r.get('time', '?')}  frame {e['frames']}: {e['statistic']} PSI {e['psi']:.2f}: {e['message']}"))
+        over = f" > {e['threshold']:.2f}" if e.get("threshold") is not None else ""
+        print(_plain(f"  {r.get('time', '?')}  frame {e['frames']}: {e['statistic']} PSI {e['psi']:.2f}{over}: {e['message']}"))
     return 1 if events and a.fail_on_drift else 0
 
 
@@ -453,8 +463,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--last", type=int, default=20, help="show at most this many most recent events (default 20)")
     m.add_argument("--fail-on-drift", action="store_true", help="exit 1 when the log holds a drift event")
     m.add_argument("--json", action="store_true", help="print the window records as JSON")
-    m.add_argument("--plot", metavar="PNG", help="also draw the history: PSI per statistic per window with the event "
-                                               "threshold and events, and each statistic's mean vs its reference")
+    m.add_argument("--plot", metavar="PNG", help="also draw the history (a .png path): PSI per statistic per window as a "
+                                               "multiple of its event threshold, the windows with events, and each "
+                                               "statistic's mean vs its reference")
     m.set_defaults(func=cmd_monitor)
 
     from .deploy.cli import add_parser as add_deploy

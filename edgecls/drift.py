@@ -8,19 +8,33 @@ Every `window` frames it compares each statistic's distribution with the referen
 
     PSI = sum_i (p_i - q_i) * ln(p_i / q_i)   (p: this window, q: the reference, over the reference's bins)
 
-and raises a DriftEvent for each statistic over `psi_threshold`, with a message naming what moved ("mean brightness
+and raises a DriftEvent for each statistic over its threshold, with a message naming what moved ("mean brightness
 -45%", "'cat' 5.0x more frequent (50% vs 10%)", "unknown rate 31% vs 4%"). Events go to the `on_drift` callback
 and, with every window's figures, to a JSON-lines log the app can ship (`edgecls monitor LOG` prints it).
 
-Why PSI: it is a per-statistic distance with a long-used scale (< 0.1 stable, > 0.25 a real shift) and, over the
-reference's decile bins, its value under no drift is about (bins - 1) * (1/window + 1/n_reference) (~0.05 for 250
-frames): a default of 0.25 leaves a margin of many standard deviations, so an in-distribution stream stays quiet.
-numpy only (device core).
+Thresholds are set per statistic from PSI's distribution when nothing changed, not by a fixed rule of thumb: with B
+bins fixed by the reference, a window of n frames and a reference of m images drawn from the same population,
+PSI ~ (1/n + 1/m) * chi-square(B - 1) asymptotically (Yurdakul 2018, "Statistical properties of population stability
+index"; PSI is Jeffreys' divergence, whose second-order term is Pearson's chi-square distance). The user's knob is
+`false_alarm_rate`, the chance that a window of an unchanged stream raises any event (default 1e-4: with windows of
+250 frames, one false alarm per 2.5 million frames on average); it is split over the statistics of a window by
+Bonferroni, as alibi-detect's ChiSquareDrift/TabularDrift do over features. The rule-of-thumb scale (0.1 moderate,
+0.25 large) ignores n and m: with 250 frames against 900 images 0.25 is too high for a one-class prior change (PSI
+0.20 when one class of six goes from 17% to 36% of the answers), and against a small reference too low (153 photos
+over 20 class bins: PSI about 0.2 with nothing changed).
+
+The class prior is tested twice: over all classes together (chi-square with classes - 1 degrees of freedom, for a
+change spread over many classes) and class by class, each class's share against the rest (one degree of freedom,
+Bonferroni over the classes: `class_share`), which is what catches one class becoming several times as frequent.
+An explicit `psi_threshold` restores the single fixed threshold for every statistic (and drops `class_share`, whose
+PSI stays under the all-classes one but for smoothing: merging bins cannot raise a divergence). numpy only (device
+core).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import math
 import os
@@ -36,6 +50,7 @@ from .scores import ood_score, softmax
 from .spec import INPUT_STATS, Histogram, ModelSpec, Reference
 
 CHUNK = 32  # frames whose statistics are computed together
+DEFAULT_FALSE_ALARM_RATE = 1e-4  # per window, all statistics together
 MAX_PRIOR_BINS = 20  # classes compared one by one; the rest of a long label list is pooled into "other classes"
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
@@ -131,22 +146,69 @@ def build_reference(spec: ModelSpec, stats: dict[str, np.ndarray], logits: np.nd
 
 
 # --- comparison ------------------------------------------------------------------------------------------------
-def psi(counts: np.ndarray, ref_probs: np.ndarray) -> float:
-    """Population stability index of observed counts against reference shares (both smoothed so no bin is empty)."""
+def psi(counts: np.ndarray, ref_probs: np.ndarray, n_reference: int | None = None) -> float:
+    """Population stability index of observed counts against reference shares, both smoothed so no bin is empty:
+    half a frame added to each bin of the window and, given `n_reference` (the images the shares were measured on),
+    half an image to each reference bin (else a floor of 1e-4), so a class the reference never saw does not make
+    PSI explode on its first frame."""
     counts = np.asarray(counts, np.float64)
     p = (counts + 0.5) / (counts.sum() + 0.5 * len(counts))
-    q = np.maximum(np.asarray(ref_probs, np.float64), 1e-4)
+    q = np.asarray(ref_probs, np.float64)
+    q = (q * n_reference + 0.5) / (n_reference + 0.5 * len(q)) if n_reference else np.maximum(q, 1e-4)
     q = q / q.sum()
     return float(((p - q) * np.log(p / q)).sum())
 
 
+def chi2_sf(x: float, dof: int) -> float:
+    """P(X > x) for X ~ chi-square with an integer number of degrees of freedom (the closed forms of the regularized
+    upper incomplete gamma function Q(dof/2, x/2): a Poisson sum for even dof, erfc plus a series for odd)."""
+    if not isinstance(dof, int) or dof < 1:
+        raise InputError(f"chi-square degrees of freedom must be a positive integer, got {dof!r}")
+    if x <= 0:
+        return 1.0
+    h = x / 2.0
+    if dof % 2 == 0:
+        total = sum(math.exp(-h + i * math.log(h) - math.lgamma(i + 1)) for i in range(dof // 2))
+    else:
+        total = math.erfc(math.sqrt(h)) + sum(math.exp(-h + (i - 0.5) * math.log(h) - math.lgamma(i + 0.5))
+                                              for i in range(1, (dof + 1) // 2))
+    return min(1.0, total)
+
+
+@functools.lru_cache(maxsize=256)
+def chi2_isf(p: float, dof: int) -> float:
+    """The x with P(X > x) = p for X ~ chi-square(dof) (bisection on chi2_sf, to a relative 1e-10)."""
+    if not 0.0 < p < 1.0:
+        raise InputError(f"a tail probability must lie strictly between 0 and 1, got {p!r}")
+    lo, hi = 0.0, dof + 10.0
+    while chi2_sf(hi, dof) > p:
+        lo, hi = hi, hi * 2
+    while hi - lo > 1e-10 * hi:
+        mid = (lo + hi) / 2
+        if chi2_sf(mid, dof) > p:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def null_threshold(bins: int, window: int, n_reference: int, alpha: float) -> float:
+    """The PSI that a window of `window` frames exceeds with probability about `alpha` when the stream is still the
+    reference's population: (1/window + 1/n_reference) * chi-square(bins - 1) quantile. A one-bin statistic
+    (every reference value tied) cannot move: infinity."""
+    if bins < 2:
+        return math.inf
+    return (1.0 / window + 1.0 / n_reference) * chi2_isf(alpha, bins - 1)
+
+
 @dataclass(frozen=True)
 class DriftEvent:
-    statistic: str  # "brightness", "class_prior", "unknown_rate", "confidence", ...
+    statistic: str  # "brightness", "class_prior", "class_share", "unknown_rate", "confidence", ...
     psi: float
     message: str  # what moved, in words: "mean brightness -45% (61 vs 112)"
     frames: int  # frames seen when the window closed
     window: int  # frames in the window
+    threshold: float | None = None  # the statistic's threshold it went over
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -168,22 +230,41 @@ def _message(name: str, now: float, ref: float) -> str:
 class DriftMonitor:
     """Accumulates per-frame statistics and compares each full window with spec.reference.
 
-    window: frames per comparison (default 250). psi_threshold: a statistic over it raises an event (default 0.25).
+    window: frames per comparison (default 250).
+    false_alarm_rate: the chance that a window of an unchanged stream raises any event (default 1e-4); each
+        statistic's PSI threshold follows from it, the window and the reference's size (see `thresholds`).
+    psi_threshold: instead, one fixed PSI threshold for every statistic (the rule of thumb: 0.1 moderate, 0.25 large).
     on_drift: called with each DriftEvent (from the thread that ran the frame; keep it short).
-    log: a JSON-lines file, one record per window ({"frames", "psi", "now", "ref", "events"}), appended and flushed.
+    log: a JSON-lines file, one record per window ({"frames", "psi", "thresholds", "now", "ref", "events"}),
+        appended and flushed.
+
+    The false-alarm rate assumes the frames of a window are independent draws, as the reference images were;
+    consecutive frames of one video are not (a window of 250 frames of one scene is one scene, not 250 samples of the
+    field), so feed the monitor spaced-out frames (e.g. one a second) for the rate to hold.
     """
 
-    def __init__(self, spec: ModelSpec, *, window: int = 250, psi_threshold: float = 0.25,
-                 on_drift: Callable[[DriftEvent], Any] | None = None, log: str | os.PathLike | None = None):
+    def __init__(self, spec: ModelSpec, *, window: int = 250, false_alarm_rate: float | None = None,
+                 psi_threshold: float | None = None, on_drift: Callable[[DriftEvent], Any] | None = None,
+                 log: str | os.PathLike | None = None):
         if spec.reference is None:
             raise SpecError("this spec has no drift reference; fit one on validation images of the known classes "
                             "(edgecls fit-reference MODEL --data DIR, or edgecls.openset.fit_reference)")
-        if not isinstance(window, int) or window < 20:
-            raise ValueError(f"window={window!r}: give at least 20 frames per comparison (default 250)")
-        if not psi_threshold > 0:
-            raise ValueError(f"psi_threshold={psi_threshold!r} must be > 0 (0.1: moderate shift, 0.25: large; default 0.25)")
+        if isinstance(window, bool) or not isinstance(window, int) or window < 20:
+            raise InputError(f"window={window!r}: give at least 20 frames per comparison (default 250)")
+        if psi_threshold is not None and false_alarm_rate is not None:
+            raise InputError("give either false_alarm_rate (thresholds per statistic from the window and reference "
+                             "sizes) or psi_threshold (one fixed PSI threshold for every statistic), not both")
+        if psi_threshold is not None and not (_number(psi_threshold) and 0 < psi_threshold < math.inf):
+            raise InputError(f"psi_threshold={psi_threshold!r} must be a number > 0 (0.1: moderate shift, 0.25: large), "
+                             "or None for thresholds from false_alarm_rate")
+        if false_alarm_rate is not None and not (_number(false_alarm_rate) and 0 < false_alarm_rate < 1):
+            raise InputError(f"false_alarm_rate={false_alarm_rate!r} is the chance that a window of an unchanged stream "
+                             f"raises an event: give a probability strictly between 0 and 1 (default "
+                             f"{DEFAULT_FALSE_ALARM_RATE:g})")
         self.spec, self.ref = spec, spec.reference
-        self.window, self.psi_threshold, self.on_drift = window, float(psi_threshold), on_drift
+        self.window, self.on_drift = window, on_drift
+        self.psi_threshold = None if psi_threshold is None else float(psi_threshold)
+        self.false_alarm_rate = None if psi_threshold is not None else float(false_alarm_rate or DEFAULT_FALSE_ALARM_RATE)
         self.log_path = Path(log) if log is not None else None
         self.frames = 0  # frames in closed windows
         self.history: list[dict] = []  # one record per closed window (what the log holds)
@@ -200,6 +281,24 @@ class DriftMonitor:
         self._prior_map[keep] = np.arange(len(keep))
         self._prior_ref = np.bincount(self._prior_map, weights=prior, minlength=bins)
         self._prior_keep = keep
+        self.thresholds = self._thresholds()
+
+    def _thresholds(self) -> dict[str, float]:
+        """Each statistic's PSI threshold: the fixed psi_threshold, or its null distribution's 1 - a quantile with a =
+        false_alarm_rate / (statistics per window), split again over the classes for class_share."""
+        bins = {name: len(h.probs) for name, h in self.ref.histograms.items()}
+        bins["class_prior"] = len(self._prior_ref)
+        # one class against the rest: with two bins that is the all-classes test again, and under a fixed threshold it
+        # can never fire before class_prior does
+        if self.psi_threshold is None and len(self._prior_ref) > 2:
+            bins["class_share"] = 2
+        if self.spec.open_set is not None:
+            bins["unknown_rate"] = 2
+        if self.psi_threshold is not None:
+            return {name: self.psi_threshold for name in bins}
+        a = self.false_alarm_rate / len(bins)
+        return {name: null_threshold(b, self.window, self.ref.n, a / (len(self._prior_keep) if name == "class_share" else 1))
+                for name, b in bins.items()}
 
     def update(self, batch: np.ndarray, logits: np.ndarray, predictions: Sequence[Any] | None = None) -> list[DriftEvent]:
         """Add one processed batch (model inputs and their logits); returns the events of a window it closed.
@@ -238,45 +337,68 @@ class DriftMonitor:
                 self.on_drift(e)
         return events
 
-    def _prior_message(self, share: np.ndarray) -> str:
-        """Name the class whose share moved most: the one most over-represented when any is 1.5x its reference or
-        more, else the most under-represented one."""
-        ref = np.maximum(self._prior_ref, 1e-4)
-        named = len(self._prior_keep)  # bins of single classes (a pooled "other" bin is never named)
-        ratio = share[:named] / ref[:named]
-        i = int(np.argmax(ratio))
-        if ratio[i] < 1.5:
-            i = int(np.argmin(ratio))
-        label = self.spec.labels[int(self._prior_keep[i])]
-        if ratio[i] >= 1:
-            how = f"{ratio[i]:.1f}x more frequent"
-        else:
-            how = "absent" if share[i] == 0 else f"{1 / ratio[i]:.1f}x less frequent"
-        return f"'{label}' {how} ({share[i]:.0%} vs {self._prior_ref[i]:.0%})"
+    def _class_shares(self, counts: np.ndarray) -> np.ndarray:
+        """PSI of each named class's share against the rest (the pooled "other classes" bin is never named)."""
+        n, m = counts.sum(), self.ref.n
+        return np.array([psi(np.array([c, n - c]), np.array([q, 1.0 - q]), m)
+                         for c, q in zip(counts[: len(self._prior_keep)], self._prior_ref[: len(self._prior_keep)])])
+
+    def _prior_message(self, share: np.ndarray, moved: np.ndarray) -> str:
+        """Name the classes whose shares moved: those whose own share test is over class_share's threshold (under a
+        fixed psi_threshold: those at 1.5x or under 1/1.5 of their reference share), the more frequent ones first (the
+        new scene is what they show), at most three; when none qualifies, the one with the largest PSI."""
+        ref = np.maximum(self._prior_ref[: len(moved)], 1e-4)
+        ratio = share[: len(moved)] / ref
+        limit = self.thresholds.get("class_share")
+        named = np.flatnonzero(moved > limit) if limit is not None else np.flatnonzero((ratio >= 1.5) | (ratio <= 1 / 1.5))
+        if named.size == 0:
+            named = np.array([int(np.argmax(moved))])
+        up, down = named[ratio[named] >= 1], named[ratio[named] < 1]
+        order = [*up[np.argsort(-ratio[up], kind="stable")], *down[np.argsort(ratio[down], kind="stable")]]
+        words = []
+        for i in order[:3]:
+            label = self.spec.labels[int(self._prior_keep[i])]
+            if ratio[i] >= 1:
+                how = f"{ratio[i]:.1f}x more frequent"
+            else:
+                how = "absent" if share[i] == 0 else f"{1 / ratio[i]:.1f}x less frequent"
+            words.append(f"'{label}' {how} ({share[i]:.0%} vs {self._prior_ref[i]:.0%})")
+        more = f" and {len(order) - 3} more classes" if len(order) > 3 else ""
+        return ", ".join(words) + more
 
     def _compare(self, data: dict[str, np.ndarray]) -> tuple[list[DriftEvent], dict]:
-        n, ref = len(data["class"]), self.ref
+        n, ref, m = len(data["class"]), self.ref, self.ref.n
         scores, now, was, msgs = {}, {}, {}, {}
         for name, h in ref.histograms.items():
             v = data[name]
             counts = np.bincount(np.searchsorted(h.edges, v, side="right"), minlength=len(h.probs))
-            scores[name], now[name], was[name] = psi(counts, h.probs), float(v.mean()), h.mean
+            scores[name], now[name], was[name] = psi(counts, h.probs, m), float(v.mean()), h.mean
             msgs[name] = _message(name, now[name], was[name])
         counts = np.bincount(self._prior_map[data["class"]], minlength=len(self._prior_ref))
-        scores["class_prior"] = psi(counts, self._prior_ref)
-        msgs["class_prior"] = self._prior_message(counts / n)
+        shares = self._class_shares(counts)
+        scores["class_prior"] = psi(counts, self._prior_ref, m)
+        msgs["class_prior"] = self._prior_message(counts / n, shares)
+        if "class_share" in self.thresholds:
+            scores["class_share"], msgs["class_share"] = float(shares.max()), msgs["class_prior"]
         if self.spec.open_set is not None:
             u = float(data["unknown"].mean())
-            scores["unknown_rate"] = psi(np.array([n - u * n, u * n]), np.array([1 - ref.unknown_rate, ref.unknown_rate]))
+            scores["unknown_rate"] = psi(np.array([n - u * n, u * n]), np.array([1 - ref.unknown_rate, ref.unknown_rate]), m)
             now["unknown_rate"], was["unknown_rate"] = u, ref.unknown_rate
             msgs["unknown_rate"] = f"unknown rate {u:.0%} vs {ref.unknown_rate:.0%}"
-        events = [DriftEvent(k, round(v, 4), msgs[k], self.frames, n)
-                  for k, v in sorted(scores.items(), key=lambda kv: -kv[1]) if v > self.psi_threshold]
+        limit = self.thresholds
+        over = sorted((k for k, v in scores.items() if v > limit[k]), key=lambda k: -scores[k] / limit[k])
+        events = [DriftEvent(k, round(scores[k], 4), msgs[k], self.frames, n, round(limit[k], 4)) for k in over]
         record = {"time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "frames": self.frames,
-                  "window": n, "psi_threshold": self.psi_threshold, "psi": {k: round(v, 4) for k, v in scores.items()},
+                  "window": n, "psi_threshold": self.psi_threshold, "false_alarm_rate": self.false_alarm_rate,
+                  "thresholds": {k: round(v, 4) if math.isfinite(v) else None for k, v in limit.items()},
+                  "psi": {k: round(v, 4) for k, v in scores.items()},
                   "now": {k: round(v, 5) for k, v in now.items()}, "ref": {k: round(v, 5) for k, v in was.items()},
                   "events": [e.as_dict() for e in events]}
         return events, record
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def read_log(path: str | os.PathLike) -> list[dict]:

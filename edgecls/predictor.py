@@ -377,7 +377,7 @@ class Predictor:
     def start_monitor(self, **options: Any):
         """Watch for drift: every later predict() / stream() frame is compared, window by window, with the reference
         statistics stored in the spec (edgecls fit-reference). Options: see edgecls.drift.DriftMonitor (window,
-        psi_threshold, on_drift callback, log path). Returns the monitor, also kept as `self.monitor`."""
+        false_alarm_rate or a fixed psi_threshold, on_drift callback, log path). Returns the monitor, also kept as `self.monitor`."""
         from .drift import DriftMonitor
 
         if self.spec.multilabel:

@@ -1,5 +1,6 @@
 """Drift monitoring on real photos: the reference is fitted on the hymenoptera validation photos; the same photos,
-shuffled, raise nothing; darkened, blurred or noisy photos and an ants-only stream raise an event naming the cause."""
+shuffled, and the training photos (fresh ones from the same population) raise nothing; darkened, blurred or noisy
+photos and an ants-only or ants-heavy stream raise an event naming the cause."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from PIL import Image
 
 import edgecls
-from edgecls.drift import DriftMonitor, input_stats, psi, read_log
+from edgecls.drift import DriftMonitor, chi2_isf, chi2_sf, histogram, input_stats, null_threshold, psi, read_log
 from edgecls.errors import InputError, SpecError
 from edgecls.openset import fit_reference, list_images
 
@@ -114,7 +115,7 @@ def test_psi_and_bad_inputs(monitored, lite0, tmp_path, capsys):
         DriftMonitor(spec)
     onnx, _, frames = monitored
     pred = edgecls.Predictor(onnx)
-    with pytest.raises(ValueError, match="window"):
+    with pytest.raises(InputError, match="window"):
         pred.start_monitor(window=5)
     with pytest.raises(InputError, match="not found"):
         read_log(tmp_path / "none.jsonl")
@@ -139,3 +140,123 @@ def test_psi_and_bad_inputs(monitored, lite0, tmp_path, capsys):
     band = (img[..., 0] > 240) & (np.abs(img[..., 1].astype(int) - 191) < 12) & (np.abs(img[..., 2].astype(int) - 191) < 12)
     assert img.shape[0] > 400 and band.sum() > 500  # the windows with events are marked (red at 25% over white)
     assert main(["monitor", str(log), "--plot", str(tmp_path / "history.txt")]) == 2
+
+
+@pytest.fixture(scope="module")
+def fresh(monitored, hymenoptera):
+    """Model inputs and logits of the hymenoptera training photos: the same population as the validation photos the
+    reference was fitted on, but other pictures (a field that has not changed)."""
+    onnx, _, _ = monitored
+    pred = edgecls.Predictor(onnx, reject=True)
+    files = list_images(hymenoptera / "train")
+    x = np.concatenate([pred.preprocess(f) for f in files])
+    return pred, x, pred.infer(x)
+
+
+def test_fresh_in_distribution_photos_raise_nothing_where_a_fixed_psi_threshold_cried_wolf(fresh):
+    """153 reference photos spread over 20 class bins (ImageNet answers for ants and bees: 'bee', 'ant' and many rare
+    ones): PSI of the class histogram is about 19 * (1/244 + 1/153) = 0.2 with nothing changed, so the old fixed 0.25
+    fires on a fresh sample of the same photos. The thresholds from PSI's null distribution account for that."""
+    pred, x, z = fresh
+    mon = pred.start_monitor(window=len(x))
+    assert mon.update(x, z) == [] and mon.events == []
+    t = mon.thresholds
+    assert t["class_prior"] > t["brightness"] > t["class_share"] > 0  # 19, 9 and 1 degrees of freedom
+    rec = mon.history[0]
+    assert rec["false_alarm_rate"] == 1e-4 and rec["psi_threshold"] is None
+    assert all(rec["psi"][k] < t[k] for k in t) and set(rec["thresholds"]) == set(rec["psi"])
+    old = pred.start_monitor(window=len(x), psi_threshold=0.25)  # the old rule, still there on request
+    assert [e.statistic for e in old.update(x, z)] == ["class_prior"]
+    assert "class_share" not in old.thresholds and old.history[0]["thresholds"]["class_prior"] == 0.25
+
+
+def test_a_class_becoming_more_frequent_is_caught_and_named(fresh):
+    """The same fresh photos, those the model answers 'ant' for drawn three times as often (43% of the answers -> 69%;
+    the reference saw 38%): the per-class share test fires and names 'ant' first, as more frequent."""
+    pred, x, z = fresh
+    ant = pred.labels.index("ant")
+    ants = np.flatnonzero(z.argmax(1) == ant)
+    order = np.random.default_rng(0).permutation(np.r_[np.arange(len(x)), ants, ants])
+    events = []
+    mon = pred.start_monitor(window=len(order), on_drift=events.append)
+    for i in range(0, len(order), 50):
+        mon.update(x[order[i : i + 50]], z[order[i : i + 50]])
+    assert mon.frames == len(order) and events
+    share = next(e for e in events if e.statistic == "class_share")
+    assert share.psi > share.threshold == round(mon.thresholds["class_share"], 4)
+    assert share.message.startswith("'ant' 1.8x more frequent (69% vs 38%)"), share.message
+    assert {e.statistic for e in events} <= {"class_share", "class_prior"}  # no picture changed
+
+
+def test_chi_square_tails_match_published_tables():
+    """Critical values from standard chi-square tables (e.g. NIST/SEMATECH e-Handbook, table 1.3.6.7.4)."""
+    for p, dof, x in ((0.05, 1, 3.841), (0.01, 1, 6.635), (0.001, 1, 10.828), (0.05, 2, 5.991), (0.01, 5, 15.086),
+                      (0.001, 9, 27.877), (0.05, 19, 30.144), (0.001, 20, 45.315)):
+        assert chi2_isf(p, dof) == pytest.approx(x, abs=6e-4), (p, dof)
+        assert chi2_sf(x, dof) == pytest.approx(p, rel=2e-3)
+    assert null_threshold(10, 250, 900, 0.001) == pytest.approx((1 / 250 + 1 / 900) * 27.877, rel=1e-4)
+    assert null_threshold(1, 250, 900, 0.001) == float("inf")  # one bin: nothing can move
+
+
+def test_thresholds_hold_their_false_alarm_rate_on_real_statistics(fresh):
+    """The null the thresholds assume, on real values: the brightness of the 244 photos is the population; a reference
+    of 150 and windows of 100 are drawn from it, the reference's decile histogram fitted as build_reference does.
+    The share of windows over the threshold for a 2% false-alarm rate is about 2% (it is 20% without the reference's
+    own sampling error, 1/m, in the threshold)."""
+    pred, x, _ = fresh
+    values = input_stats(x, pred.spec)["brightness"]
+    rng = np.random.default_rng(0)
+    over, trials = 0, 4000
+    for _ in range(trials):
+        h = histogram(rng.choice(values, 150))
+        w = rng.choice(values, 100)
+        counts = np.bincount(np.searchsorted(h.edges, w, side="right"), minlength=len(h.probs))
+        over += psi(counts, h.probs, 150) > null_threshold(len(h.probs), 100, 150, 0.02)
+    assert 0.6 * 0.02 < over / trials < 1.5 * 0.02, over / trials
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"false_alarm_rate": 0}, "false_alarm_rate=0 .* strictly between 0 and 1"),
+    ({"false_alarm_rate": 1.0}, "false_alarm_rate"),
+    ({"false_alarm_rate": float("nan")}, "false_alarm_rate"),
+    ({"false_alarm_rate": "0.01"}, "false_alarm_rate"),
+    ({"false_alarm_rate": True}, "false_alarm_rate"),
+    ({"psi_threshold": 0}, "psi_threshold=0 must be a number > 0"),
+    ({"psi_threshold": float("inf")}, "psi_threshold"),
+    ({"psi_threshold": 0.25, "false_alarm_rate": 1e-3}, "not both"),
+    ({"window": 19}, "at least 20 frames"),
+    ({"window": 250.0}, "window"),
+])
+def test_bad_monitor_settings_are_refused_with_what_to_give(fresh, options, match):
+    pred, _, _ = fresh
+    with pytest.raises(InputError, match=match):
+        pred.start_monitor(**options)
+
+
+def test_logs_written_before_per_statistic_thresholds_still_print_and_plot(tmp_path, capsys):
+    """A log of the fixed-threshold monitor (no 'thresholds', 'false_alarm_rate', or event 'threshold') next to one
+    of today's records: `edgecls monitor` and --plot read both, each against its own threshold."""
+    from edgecls.cli import main
+
+    old = {"time": "2026-11-30T10:00:00+00:00", "frames": 0, "window": 250, "psi_threshold": 0.25,
+           "psi": {"brightness": 0.4, "class_prior": 0.1}, "now": {"brightness": 60.0}, "ref": {"brightness": 120.0},
+           "events": [{"statistic": "brightness", "psi": 0.4, "message": "mean brightness -50% (60 vs 120)",
+                       "frames": 250, "window": 250}]}
+    new = {"time": "2026-12-01T10:00:00+00:00", "frames": 250, "window": 250, "psi_threshold": None,
+           "false_alarm_rate": 1e-4, "thresholds": {"brightness": 0.2011, "class_prior": 0.158, "class_share": 0.1173},
+           "psi": {"brightness": 0.05, "class_prior": 0.17, "class_share": 0.15}, "now": {"brightness": 118.0},
+           "ref": {"brightness": 120.0}, "events": [
+               {"statistic": "class_share", "psi": 0.15, "message": "'cat' 2.0x more frequent (34% vs 17%)",
+                "frames": 500, "window": 250, "threshold": 0.1173}]}
+    log = tmp_path / "drift.jsonl"
+    log.write_text(json.dumps(old) + "\n" + json.dumps(new) + "\n")
+    assert main(["monitor", str(log)]) == 0
+    out = capsys.readouterr().out
+    assert "2 windows, 250 frames; thresholds for a false-alarm rate of 0.0001 per window" in out
+    assert "frame 250: brightness PSI 0.40: mean brightness -50%" in out  # the old event, no threshold to show
+    assert "frame 500: class_share PSI 0.15 > 0.12: 'cat' 2.0x more frequent" in out
+    assert "class_prior" in out and "threshold 0.158" in out
+    assert main(["monitor", str(log), "--plot", str(tmp_path / "h.png")]) == 0
+    log.write_text(json.dumps(old) + "\n")
+    assert main(["monitor", str(log)]) == 0
+    assert "fixed PSI threshold 0.25" in capsys.readouterr().out

@@ -1,5 +1,6 @@
-"""A drift log's history as a picture: PSI per statistic per window (with the event threshold and the events), and
-each statistic's window mean relative to its reference, so "brightness fell 45% at frame 3000" reads off one chart."""
+"""A drift log's history as a picture: PSI per statistic per window as a multiple of that statistic's event threshold
+(thresholds differ per statistic; 1 = the line an event crosses), the windows with events, and each statistic's window
+mean relative to its reference, so "brightness fell 45% at frame 3000" reads off one chart."""
 
 from __future__ import annotations
 
@@ -10,7 +11,17 @@ from pathlib import Path
 from ..artifacts import atomic_write_bytes
 from ..errors import InputError
 
-DEFAULT_PSI = 0.25  # DriftMonitor's default, for logs written before records carried their threshold
+DEFAULT_PSI = 0.25  # DriftMonitor's old fixed default, for logs written before records carried their threshold
+
+
+def threshold_of(record: dict, name: str) -> float | None:
+    """A statistic's event threshold in one window record: its own (records since per-statistic thresholds), else the
+    record's fixed psi_threshold, else the old default 0.25; None when the statistic cannot move (one bin)."""
+    per = record.get("thresholds")
+    if isinstance(per, dict) and name in per:
+        return per[name]
+    fixed = record.get("psi_threshold")
+    return fixed if fixed is not None else DEFAULT_PSI
 
 
 def plot_history(records: list[dict], out: str | os.PathLike) -> Path:
@@ -27,15 +38,18 @@ def plot_history(records: list[dict], out: str | os.PathLike) -> Path:
 
     end = [r["frames"] + r.get("window", 0) for r in records]  # a record's frames = frames before its window
     names = list(dict.fromkeys(k for r in records for k in r["psi"]))
-    threshold = records[-1].get("psi_threshold", DEFAULT_PSI)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True, constrained_layout=True)
     for name in names:
-        top.plot(end, [r["psi"].get(name, float("nan")) for r in records], marker=".", label=name)
-    top.axhline(threshold, color="k", ls="--", lw=1, label=f"event threshold {threshold:g}")
+        ratio = []
+        for r in records:
+            t, v = threshold_of(r, name), r["psi"].get(name)
+            ratio.append(v / t if v is not None and t else float("nan"))
+        top.plot(end, ratio, marker=".", label=name)
+    top.axhline(1.0, color="k", ls="--", lw=1, label="event threshold")
     for x, r in zip(end, records):
         if r.get("events"):
             top.axvline(x, color="red", alpha=0.25, lw=3)
-    top.set_ylabel("PSI vs reference")
+    top.set_ylabel("PSI / its event threshold")
     top.set_yscale("symlog", linthresh=0.1)
     top.legend(fontsize=7, ncol=4, loc="upper left")
     top.set_title(f"drift monitor: {len(records)} windows, {sum(len(r.get('events', [])) for r in records)} events (red)")
