@@ -182,9 +182,9 @@ def test_compress_keep_float_is_checked_against_the_model_before_any_work(lite0)
 
     model, spec = lite0
     check_model_keep_float(model, spec, ("conv_stem", "blocks.0", "blocks.1.0", "conv_pw"))  # real module paths
-    with pytest.raises(CompressError, match=r"keep_float \['se'\] names no layer of the efficientnet_lite0 model.*"
+    with pytest.raises(CompressError, match=r"keep_float \['stem'\] names no layer of the efficientnet_lite0 model.*"
                                             r"conv_stem, bn1, blocks\.0, blocks\.1"):
-        check_model_keep_float(model, spec, ("conv_stem", "se"))  # EfficientNet-Lite has no SE blocks
+        check_model_keep_float(model, spec, ("conv_stem", "stem"))
 
 
 def test_quantize_options_are_checked_before_any_export(cifar10_small, tmp_path):
