@@ -22,7 +22,7 @@ Follow-ups, each its own run (and Holm family) on the same 500 pictures, FP32 ON
     # INT8 with the first layers float (ONNX Runtime nodes_to_exclude, NNCF ignored_scope), vs FP32 and vs plain INT8
     ... --no-litert --keep-float conv_stem,blocks.0 conv_stem,blocks.0,blocks.1  # -> robustness_keepfloat.*
     # any other INT8 builds of the same model (e.g. `edgecls compress` QAT outputs), vs FP32 and vs plain INT8
-    ... --no-litert --extra A.onnx B.xml --tag qat                                # -> robustness_qat.*
+    ... --no-litert --tag qat --extra qat=Q/int8_qat.onnx qat=Q/int8_qat.xml       # -> robustness_qat.*
     # why INT8 loses contrast: per-layer SQNR of the ONNX Runtime INT8 build vs FP32 (ORT's qdq_loss_debug)
     ... --no-litert --diagnose 32                                                  # -> int8_diagnosis.json
 
@@ -158,6 +158,27 @@ def keep_float_builds(sets: list[str], train_ds, d: Path, n_calib: int) -> list[
     return out
 
 
+def extra_builds(specs: list[str], d: Path) -> list[Path]:
+    """--extra [LABEL=]MODEL: a LABEL copies MODEL (with its .bin and sidecar) to d/int8_LABEL.*, so builds that share a
+    file name (every `edgecls compress` QAT output is int8_qat.onnx) stay apart in one result."""
+    import shutil
+
+    out = []
+    for text in specs:
+        label, _, path = text.rpartition("=")
+        src = Path(path)
+        if not label:
+            out.append(src)
+            continue
+        dst = d / f"int8_{label}{src.suffix}"
+        for a, b in ((src, dst), (src.with_suffix(".bin"), dst.with_suffix(".bin")),
+                     (src.with_name(src.name + ".json"), dst.with_name(dst.name + ".json"))):
+            if a.exists() and (a.suffix != ".bin" or src.suffix == ".xml"):
+                shutil.copyfile(a, b)
+        out.append(dst)
+    return out
+
+
 def vs_plain_int8(result: dict, fixes: list[str], corruption: str = "contrast") -> list[dict]:
     """Each fix against the plain INT8 build of its runtime (int8.onnx / int8.xml) on the same pictures: clean, under
     `corruption` (each severity and their mean) and mean over all cells; paired per image, sign-flip p (McNemar for
@@ -274,8 +295,9 @@ def main() -> int:
                     help="INT8 fixes: for each comma-separated set of module names (e.g. conv_stem,blocks.0), ONNX "
                          "Runtime and OpenVINO INT8 with those layers float; compared with FP32 and the plain INT8 builds "
                          "(robustness_keepfloat.*, or --tag)")
-    ap.add_argument("--extra", nargs="+", metavar="MODEL", default=[],
-                    help="other INT8 builds of the same model (.onnx/.xml) to compare like --keep-float's")
+    ap.add_argument("--extra", nargs="+", metavar="[LABEL=]MODEL", default=[],
+                    help="other INT8 builds of the same model (.onnx/.xml) to compare like --keep-float's; LABEL= copies "
+                         "it to int8_LABEL.* first (for builds that share a file name)")
     ap.add_argument("--tag", help="suffix of the output files of a --keep-float/--extra run (default keepfloat)")
     ap.add_argument("--diagnose", type=int, metavar="N", default=0,
                     help="only print/write the per-layer SQNR of INT8 ONNX Runtime vs FP32 on N validation pictures, "
@@ -315,7 +337,7 @@ def main() -> int:
     elif a.pruned:
         models, tag = [arts / "fp32.onnx", pruned_onnx(Path(a.pruned), arts, verify)], "_pruned"
     elif a.keep_float or a.extra:
-        fixes = keep_float_builds(a.keep_float, train_ds, arts, 300) + [Path(m) for m in a.extra]
+        fixes = keep_float_builds(a.keep_float, train_ds, arts, 300) + extra_builds(a.extra, arts)
         models, tag = [arts / "fp32.onnx", arts / "int8.onnx", arts / "int8.xml", *fixes], f"_{a.tag or 'keepfloat'}"
     result = evaluate_corruptions(models, images, corruptions=a.corruptions, severities=parse_severities(a.severities),
                                   threads=a.threads, progress=con.log, keep_outcomes=True)
