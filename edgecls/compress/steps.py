@@ -167,14 +167,17 @@ def check_model_keep_float(model, spec, keep: tuple[str, ...]) -> None:
 
 
 def _corrupted_train(ctx, o):
-    """QAT's training images with the quantize step's qat_corruptions applied (qat_limit_train of them)."""
+    """QAT's training images with the quantize step's qat_corruptions applied: the qat_limit_train images the trainer
+    itself would take (a stratified sample, same seed), so QAT with and without augmentation see the same pictures."""
     from ..robustness.augment import corruption_augmented
     from ..robustness.corruptions import CorruptionError
-    from .data import subset
+    from ..train.data import stratified_split
 
+    train, n = ctx.splits.train, o["qat_limit_train"]
+    if n is not None and n < len(train):
+        train = stratified_split(train, n / len(train), ctx.cfg.seed)[1]
     try:
-        return corruption_augmented(subset(ctx.splits.train, o["qat_limit_train"], ctx.cfg.seed), o["qat_corruptions"],
-                                    p=o["qat_corruption_p"], seed=ctx.cfg.seed)
+        return corruption_augmented(train, o["qat_corruptions"], p=o["qat_corruption_p"], seed=ctx.cfg.seed)
     except CorruptionError as exc:
         raise CompressError(f"quantize qat_corruptions: {exc}") from None
 
@@ -232,7 +235,7 @@ def _qat_rows(ctx, model, spec, o, keep, targets, d, judge, i):
                                      "freeze_bn": True},  # re-estimated BN stats cost ~0.4 points in one QAT epoch
                         ctx.out / f"step{i + 1}_qat")
     # the float model teaches its own fake-quantized copy: soft targets keep QAT from drifting off what it knew
-    datasets = (_corrupted_train(ctx, o), ctx.val) if o["qat_corruptions"] else None
+    datasets = (_corrupted_train(ctx, o), ctx.splits.val) if o["qat_corruptions"] else None  # the trainer's own val
     if datasets:
         ctx.console.print(f"QAT training images corrupted with p={o['qat_corruption_p']} by {list(datasets[0].names)} "
                           "(severity 1-5 at random)")
