@@ -23,6 +23,7 @@ Follow-ups, each its own run (and Holm family) on the same 500 pictures, FP32 ON
     ... --no-litert --keep-float conv_stem,blocks.0 conv_stem,blocks.0,blocks.1  # -> robustness_keepfloat.*
     # any other INT8 builds of the same model (e.g. `edgecls compress` QAT outputs), vs FP32 and vs plain INT8
     ... --no-litert --tag qat --extra qat=Q/int8_qat.onnx qat=Q/int8_qat.xml       # -> robustness_qat.*
+        [--pair int8_qat_contrast.xml:int8_qat.xml]            # two builds against each other, own Holm family
     # why INT8 loses contrast: per-layer SQNR of the ONNX Runtime INT8 build vs FP32 (ORT's qdq_loss_debug)
     ... --no-litert --diagnose 32                                                  # -> int8_diagnosis.json
 
@@ -180,17 +181,22 @@ def extra_builds(specs: list[str], d: Path) -> list[Path]:
 
 
 def vs_plain_int8(result: dict, fixes: list[str], corruption: str = "contrast") -> list[dict]:
-    """Each fix against the plain INT8 build of its runtime (int8.onnx / int8.xml) on the same pictures: clean, under
-    `corruption` (each severity and their mean) and mean over all cells; paired per image, sign-flip p (McNemar for
-    single cells), Holm over every test of this table."""
+    """Each fix against the plain INT8 build of its runtime (int8.onnx / int8.xml): see paired_table."""
+    return paired_table(result, [(f, "int8" + Path(f).suffix) for f in fixes], corruption)
+
+
+def paired_table(result: dict, pairs: list[tuple[str, str]], corruption: str = "contrast") -> list[dict]:
+    """Each (model, base) pair of evaluated file names on the same pictures: clean, under `corruption` (each severity
+    and their mean) and mean over all cells; paired per image, sign-flip p (McNemar for single cells), Holm over every
+    test of this table."""
     from edgecls import stats
     from edgecls.robustness import outcomes
     from edgecls.robustness.evaluate import paired_mean_difference
 
     rows = {m["name"]: m for m in result["models"]}
     out, ps = [], []
-    for name in fixes:
-        plain = rows["int8" + Path(name).suffix]
+    for name, base in pairs:
+        plain = rows[base]
         fix = rows[name]
         entry = {"model": name, "vs": plain["name"], "cells": {}}
         for s in result["severities"]:
@@ -209,9 +215,9 @@ def vs_plain_int8(result: dict, fixes: list[str], corruption: str = "contrast") 
     return out
 
 
-def print_vs_plain(table: list[dict], corruption: str = "contrast") -> None:
+def print_vs_plain(table: list[dict], corruption: str = "contrast", title: str = "fix vs plain INT8 of its runtime") -> None:
     pts = lambda x, lo, hi: f"{100 * x:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"  # noqa: E731
-    print(f"fix vs plain INT8 of its runtime (points gained, paired; p raw / Holm over {sum(len(e['cells']) + 3 for e in table)} tests):")
+    print(f"{title} (points gained, paired; p raw / Holm over {sum(len(e['cells']) + 3 for e in table)} tests):")
     for e in table:
         cells = "  ".join(f"{corruption} s{s}: {pts(c['gain'], *c['ci95'])} p={c['p']:.2g}/{c['p_holm']:.2g}" for s, c in e["cells"].items())
         m, a, c = e[corruption], e["mca"], e["clean"]
@@ -298,6 +304,10 @@ def main() -> int:
     ap.add_argument("--extra", nargs="+", metavar="[LABEL=]MODEL", default=[],
                     help="other INT8 builds of the same model (.onnx/.xml) to compare like --keep-float's; LABEL= copies "
                          "it to int8_LABEL.* first (for builds that share a file name)")
+    ap.add_argument("--pair", nargs="+", metavar="MODEL:BASE", default=[],
+                    help="also compare these evaluated builds pairwise (file names as evaluated, e.g. "
+                         "int8_qat_contrast.xml:int8_qat.xml), in a table of their own with its own Holm family "
+                         "(\"pairs\" in the JSON)")
     ap.add_argument("--tag", help="suffix of the output files of a --keep-float/--extra run (default keepfloat)")
     ap.add_argument("--diagnose", type=int, metavar="N", default=0,
                     help="only print/write the per-layer SQNR of INT8 ONNX Runtime vs FP32 on N validation pictures, "
@@ -343,6 +353,8 @@ def main() -> int:
                                   threads=a.threads, progress=con.log, keep_outcomes=True)
     if fixes:
         result["vs_plain_int8"] = vs_plain_int8(result, [f.name for f in fixes])
+    if a.pair:
+        result["pairs"] = paired_table(result, [tuple(x.split(":", 1)) for x in a.pair])
     (out / f"robustness{tag}.json").write_text(json.dumps(result, indent=2))
     (out / f"robustness{tag}.md").write_text(report.to_markdown(result))
     report.plot(result, out / f"robustness{tag}.png")
@@ -360,6 +372,8 @@ def main() -> int:
                   f"{100 * e['ci95'][1]:+.2f}] p={e['p']:.3g} Holm p={e['p_holm']:.3g}")
     if fixes:
         print_vs_plain(result["vs_plain_int8"])
+    if a.pair:
+        print_vs_plain(result["pairs"], title="pairs")
     print(f"{result['seconds']} s; files in {out}")
     return 0
 
