@@ -144,6 +144,71 @@ def test_scope_patterns_match_module_paths_in_every_naming():
     assert matching_nodes(names, ("conv_stem",)) == [names[3]]
 
 
+def test_keep_float_keeps_the_named_layers_float_and_refuses_unknown_names(artifacts, predictors, photos, tmp_path):
+    """keep_float ("conv_stem", "blocks.0": the stem and first stage) leaves exactly those convolutions float in the
+    ONNX Runtime build; a name that matches nothing ("stem") used to quantize everything silently: now an
+    ExportError naming the layers, for ONNX Runtime and NNCF/OpenVINO alike, and nothing is written."""
+    import onnx
+
+    from edgecls.compress.calibration import photo_crops
+    from edgecls.errors import ExportError
+
+    fp32 = predictors["onnx"]
+    calib = np.concatenate([fp32.preprocess(c, color="RGB") for c in photo_crops(16)])
+    for name, fmt in (("onnx", "onnx"), ("xml", "openvino")):
+        dst = tmp_path / f"bad{artifacts[name].suffix}"
+        with pytest.raises(ExportError, match=r"\['stem'\] names no layer.*conv_stem, bn1, blocks\.0"):
+            quantize_file(fmt, artifacts[name], dst, predictors[name].spec, calib, keep_float=("conv_stem", "stem"))
+        assert not dst.exists() and not list(tmp_path.glob("*staging*"))
+    dst = tmp_path / "stem_float.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spec = quantize_file("onnx", artifacts["onnx"], dst, fp32.spec, calib, keep_float=("conv_stem", "blocks.0"))
+    assert spec.lineage[-1].params["keep_float"] == ["conv_stem", "blocks.0"]
+    g = onnx.load(str(dst)).graph
+    dq_out = {o for n in g.node if n.op_type == "DequantizeLinear" for o in n.output}
+    convs = {n.name: n.input[0] in dq_out for n in g.node if n.op_type == "Conv"}
+    float_convs = sorted(k for k, quantized in convs.items() if not quantized)
+    assert float_convs and all(k.startswith(("/model/conv_stem/", "/model/blocks/blocks.0/")) for k in float_convs), float_convs
+    assert any(k.startswith("/model/conv_stem/") for k in float_convs)
+    assert all(q for k, q in convs.items() if k.startswith(("/model/blocks/blocks.1/", "/model/conv_head/")))
+    q = edgecls.Predictor(dst, threads=2)
+    ref = {n: fp32.predict(img, color="RGB") for n, img in photos.items()}
+    assert all(q.predict(img, color="RGB").index == ref[n].index for n, img in photos.items() if ref[n].score > 0.5)
+
+
+def test_compress_keep_float_is_checked_against_the_model_before_any_work(lite0):
+    from edgecls.compress.steps import check_model_keep_float
+
+    model, spec = lite0
+    check_model_keep_float(model, spec, ("conv_stem", "blocks.0", "blocks.1.0", "conv_pw"))  # real module paths
+    with pytest.raises(CompressError, match=r"keep_float \['stem'\] names no layer of the efficientnet_lite0 model.*"
+                                            r"conv_stem, bn1, blocks\.0, blocks\.1"):
+        check_model_keep_float(model, spec, ("conv_stem", "stem"))
+
+
+def test_quantize_options_are_checked_before_any_export(cifar10_small, tmp_path):
+    """keep_float naming no layer, and QAT's corruption augmentation misused (with PTQ, an unknown corruption, p out
+    of range), stop the quantize step with a CompressError before it exports or calibrates anything."""
+    from edgecls.artifacts import save_pt
+
+    train_dir, val_dir = cifar10_small
+    model, spec = edgecls.create_model("mobilenetv3_small_100", labels=("airplane", "automobile", "cat", "ship"), input_size=32)
+    save_pt(model, spec, tmp_path / "tiny.pt")
+
+    def fails(quantize: dict, match: str):
+        cfg = CompressConfig.from_dict({"model": str(tmp_path / "tiny.pt"), "data": str(train_dir), "val_dir": str(val_dir),
+                                        "out_dir": str(tmp_path / "out"), "threads": 2, "steps": [{"quantize": quantize}]})
+        with pytest.raises(CompressError, match=match):
+            run(cfg)
+        assert not list((tmp_path / "out").glob("step1_quantize/*.onnx"))
+
+    fails({"keep_float": ["conv_stem", "stem"]}, r"keep_float \['stem'\] names no layer.*conv_stem, bn1, blocks\.0")
+    fails({"method": "ptq", "qat_corruptions": ["contrast"]}, "needs method: qat")
+    fails({"method": "qat", "qat_corruptions": ["contrst"]}, "qat_corruptions: unknown corruption.*contrst")
+    fails({"method": "qat", "qat_corruptions": ["contrast"], "qat_corruption_p": 1.5}, r"p=1\.5 must be in \(0, 1\]")
+
+
 MAX_DROP = 3.0  # top-1 points on 200 val images: a budget INT8 can miss (100 was met by construction)
 
 
@@ -198,8 +263,10 @@ def test_max_drop_triggers_the_fallback_and_fails_with_a_report(tiny_teacher, tm
 
 @needs_fmnist
 def test_qat_exports_qdq_that_onnxruntime_and_openvino_run(tiny_teacher, tmp_path):
+    # with QAT's corruption augmentation on (contrast, a quarter of the reads): it is recorded in the lineage
     cfg = _pipeline(tmp_path, tiny_teacher, [{"quantize": {"method": "qat", "backends": ["onnx", "openvino"], "calibration": 32,
-                                                           "qat_limit_train": 256, "qat_epochs": 1}}])
+                                                           "qat_limit_train": 256, "qat_epochs": 1,
+                                                           "qat_corruptions": ["contrast"], "qat_corruption_p": 0.25}}])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         report = run(cfg)
@@ -222,6 +289,9 @@ def test_qat_exports_qdq_that_onnxruntime_and_openvino_run(tiny_teacher, tmp_pat
     fp32 = next(r for r in report["steps"][0]["rows"] if r["precision"] == "fp32")
     for r in rows:  # a tiny QAT run must not wreck the model: within 5 points of float on 200 val images
         assert r["val_top1"] > fp32["val_top1"] - 0.05, r
+    qat_step = edgecls.Predictor(qat_onnx).spec.lineage
+    aug = next(s for s in qat_step if s.step == "qat").params["augment_corruptions"]
+    assert aug == {"names": ["contrast"], "p": 0.25, "severities": [1, 2, 3, 4, 5]}
 
 
 def test_bad_compress_configs_are_clear_errors(tmp_path):

@@ -284,3 +284,54 @@ def test_training_report_gallery_of_confident_mistakes(cifar10_small, tmp_path, 
     assert "robustness extra" in skipped["skipped"] and [s["image"] for s in skipped["shown"]] == ["a.jpg"]
     none = write_gallery(r.model, spec, ds, np.log(np.array([[0.9, 0.1], [0.8, 0.2]])), 1.0, tmp_path / "g", n=3)
     assert none["skipped"].startswith("no mistakes") and not (tmp_path / "g").exists()
+
+
+def test_corruption_augmented_training_images(cifar10_small):
+    """QAT's contrast augmentation on real CIFAR-10 JPEGs: p=1 at severity 5 makes every read a 0.05-contrast picture,
+    p=0.5 about half of them, draws are reproducible per seed, differ per read, and bad settings are clear errors."""
+    from edgecls.robustness.augment import corruption_augmented
+    from edgecls.train.data import load_image_folder
+
+    ds = load_image_folder(cifar10_small[0])
+    always = corruption_augmented(ds, ["contrast"], p=1.0, severities=[5])
+    for i in range(0, len(ds), 23):
+        a, b = ds.image(i).astype(float), always.image(i).astype(float)
+        assert a.shape == b.shape and b.std() < 0.25 * a.std() + 1, (i, a.std(), b.std())
+    assert len(always.subset(np.arange(10))) == 10 and always.subset([3]).image(0).std() < 0.25 * ds.image(3).std() + 1
+    half, again = (corruption_augmented(ds, ["contrast", "gaussian_noise"], p=0.5, seed=1) for _ in range(2))
+    first = [half.image(i) for i in range(len(ds))]
+    assert all(np.array_equal(again.image(i), first[i]) for i in range(len(ds)))  # same seed, same reads: same pictures
+    changed = [not np.array_equal(first[i], ds.image(i)) for i in range(len(ds))]
+    assert 0.35 < np.mean(changed) < 0.65, np.mean(changed)
+    assert sum(not np.array_equal(half.image(i), first[i]) for i in range(40)) > 5  # another read, another draw
+    from edgecls.robustness.augment import corruption_augmented as aug
+
+    with pytest.raises(CorruptionError, match="unknown corruption.*contrst"):
+        aug(ds, ["contrst"])
+    with pytest.raises(CorruptionError, match="p=0"):
+        aug(ds, ["contrast"], p=0)
+    with pytest.raises(CorruptionError, match="out of range"):
+        aug(ds, ["contrast"], severities=[6])
+    with pytest.raises(CorruptionError, match="at least one corruption"):
+        aug(ds, [])
+
+
+def test_evaluate_keeps_per_image_outcomes_for_paired_comparisons(artifacts, photos):
+    from edgecls.robustness import evaluate_corruptions, image_set_from_arrays, outcomes
+
+    images = image_set_from_arrays({n: photos[n] for n in list(photos)[:6]})
+    res = evaluate_corruptions([artifacts["onnx"], artifacts["xml"]], images, corruptions=["contrast", "fog"],
+                               severities=[3, 5], keep_outcomes=True, threads=2)
+    for row in res["models"]:
+        assert outcomes(row).mean() == pytest.approx(row["clean"]["acc"])
+        for s in ("3", "5"):
+            assert outcomes(row, "contrast", [int(s)]).mean() == pytest.approx(row["cells"]["contrast"][s]["acc"])
+        assert outcomes(row, "fog").shape == (6,) and outcomes(row, "fog").dtype == np.float64  # mean over 3 and 5
+    assert outcomes(res["models"][0]).all()  # agreement mode: the reference agrees with itself on clean pictures
+    with pytest.raises(CorruptionError, match="'jpeg_compression' was not evaluated"):
+        outcomes(res["models"][1], "jpeg_compression")
+    with pytest.raises(CorruptionError, match=r"severities \['1'\] of contrast"):
+        outcomes(res["models"][1], "contrast", [1])
+    plain = evaluate_corruptions([artifacts["onnx"]], images, corruptions=["contrast"], severities=[5], threads=2)
+    with pytest.raises(CorruptionError, match="keep_outcomes=True"):
+        outcomes(plain["models"][0])

@@ -87,7 +87,8 @@ def step_options(name: str, given: dict | None, allowed: dict[str, Any]) -> dict
 PRUNE_OPTIONS = {"target_macs": 0.5, "ratio": None, "steps": 5, "round_to": 8}
 QUANT_OPTIONS = {"method": "ptq", "backends": ["onnx", "openvino"], "max_drop": None, "calibration": 300,
                  "calibration_method": "minmax", "per_channel": True, "overflow_fix": "auto", "keep_float": [], "qat_epochs": 1, "qat_lr": 1e-4,
-                 "qat_limit_train": None, "qat_distill": True, "max_float_layers": 12}
+                 "qat_limit_train": None, "qat_distill": True, "max_float_layers": 12,
+                 "qat_corruptions": [], "qat_corruption_p": 0.5}
 
 
 def run(cfg: CompressConfig, console=None) -> dict:

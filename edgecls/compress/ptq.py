@@ -30,6 +30,29 @@ def matching_nodes(names, keep_float) -> list[str]:
     return [n for n in names if any(p.match(n) for p in pats)]
 
 
+def top_level_layers(names) -> list[str]:
+    """The model's top-level modules as exported graphs name them, in order: "/model/conv_stem/Conv" -> "conv_stem",
+    "/model/blocks/blocks.0/blocks.0.0/..." -> "blocks.0" (a Sequential's stages, the unit worth keeping float)."""
+    out = []
+    for n in names:
+        m = re.match(r"^/model/([^/]+)/(?:(\1\.\d+)/)?", n)
+        if m:
+            out.append(m.group(2) or m.group(1))
+    return list(dict.fromkeys(out))
+
+
+def check_keep_float(names, keep_float, layers, what: str) -> None:
+    """A keep_float entry that matches no node would quietly quantize everything it meant to keep (a typo such as
+    "stem" for "conv_stem"): refuse it, naming the model's layers. names: node or module names; layers: the
+    top-level ones to suggest."""
+    names = list(names)
+    unknown = [k for k in keep_float if not matching_nodes(names, (k,))]
+    if unknown:
+        raise ExportError(f"keep_float {unknown} names no layer of {what}; its top-level layers are "
+                          f"{', '.join(layers) or '(none found)'} (sub-modules such as 'blocks.1.0' or 'conv_pw' match "
+                          "too, as whole components of the module path)")
+
+
 OVERFLOW_FIX = ("auto", "enable", "first_layer_only", "disable")
 
 
@@ -57,7 +80,7 @@ def _batches(calib: np.ndarray, name: str):
 
 def onnx_ptq(src: str | Path, dst: str | Path, spec: ModelSpec, calib: np.ndarray, *, method: str = "minmax",
              per_channel: bool = True, keep_float: tuple[str, ...] = (), op_types: tuple[str, ...] | None = None,
-             overflow_fix: str = "auto") -> ModelSpec:
+             overflow_fix: str = "auto", strict_keep_float: bool = True) -> ModelSpec:
     """INT8 QDQ ONNX: per-channel symmetric int8 weights, uint8 activations (the U8S8 kernels x86 VNNI runs fastest).
 
     The graph's own input normalization (uint8 -> float, outside the "/model/" scope) stays float: quantized, its
@@ -65,6 +88,9 @@ def onnx_ptq(src: str | Path, dst: str | Path, spec: ModelSpec, calib: np.ndarra
     op_types: op types to quantize (default: ORT's list).
     overflow_fix: see resolve_overflow_fix; "enable" is ORT's reduce_range (7-bit weights), what its docs advise
     for x86 without VNNI. (U8U8 has no saturation either, but ran Lite0 6.5x slower than FP32 here.)
+    keep_float: module names whose nodes stay float (e.g. ("conv_stem", "blocks.0"): the stem and first stage);
+    strict_keep_float: a name matching no node is an ExportError (off only for the fallback ladder's generic names,
+    such as "se" on a model without SE blocks).
     """
     q = require("onnxruntime.quantization", "onnx")
     if method not in ORT_METHODS:
@@ -87,6 +113,8 @@ def onnx_ptq(src: str | Path, dst: str | Path, spec: ModelSpec, calib: np.ndarra
             warnings.simplefilter("ignore")  # ORT advises pre-processing; we do it just below
             q.shape_inference.quant_pre_process(str(src), str(prepped), skip_symbolic_shape=False)
         nodes = [n.name for n in onnx.load(str(prepped)).graph.node]
+        if strict_keep_float:
+            check_keep_float(nodes, keep_float, top_level_layers(nodes), Path(src).name)
         exclude = matching_nodes(nodes, keep_float)
         if spec.input.normalized_in_graph:
             exclude += [n for n in nodes if not n.startswith("/model/")]
@@ -97,6 +125,8 @@ def onnx_ptq(src: str | Path, dst: str | Path, spec: ModelSpec, calib: np.ndarra
                               "percentile": q.CalibrationMethod.Percentile}[method],
             nodes_to_exclude=exclude, op_types_to_quantize=list(op_types) if op_types else None, extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
         )
+    except ExportError:
+        raise
     except Exception as exc:
         raise ExportError(f"ONNX Runtime quantize_static failed: {type(exc).__name__}: {str(exc)[:300]}") from exc
     finally:
@@ -111,15 +141,20 @@ def onnx_ptq(src: str | Path, dst: str | Path, spec: ModelSpec, calib: np.ndarra
 
 
 def openvino_ptq(src: str | Path, dst: str | Path, spec: ModelSpec, calib: np.ndarray, *, preset: str = "mixed",
-                 keep_float: tuple[str, ...] = (), fast_bias_correction: bool = True, overflow_fix: str = "auto") -> ModelSpec:
+                 keep_float: tuple[str, ...] = (), fast_bias_correction: bool = True, overflow_fix: str = "auto",
+                 strict_keep_float: bool = True) -> ModelSpec:
     """INT8 OpenVINO IR with NNCF PTQ. preset 'mixed': asymmetric activations, what hard-swish models need.
-    overflow_fix: NNCF's own option (see resolve_overflow_fix)."""
+    overflow_fix: NNCF's own option (see resolve_overflow_fix). keep_float, strict_keep_float: as in onnx_ptq (NNCF's
+    ignored_scope)."""
     ov = require("openvino", "openvino")
     nncf = require("nncf", "compress")
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
 
     fix = resolve_overflow_fix(overflow_fix)
     model = ov.Core().read_model(str(src))
+    if strict_keep_float and keep_float:
+        names = [op.get_friendly_name() for op in model.get_ordered_ops()]
+        check_keep_float(names, keep_float, top_level_layers(names), Path(src).name)
     presets = {"mixed": nncf.QuantizationPreset.MIXED, "performance": nncf.QuantizationPreset.PERFORMANCE}
     if preset not in presets:
         raise ExportError(f"NNCF preset {preset!r} is not one of {', '.join(presets)}")
@@ -151,19 +186,23 @@ def publish_int8(fmt: str, staged: Path, final: Path, spec: ModelSpec) -> None:
 
 def quantize_file(fmt: str, src: str | Path, dst: str | Path, spec: ModelSpec, calib: np.ndarray, *,
                   keep_float: tuple[str, ...] = (), method: str = "minmax", per_channel: bool = True,
-                  overflow_fix: str = "auto") -> ModelSpec:
-    """PTQ of a float artifact (`fmt` "onnx" or "openvino") into `dst`, built in a staging folder, published whole."""
+                  overflow_fix: str = "auto", strict_keep_float: bool = True) -> ModelSpec:
+    """PTQ of a float artifact (`fmt` "onnx" or "openvino") into `dst`, built in a staging folder, published whole.
+
+    keep_float: module names left in float (whole path components: "conv_stem", "blocks.0", "se"); a name that
+    matches nothing is an ExportError naming the model's layers unless strict_keep_float=False."""
     from ..artifacts import staging
 
     dst = Path(dst)
     with staging(dst) as staged:  # carries the pid: a killed run's folder is cleared by the next one
         if fmt == "onnx":
             q = onnx_ptq(src, staged, spec, calib, method=method, keep_float=keep_float, per_channel=per_channel,
-                         overflow_fix=overflow_fix)
+                         overflow_fix=overflow_fix, strict_keep_float=strict_keep_float)
         elif fmt == "openvino":
             if not per_channel:
                 raise ExportError("NNCF quantizes OpenVINO weights per channel always; per_channel=False is ONNX Runtime only")
-            q = openvino_ptq(src, staged, spec, calib, keep_float=keep_float, overflow_fix=overflow_fix)
+            q = openvino_ptq(src, staged, spec, calib, keep_float=keep_float, overflow_fix=overflow_fix,
+                             strict_keep_float=strict_keep_float)
         else:
             raise ExportError(f"post-training INT8 here covers onnx and openvino, not {fmt!r} (TFLite INT8 is an export precision)")
         _inherit_selfcheck(fmt, src, staged, q)
@@ -190,5 +229,6 @@ def _int8_spec(spec: ModelSpec, fmt: str, params: dict) -> ModelSpec:
     return spec.replace(artifact=art).with_step("quantize", params)
 
 
-__all__ = ["onnx_ptq", "openvino_ptq", "quantize_file", "publish_int8", "scope_patterns", "matching_nodes", "ORT_METHODS",
+__all__ = ["onnx_ptq", "openvino_ptq", "quantize_file", "publish_int8", "scope_patterns", "matching_nodes", "check_keep_float",
+           "top_level_layers", "ORT_METHODS",
            "OVERFLOW_FIX", "resolve_overflow_fix"]

@@ -55,9 +55,12 @@ def _state_io(qmodel):
 
 
 def qat(model, spec: ModelSpec, train_cfg, calib: np.ndarray, keep_float: tuple[str, ...] = (), teacher=None,
-        overflow_fix: str = "auto"):
+        overflow_fix: str = "auto", datasets=None):
     """Fake-quantize, fine-tune with the edgecls trainer (train_cfg: a TrainConfig; teacher: distil from it),
     strip. Returns (Q/DQ model, spec, float model with the QAT-trained weights).
+
+    datasets: (train, val) for the trainer instead of train_cfg's data, e.g. training images under corruptions
+    (edgecls.robustness.augment.corruption_augmented) so the quantized model learns the pictures the field sends.
 
     The Q/DQ model is what OpenVINO wants (it fuses each convolution with the activation after it). ONNX Runtime
     fuses an int8 convolution only when a QuantizeLinear follows the Conv itself, while NNCF quantizes after the
@@ -74,13 +77,16 @@ def qat(model, spec: ModelSpec, train_cfg, calib: np.ndarray, keep_float: tuple[
     # in float (6x slower than PTQ INT8 on Lite0); folded, QAT trains the very weights the device runs
     folded, n_folded = fold_batchnorm(model, torch.from_numpy(calib[:1]))
     qmodel = fake_quantize(folded, calib, keep_float, overflow_fix)
-    result = train(train_cfg, model=qmodel, spec=spec, teacher=teacher, io=_state_io(qmodel))
+    result = train(train_cfg, model=qmodel, spec=spec, teacher=teacher, io=_state_io(qmodel), datasets=datasets)
     i = spec.input
     example = torch.zeros(1, i.channels, i.height, i.width)
     stripped = nncf.strip(result.model.eval(), do_copy=True, strip_format=nncf.StripFormat.NATIVE, example_input=example)
     params = {"tool": "nncf.quantize + edgecls trainer + nncf.strip", "calibration_images": len(calib),
               "epochs": train_cfg.epochs, "lr": train_cfg.lr, "keep_float": list(keep_float), "distilled": teacher is not None, "batchnorm_folded": n_folded,
               "overflow_fix": resolve_overflow_fix(overflow_fix)}
+    corrupted = getattr(datasets[0], "names", None) if datasets else None
+    if corrupted:
+        params["augment_corruptions"] = {"names": list(corrupted), "p": datasets[0].p, "severities": list(datasets[0].severities)}
     out = result.spec.with_step("qat", params, {"val_top1_fake_quant": result.metrics["summary"].get("val_top1")})
     trained = copy.deepcopy(folded)
     qstate, own = result.model.state_dict(), trained.state_dict()

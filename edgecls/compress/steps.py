@@ -82,6 +82,11 @@ def quantize_step(ctx, model, spec, opts, i):
     from .targets import Int8Job
 
     o = step_options("quantize", opts, QUANT_OPTIONS)
+    check_model_keep_float(model, spec, tuple(o["keep_float"]))
+    if o["qat_corruptions"]:
+        if o["method"] == "ptq":
+            raise CompressError("qat_corruptions augments QAT's training images; it needs method: qat (or auto)")
+        _corrupted_train(ctx, o)  # an unknown name or a bad p fails here, before any export or calibration
     if o["method"] not in ("ptq", "qat", "auto"):
         raise CompressError(f"quantize method {o['method']!r}: use ptq, qat or auto (PTQ, then QAT if over budget)")
     if spec.multilabel and o["method"] != "ptq":
@@ -142,6 +147,41 @@ def quantize_step(ctx, model, spec, opts, i):
     return model, spec, {"rows": rows, "max_drop": budget}
 
 
+def check_model_keep_float(model, spec, keep: tuple[str, ...]) -> None:
+    """The config's keep_float names the PyTorch modules: one that is not there is a CompressError listing them, before
+    anything is exported or calibrated."""
+    import torch
+
+    from ..errors import ExportError
+    from .ptq import check_keep_float
+
+    if not keep:
+        return
+    layers: list[str] = []
+    for n, m in model.named_children():
+        layers += [f"{n}.{k}" for k in range(len(m))] if isinstance(m, torch.nn.Sequential) else [n]
+    try:
+        check_keep_float([n for n, _ in model.named_modules() if n], keep, layers, f"the {spec.arch} model")
+    except ExportError as exc:
+        raise CompressError(f"quantize keep_float: {exc}") from None
+
+
+def _corrupted_train(ctx, o):
+    """QAT's training images with the quantize step's qat_corruptions applied: the qat_limit_train images the trainer
+    itself would take (a stratified sample, same seed), so QAT with and without augmentation see the same pictures."""
+    from ..robustness.augment import corruption_augmented
+    from ..robustness.corruptions import CorruptionError
+    from ..train.data import stratified_split
+
+    train, n = ctx.splits.train, o["qat_limit_train"]
+    if n is not None and n < len(train):
+        train = stratified_split(train, n / len(train), ctx.cfg.seed)[1]
+    try:
+        return corruption_augmented(train, o["qat_corruptions"], p=o["qat_corruption_p"], seed=ctx.cfg.seed)
+    except CorruptionError as exc:
+        raise CompressError(f"quantize qat_corruptions: {exc}") from None
+
+
 def refit_thresholds(path: Path, scores, truth) -> dict:
     """A multi-label INT8 artifact's own per-label thresholds: max F1 on its own validation scores (INT8 moves the
     scores, so the float model's thresholds are off by what it moved them), written into its spec (embedded and
@@ -195,8 +235,12 @@ def _qat_rows(ctx, model, spec, o, keep, targets, d, judge, i):
                                      "freeze_bn": True},  # re-estimated BN stats cost ~0.4 points in one QAT epoch
                         ctx.out / f"step{i + 1}_qat")
     # the float model teaches its own fake-quantized copy: soft targets keep QAT from drifting off what it knew
+    datasets = (_corrupted_train(ctx, o), ctx.splits.val) if o["qat_corruptions"] else None  # the trainer's own val
+    if datasets:
+        ctx.console.print(f"QAT training images corrupted with p={o['qat_corruption_p']} by {list(datasets[0].names)} "
+                          "(severity 1-5 at random)")
     qmodel, qspec, trained = qat(model, spec, tcfg, calib, keep, teacher=copy.deepcopy(model) if o["qat_distill"] else None,
-                                 overflow_fix=o["overflow_fix"])
+                                 overflow_fix=o["overflow_fix"], datasets=datasets)
     rows = []
     with staging(d / "int8_qat") as scratch:  # carries the pid: a killed run's folder is cleared by the next one
         tmp = scratch.parent
@@ -208,7 +252,8 @@ def _qat_rows(ctx, model, spec, o, keep, targets, d, judge, i):
                 flt = export(trained, qspec, Path(tmp) / "qat_float.onnx", dynamic_batch=True, verify=False)
                 ucalib = dataset_calibration(ctx.splits.train, flt.spec, o["calibration"], ctx.cfg.seed)
                 quantize_file("onnx", flt.path, path, flt.spec, ucalib, keep_float=keep, method=o["calibration_method"],
-                              per_channel=o["per_channel"], overflow_fix=o["overflow_fix"])
+                              per_channel=o["per_channel"], overflow_fix=o["overflow_fix"],
+                              strict_keep_float=False)  # checked against the PyTorch modules already (an Identity has no node)
             else:  # OpenVINO runs NNCF's own Q/DQ graph, with the ranges QAT learned
                 path = d / "int8_qat.xml"
                 staged = Path(tmp) / path.name

@@ -104,7 +104,8 @@ def _ptq(fmt: str) -> Callable[[Int8Job], ModelSpec]:
         o = job.options
         return quantize_file(fmt, job.float_path, job.dst, job.float_spec, job.calibration, keep_float=job.keep_float,
                              method=o.get("calibration_method", "minmax"), per_channel=o.get("per_channel", True),
-                             overflow_fix=o.get("overflow_fix", "auto"))
+                             overflow_fix=o.get("overflow_fix", "auto"),
+                             strict_keep_float=False)  # the ladder's generic names ("se") need not exist; compress checks the user's
 
     return build
 

@@ -156,11 +156,14 @@ def _describe(pred) -> dict:
 
 def evaluate_corruptions(models: Sequence[str | Path], images: ImageSet, *, corruptions=None, severities=None,
                          reference: str | Path | None = None, seed: int = 0, threads: int | None = None,
-                         progress: Callable[[str], None] | None = None) -> dict:
+                         progress: Callable[[str], None] | None = None, keep_outcomes: bool = False) -> dict:
     """Run every model on the clean and corrupted pictures; returns the JSON-ready result (see the module docstring).
 
     models: artifact paths (.onnx/.xml/.tflite/.pt/...), each run by the Predictor on its own runtime.
     reference: the model CE is normalised by and agreement is measured against (default: the first of `models`).
+    keep_outcomes: each model row also carries "outcomes", its per-image right/wrong on the clean pictures and in
+    every cell as strings of "0"/"1" in image order (read them with `outcomes`), for paired comparisons the result
+    does not make itself, e.g. between two compared builds rather than against the reference.
     """
     from ..predictor import Predictor
 
@@ -196,6 +199,10 @@ def evaluate_corruptions(models: Sequence[str | Path], images: ImageSet, *, corr
                     cells[m][name][s] = _logits(p, pix).argmax(1) == truth
                 say(f"{name} severity {s}: " + ", ".join(f"{p.path.name} {cells[m][name][s].mean():.3f}" for m, p in enumerate(preds)))
         result = _summarize(preds, ref_i, names, sev, clean_ok, cells, seed)
+        if keep_outcomes:
+            for m, row in enumerate(result["models"]):
+                row["outcomes"] = {"clean": _bits(clean_ok[m]),
+                                   "cells": {n: {str(s): _bits(cells[m][n][s]) for s in sev} for n in names}}
         result.update({"kind": RESULT_KIND, "schema_version": SCHEMA_VERSION, "seed": seed,
                        "corruptions": list(names), "severities": list(sev), "reference": preds[ref_i].path.name,
                        "data": {"source": images.source, "n": len(images), "mode": mode,
@@ -207,6 +214,29 @@ def evaluate_corruptions(models: Sequence[str | Path], images: ImageSet, *, corr
     finally:
         for p in preds:
             p.close()
+
+
+def _bits(ok) -> str:
+    return "".join("1" if v else "0" for v in np.asarray(ok, bool))
+
+
+def outcomes(row: dict, corruption: str | None = None, severities=None) -> np.ndarray:
+    """Per-image correctness of one model row of a keep_outcomes result: clean (no corruption), one (corruption,
+    severity) cell, or with several severities the per-image mean over them (a float per image)."""
+    if "outcomes" not in row:
+        raise CorruptionError(f"{row.get('name')}: this result has no per-image outcomes; evaluate with keep_outcomes=True")
+    o = row["outcomes"]
+    if corruption is None:
+        return np.frombuffer(o["clean"].encode(), np.uint8) == ord("1")
+    if corruption not in o["cells"]:
+        raise CorruptionError(f"{corruption!r} was not evaluated; this result has {', '.join(o['cells'])}")
+    sev = [str(s) for s in (severities or o["cells"][corruption])]
+    missing = [s for s in sev if s not in o["cells"][corruption]]
+    if missing:
+        raise CorruptionError(f"severities {missing} of {corruption} were not evaluated; this result has "
+                              f"{', '.join(o['cells'][corruption])}")
+    cells = [np.frombuffer(o["cells"][corruption][s].encode(), np.uint8) == ord("1") for s in sev]
+    return cells[0] if len(cells) == 1 else np.mean(cells, axis=0)
 
 
 def _ce(err: dict, err_ref: dict, clean: float, clean_ref: float, names, sev) -> tuple[dict, dict]:
