@@ -156,7 +156,7 @@ def _warnings(ctx: dict) -> list[str]:
                 labels = np.asarray(ctx["labels"])
                 cmp = stats.paired(np.asarray(per["fp32"].result["val_pred"]) == labels, np.asarray(q.result["val_pred"]) == labels)
                 lo_hi = f" (the 95% interval of the drop is [{-cmp.hi * 100:+.2f}, {-cmp.lo * 100:+.2f}] points)"
-            out.append(f"{t}: {n} validation images cannot resolve a {_pts(ctx['config']['max_drop'])} budget{lo_hi}; "
+            out.append(f"{t}: {n} validation images cannot resolve a {points(ctx['config']['max_drop'])} budget{lo_hi}; "
                        "the INT8 decision rests on the observed drop (INT8 vs FP32 section).")
         if "artifact" in q.result and not q.result["within_budget"]:
             out.append(f"{t}: INT8 is over the accuracy budget after every fallback; the pick uses FP32 for {t}.")
@@ -345,7 +345,7 @@ def artifacts_section(ctx: dict) -> Section:
     return s
 
 
-def _pts(v: float) -> str:
+def points(v: float) -> str:
     return f"{v:g} point" + ("" if v == 1 else "s")
 
 
@@ -360,7 +360,7 @@ def int8_section(ctx: dict) -> Section:
 
         return int8_map_section(ctx)
     cfg = ctx["config"]
-    s = Section("int8", f"INT8 vs FP32: paired test per runtime (budget {_pts(cfg['max_drop'])})")
+    s = Section("int8", f"INT8 vs FP32: paired test per runtime (budget {points(cfg['max_drop'])})")
     s.p("Each INT8 build is compared with the FP32 artifact of the same runtime on the same validation images. Only "
         "images the two classify differently carry information: lost = right in FP32, wrong in INT8; gained = the "
         "reverse. McNemar's exact test asks whether lost and gained differ by more than chance; the interval is "
@@ -450,7 +450,7 @@ def pick_section(ctx: dict) -> Section:
     p = ctx["picks"]
     cfg = ctx["config"]
     s = Section("pick", "The pick")
-    s.p(f"Rule: keep the artifacts within the accuracy budget ({_pts(cfg['max_drop'])} of {figure_name(ctx)} below FP32, paired "
+    s.p(f"Rule: keep the artifacts within the accuracy budget ({points(cfg['max_drop'])} of {figure_name(ctx)} below FP32, paired "
         "test), then those within the latency budget"
         + (f" ({cfg['budget_ms']:g} ms {p['metric']})" if cfg["budget_ms"] else " (none given)") + ", then the fastest.")
     rows = [[t, pk["precision"].upper(), Path(pk["path"]).name, pk["why"]] for t, pk in p["targets"].items()]

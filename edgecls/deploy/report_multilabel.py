@@ -3,7 +3,7 @@ and the confusion matrix) and INT8 vs FP32 judged in mAP by the paired bootstrap
 
 from __future__ import annotations
 
-from .report import Section, _pts
+from .report import Section, points
 
 
 def _built(ctx: dict):
@@ -46,7 +46,7 @@ def per_label_section(ctx: dict) -> Section:
 
 def int8_map_section(ctx: dict) -> Section:
     cfg = ctx["config"]
-    s = Section("int8", f"INT8 vs FP32 in mAP: paired bootstrap per runtime (budget {_pts(cfg['max_drop'])} of mAP x 100)")
+    s = Section("int8", f"INT8 vs FP32 in mAP: paired bootstrap per runtime (budget {points(cfg['max_drop'])} of mAP x 100)")
     s.p("Each INT8 build is compared with the FP32 artifact of the same runtime on the same validation images: the "
         "images are resampled 1,000 times and both models' mAP computed on each resample, so the interval of the drop "
         "accounts for the two being measured on the same images. An INT8 build is accepted when its drop is within "
