@@ -616,7 +616,7 @@ def _artifact_result(path: Path, aspec, logits: np.ndarray, labels: np.ndarray) 
         from ..multilabel import metrics
         from ..scores import sigmoid
 
-        m = metrics(labels, sigmoid(logits), aspec.labels, aspec.thresholds or [0.5] * aspec.num_classes)
+        m = metrics(labels, sigmoid(logits), aspec.labels, aspec.label_thresholds)
         return row | {"val_map": m["map"]["value"], "val_interval": m["map"]["interval"], "n": m["n"],
                       "micro_f1": m["micro_f1"], "macro_f1": m["macro_f1"], "per_label": m["per_label"]}
     pred = logits.argmax(1)
