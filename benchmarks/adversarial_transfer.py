@@ -27,7 +27,8 @@ def main() -> int:
     import torch
     from rich.console import Console
 
-    from edgecls.robustness import evaluate_adversarial, load_image_set, report
+    from edgecls.report import robustness as report
+    from edgecls.robustness import evaluate_adversarial, load_image_set
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dir", default=str(ROOT / ".data" / "robustness_lite0"))

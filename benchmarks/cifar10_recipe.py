@@ -90,9 +90,9 @@ def train_model(cfg_path: Path, data: Path, out: Path, overrides: dict) -> tuple
 def build_artifacts(model_path: Path, train_ds, out: Path, n_calib: int, verify_images: dict) -> dict[str, Path]:
     """FP32 and INT8 for ONNX Runtime, OpenVINO and LiteRT, all calibrated on the same training images."""
     import edgecls
-    from edgecls.artifacts import load_pt
     from edgecls.compress.data import dataset_calibration, subset
     from edgecls.compress.ptq import quantize_file
+    from edgecls.models.pt import load_pt
 
     model, spec = load_pt(model_path)
     d = out / "artifacts"
@@ -158,9 +158,11 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (a quick look, not the figure)")
     a = ap.parse_args(argv)
 
-    import edgecls
-    from edgecls.train.data import load_image_folder, stratified_split
     import yaml
+
+    import edgecls
+    from edgecls.data.datasets import stratified_split
+    from edgecls.data.scan import load_image_folder
 
     def limit(ds, n):  # the trainer's rule for limit_train/limit_val: a stratified sample of ~n images
         return ds if n is None or n >= len(ds) else stratified_split(ds, n / len(ds), seed)[1]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from edgecls import Predictor, export, load
 from edgecls.bench.runner import time_calls
-from edgecls.train.data import load_fashion_mnist
+from edgecls.data.datasets import load_fashion_mnist
 
 
 def main() -> None:

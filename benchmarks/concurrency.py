@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 import edgecls
-from edgecls.samples import sample_images
+from edgecls.data.samples import sample_images
 
 
 def main() -> None:

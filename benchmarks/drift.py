@@ -131,8 +131,8 @@ def main() -> int:
     import cv2
 
     import edgecls
-    from edgecls.drift import DriftMonitor
     from edgecls.openset import list_images
+    from edgecls.runtime.drift import DriftMonitor
 
     opts = {"psi_threshold": a.psi_threshold} if a.psi_threshold else {}
     data = Path(a.data)

@@ -32,11 +32,10 @@ from pathlib import Path
 import numpy as np
 
 import edgecls
-from edgecls import preprocess as P
-from edgecls.compress.calibration import photo_crops
+from edgecls.data.samples import photo_crops, sample_images
 from edgecls.exporters import int8_executorch
 from edgecls.exporters.verify import compare, reference_pixels, torch_logits
-from edgecls.samples import sample_images
+from edgecls.runtime import preprocess as P
 from edgecls.stats import wilson
 
 
@@ -153,9 +152,9 @@ def overhead(path: Path, threads: int, rounds: int, runs: int) -> None:
 
 
 def mobilenetv3(out: Path, threads: int, runs: int, n_test: int) -> None:
-    from edgecls.artifacts import load_pt
+    from edgecls.data.datasets import load_fashion_mnist
+    from edgecls.models.pt import load_pt
     from edgecls.train import TrainConfig, train
-    from edgecls.train.data import load_fashion_mnist
 
     best = out / "mnv3" / "best.pt"
     if not best.is_file():

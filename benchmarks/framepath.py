@@ -46,8 +46,8 @@ def build(out: Path) -> dict[tuple[str, str], Path]:
     paths = {(b, p): out / f for b, p, f in ROWS}
     if all(p.is_file() for p in paths.values()):
         return paths
-    from edgecls.compress.calibration import photo_crops
     from edgecls.compress.ptq import quantize_file
+    from edgecls.data.samples import photo_crops
 
     model, spec = edgecls.create_model("efficientnet_lite0", pretrained=True)
     crops = photo_crops(100)
@@ -75,7 +75,7 @@ def frames_1080p(n: int) -> list[np.ndarray]:
     """n distinct 1080p BGR frames (the bundled photos, shifted), so no frame sits in cache from the last one."""
     import cv2
 
-    from edgecls.samples import sample_images
+    from edgecls.data.samples import sample_images
 
     photos = [cv2.resize(np.ascontiguousarray(p[..., ::-1]), (1920, 1080), interpolation=cv2.INTER_CUBIC)
               for p in sample_images().values()]
@@ -152,7 +152,7 @@ def main() -> None:
           "calls (one run on a shared machine: read the ratios)")
 
     if "pre" not in a.skip:
-        from edgecls import preprocess as P
+        from edgecls.runtime import preprocess as P
 
         spec = preds["openvino", "int8"].spec
         y0, x0, y1, x1 = P.source_box(1080, 1920, spec.preprocess, spec.input)

@@ -71,7 +71,7 @@ def main() -> None:
     import openvino as ov
 
     import edgecls
-    from edgecls.samples import sample_images
+    from edgecls.data.samples import sample_images
 
     model, spec = edgecls.create_model("efficientnet_lite0", pretrained=True)
     d = Path(tempfile.mkdtemp(prefix="fused_order_"))

@@ -18,12 +18,11 @@ import numpy as np
 
 from edgecls import Predictor
 from edgecls.bench.runner import time_calls
-from edgecls.compress.calibration import photo_crops
 from edgecls.compress.ptq import OVERFLOW_FIX, quantize_file, resolve_overflow_fix
-from edgecls.cpuinfo import cpu_model_and_flags, int8_saturates
+from edgecls.data.samples import photo_crops, sample_images
 from edgecls.exporters import export
 from edgecls.models import create_model
-from edgecls.samples import sample_images
+from edgecls.runtime.cpuinfo import cpu_model_and_flags, int8_saturates
 
 
 def main() -> None:

@@ -33,8 +33,8 @@ from tools.make_mosaics import main as make_mosaics  # noqa: E402
 def map_of(path, val) -> tuple[float, float, float, np.ndarray]:
     from edgecls import stats
     from edgecls.compress.data import predict_logits
-    from edgecls.multilabel import mean_ap
-    from edgecls.scores import sigmoid
+    from edgecls.evaluation.multilabel import mean_ap
+    from edgecls.runtime.scores import sigmoid
 
     y = val.labels.astype(bool)
     s = sigmoid(predict_logits(path, val))
@@ -62,8 +62,8 @@ def main() -> int:
         make_mosaics([str(data), "--train", str(a.train), "--val", str(a.val)])
     print(f"data: {time.perf_counter() - t0:.0f}s")
 
+    from edgecls.data.manifest import load_multilabel
     from edgecls.train import TrainConfig, train
-    from edgecls.train.manifest import load_multilabel
 
     t1 = time.perf_counter()
     cfg = TrainConfig(task="multilabel", data=str(data / "train"), val_dir=str(data / "val"), arch="efficientnet_lite0",

@@ -42,9 +42,8 @@ sys.path.insert(0, str(REPO))
 KNOWN = ("airplane", "automobile", "bird", "cat", "deer", "dog")
 NEAR = ("frog", "horse", "ship", "truck")
 def prepare(root: Path, train: int, fmnist: int, val: int, test: int) -> dict[str, Path]:
+    from edgecls.data.datasets import find_fashion_mnist
     from tools import shared_data
-
-    from edgecls.train.data import find_fashion_mnist
 
     d = {"train": root / f"train{train}", "val": root / f"val{train}_{val}", "test": root / f"test{train}_{val}_{test}",
          "near": root / f"near{train}_{val}_{test}", "fashion_mnist": root / "fashion_mnist", "hymenoptera": root / "hymenoptera"}
@@ -74,8 +73,8 @@ def prepare(root: Path, train: int, fmnist: int, val: int, test: int) -> dict[st
 def features(model, spec, files, batch=64):
     import torch
 
-    from edgecls import preprocess as pre
-    from edgecls.images import load_image
+    from edgecls.runtime import preprocess as pre
+    from edgecls.runtime.images import load_image
 
     out = []
     with torch.inference_mode():
@@ -92,8 +91,8 @@ def features(model, spec, files, batch=64):
 def logits_of(model, spec, files, batch=64):
     import torch
 
-    from edgecls import preprocess as pre
-    from edgecls.images import load_image
+    from edgecls.runtime import preprocess as pre
+    from edgecls.runtime.images import load_image
 
     out = []
     with torch.inference_mode():
@@ -123,7 +122,7 @@ def linear_probe(feats, y, epochs=300, wd=1e-3):
 
 
 def fit_temperature(logits, y):
-    from edgecls.scores import softmax
+    from edgecls.runtime.scores import softmax
 
     grid = np.exp(np.linspace(np.log(0.2), np.log(10), 200))
     nll = [-np.log(softmax(logits, t)[np.arange(len(y)), y] + 1e-12).mean() for t in grid]
@@ -208,7 +207,7 @@ def main() -> int:
 
     tr = list_images(d["train"])
     if a.model:
-        from edgecls.artifacts import load_pt
+        from edgecls.models.pt import load_pt
 
         model, spec = load_pt(a.model)
         model.eval()

@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 
 import edgecls
-from edgecls import preprocess as P
 from edgecls.bench.runner import time_calls
-from edgecls.samples import sample_images
+from edgecls.data.samples import sample_images
+from edgecls.runtime import preprocess as P
 
 
 def median_ms(fn, runs: int) -> float:

@@ -38,8 +38,8 @@ def main() -> int:
 
     import edgecls
     from edgecls.compress.prune import measure, prune
+    from edgecls.data.datasets import ArrayDataset
     from edgecls.train.config import TrainConfig
-    from edgecls.train.data import ArrayDataset
     from edgecls.train.loop import kd_loss, predict_logits
     from edgecls.train.transforms import TrainSet, augmenter
     from tools import shared_data
@@ -61,7 +61,7 @@ def main() -> int:
     teacher.eval()
 
     def folder(split: str) -> ArrayDataset:
-        from edgecls.decode import IMAGE_SUFFIXES
+        from edgecls.runtime.decode import IMAGE_SUFFIXES
 
         files = sorted(p for p in (root / split).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.suffix.lower() != ".gif")
         ds = ArrayDataset(files, np.zeros(len(files), np.int64), spec.labels)

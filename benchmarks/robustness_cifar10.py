@@ -50,7 +50,8 @@ PER_CLASS, VAL_FRACTION = 600, 1 / 6
 
 
 def datasets(out: Path):
-    from edgecls.train.data import load_image_folder, stratified_split
+    from edgecls.data.datasets import stratified_split
+    from edgecls.data.scan import load_image_folder
     from tools import shared_data
 
     data = shared_data.extract_cifar10(out / "cifar10_6k", per_class=PER_CLASS)
@@ -68,9 +69,9 @@ def build_onnx_openvino(best: Path, train_ds, d: Path, n_calib: int, verify: dic
     """cifar10_recipe.build_artifacts less LiteRT: FP32 ONNX and OpenVINO (verified), INT8 of each on the same
     n_calib training images."""
     import edgecls
-    from edgecls.artifacts import load_pt
     from edgecls.compress.data import dataset_calibration, subset
     from edgecls.compress.ptq import quantize_file
+    from edgecls.models.pt import load_pt
 
     model, spec = load_pt(best)
     d.mkdir(parents=True, exist_ok=True)
@@ -87,9 +88,9 @@ def build_litert(best: Path, train_ds, d: Path, n_calib: int, verify: dict) -> N
     """FP32 and INT8 (PT2E, the same n_calib training images) TFLite. The INT8 build is exported unverified when the
     export gate refuses it: this benchmark measures it on the validation images anyway, and says so."""
     import edgecls
-    from edgecls.artifacts import load_pt
     from edgecls.compress.data import subset
     from edgecls.errors import ExportError
+    from edgecls.models.pt import load_pt
 
     model, spec = load_pt(best)
     if not (d / "fp32.tflite").exists():
@@ -131,7 +132,7 @@ def corrupted_calibration(best: Path, train_ds, d: Path, n_calib: int, side: int
 def pruned_onnx(pt: Path, d: Path, verify: dict) -> Path:
     """The pruned .pt as FP32 ONNX (verified against PyTorch on validation pictures), built once."""
     import edgecls
-    from edgecls.artifacts import load_pt
+    from edgecls.models.pt import load_pt
 
     dst = d / f"{pt.stem}_pruned.onnx"
     if not dst.exists():
@@ -277,11 +278,12 @@ def diagnose(d: Path, pics: list[np.ndarray], out: Path, severities=(3, 5)) -> d
 
 
 def main() -> int:
+    import cifar10_recipe as recipe
     from rich.console import Console
 
-    import cifar10_recipe as recipe
-    from edgecls.artifacts import load_pt
-    from edgecls.robustness import evaluate_corruptions, image_set_from_arrays, parse_severities, report
+    from edgecls.models.pt import load_pt
+    from edgecls.report import robustness as report
+    from edgecls.robustness import evaluate_corruptions, image_set_from_arrays, parse_severities
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corruptions", nargs="+", default=["gaussian_noise", "motion_blur", "fog", "contrast", "jpeg_compression"])

@@ -37,8 +37,8 @@ def build(out: Path, names: list[str]) -> list[Path]:
     """Build the artifacts named (cached in `out`); lite0_pruned50.onnx comes from benchmarks/prune_lite0.py."""
     import edgecls
     from edgecls import Predictor
-    from edgecls.compress.calibration import photo_crops
     from edgecls.compress.ptq import quantize_file
+    from edgecls.data.samples import photo_crops
     from edgecls.robustness import CORRUPTIONS, corrupt
     from edgecls.robustness.corruptions import image_seed
 
@@ -77,8 +77,8 @@ def main() -> int:
     import shared_data
     from rich.console import Console
 
+    from edgecls.report import robustness as report
     from edgecls.robustness import evaluate_corruptions, load_image_set
-    from edgecls.robustness import report
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corruptions", nargs="+", default=["gaussian_noise", "motion_blur", "fog", "contrast", "jpeg_compression"])

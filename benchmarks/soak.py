@@ -16,7 +16,7 @@ import numpy as np
 import psutil
 
 import edgecls
-from edgecls.samples import sample_images
+from edgecls.data.samples import sample_images
 
 
 def rss_mb() -> float:

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 import edgecls
-from edgecls.samples import sample_images
+from edgecls.data.samples import sample_images
 
 
 def write_video(path: Path, n: int) -> None:

@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 
 import edgecls
-from edgecls import preprocess as P
 from edgecls.bench.runner import time_calls
+from edgecls.data.samples import sample_images
 from edgecls.errors import ExportError
 from edgecls.exporters.verify import compare, reference_pixels, torch_logits
-from edgecls.samples import sample_images
+from edgecls.runtime import preprocess as P
 
 PRECISIONS = ("fp32", "fp16", "dynamic_int8", "int8", "int8_all")
 MNV3_RUN = Path("runs/fashion_mnist_mnv3/best.pt")
@@ -37,8 +37,8 @@ def models(n_calib: int):
     model, spec = edgecls.create_model("efficientnet_lite0", pretrained=True)
     yield "efficientnet_lite0 (ImageNet)", model, spec, None
     if MNV3_RUN.is_file():
-        from edgecls.artifacts import load_pt
-        from edgecls.train.data import load_fashion_mnist
+        from edgecls.data.datasets import load_fashion_mnist
+        from edgecls.models.pt import load_pt
 
         model, spec = load_pt(MNV3_RUN)
         test = load_fashion_mnist("test")

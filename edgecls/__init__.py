@@ -1,6 +1,14 @@
-"""edgecls: take an image classifier from training to a fast, verified model on an edge device."""
+"""edgecls: take an image classifier from training to a fast, verified model on an edge device.
+
+The facade. What a camera app needs (Predictor, ModelSpec, the error types) is imported here directly and pulls in
+only the device runtime; the tooling functions (create_model, export, deploy, save, load, ...) are the real
+functions of their modules, imported on first use so `import edgecls` on a device never loads torch.
+"""
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 from .errors import (
     BackendUnavailableError,
@@ -13,57 +21,51 @@ from .errors import (
     UnknownArchError,
     WeightsUnavailableError,
 )
-from .predictor import Prediction, Predictor, Top
-from .spec import InputSpec, LineageStep, ModelSpec, Preprocess
+from .runtime.predictor import Prediction, Predictor, Top
+from .runtime.spec import InputSpec, LineageStep, ModelSpec, Preprocess
+
+# name -> module holding it; resolved on first access (PEP 562), so help() and editors see the real signature
+_LAZY = {
+    "create_model": "edgecls.models",
+    "list_archs": "edgecls.models",
+    "export": "edgecls.exporters",
+    "deploy": "edgecls.deployment",
+    "DeployConfig": "edgecls.deployment",
+    "DeployResult": "edgecls.deployment",
+    "save": "edgecls.models.pt",
+    "load": "edgecls.models.pt",
+    "__version__": "edgecls.version",
+}
+_RENAMED = {"save": "save_pt", "load": "load_pt", "__version__": "__version__"}
+
+if TYPE_CHECKING:  # what editors and type checkers resolve the lazy names to
+    from .deployment import DeployConfig, DeployResult, deploy
+    from .exporters import export
+    from .models import create_model, list_archs
+    from .models.pt import load_pt as load
+    from .models.pt import save_pt as save
 
 
 def __getattr__(name: str):
-    """`__version__`, from the installed package's metadata on first use (see edgecls.version)."""
-    if name != "__version__":
+    if name not in _LAZY:
         raise AttributeError(f"module 'edgecls' has no attribute {name!r}")
-    from .version import package_version
+    if name == "__version__":
+        from .version import package_version
 
-    globals()["__version__"] = package_version()
-    return globals()["__version__"]
-
-
-def create_model(*args, **kwargs):
-    """Build a registered architecture and its ModelSpec (needs edgecls[torch]); see edgecls.models."""
-    from .models import create_model as _create
-
-    return _create(*args, **kwargs)
+        value = package_version()
+    else:
+        value = getattr(importlib.import_module(_LAZY[name]), _RENAMED.get(name, name))
+    globals()[name] = value
+    return value
 
 
-def export(*args, **kwargs):
-    """Export a PyTorch model to .pt/.onnx/.xml, verified against PyTorch; see edgecls.exporters.export."""
-    from .exporters import export as _export
-
-    return _export(*args, **kwargs)
-
-
-def deploy(*args, **kwargs):
-    """A folder of photos -> trained, INT8, exported, verified and benchmarked models + report; see edgecls.deploy."""
-    from .deploy import deploy as _deploy
-
-    return _deploy(*args, **kwargs)
-
-
-def save(model, spec, path):
-    """Save a PyTorch model and its spec as an edgecls .pt (weights only, no pickled code)."""
-    from .artifacts import save_pt
-
-    return save_pt(model, spec, path)
-
-
-def load(path):
-    """Load an edgecls .pt: returns (model, spec)."""
-    from .artifacts import load_pt
-
-    return load_pt(path)
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = [
-    "BackendUnavailableError", "EdgeclsError", "ExportError", "InferenceError", "InputError", "InputSpec", "LineageStep",
-    "ModelFileError", "ModelSpec", "Prediction", "Predictor", "Preprocess", "SpecError", "Top",
-    "UnknownArchError", "WeightsUnavailableError", "__version__", "create_model", "deploy", "export", "load", "save",
+    "BackendUnavailableError", "DeployConfig", "DeployResult", "EdgeclsError", "ExportError", "InferenceError",
+    "InputError", "InputSpec", "LineageStep", "ModelFileError", "ModelSpec", "Prediction", "Predictor", "Preprocess",
+    "SpecError", "Top", "UnknownArchError", "WeightsUnavailableError", "__version__", "create_model", "deploy", "export",
+    "list_archs", "load", "save",
 ]

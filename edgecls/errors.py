@@ -33,7 +33,7 @@ class ExportError(EdgeclsError, RuntimeError):
 
 class SelfCheckError(EdgeclsError, RuntimeError):
     """An artifact's on-device self-check failed (or it has no reference data): the runtime here computes something
-    other than what was verified at export. `.result` holds the figures (edgecls.selfcheck.SelfCheckResult)."""
+    other than what was verified at export. `.result` holds the figures (edgecls.runtime.selfcheck.SelfCheckResult)."""
 
     def __init__(self, message: str, result=None):
         super().__init__(message)
@@ -49,6 +49,48 @@ class UnknownArchError(EdgeclsError, KeyError):
 
 class WeightsUnavailableError(EdgeclsError, RuntimeError):
     """Pretrained weights were asked for but cannot be obtained offline."""
+
+
+class StreamError(EdgeclsError, RuntimeError):
+    """A video source cannot be opened, or a live source stayed down past the reconnect policy."""
+
+
+class AdversarialError(EdgeclsError, ValueError):
+    """A budget outside [1, 255] grey levels, a bad step count, or a model the attacks cannot use."""
+
+
+class ExplainError(InputError):
+    """A model Grad-CAM cannot explain (no convolutional layer, an unknown layer name)."""
+
+
+class CorruptionError(EdgeclsError, ValueError):
+    """An unknown corruption name, a severity outside 1-5, or an image a corruption cannot take."""
+
+
+class DataError(InputError):
+    """A dataset is missing, empty, corrupt or unusable for training."""
+
+
+class ManifestError(DataError):
+    """A multi-label manifest is missing, malformed, or names files/labels it should not."""
+
+
+class DeployError(EdgeclsError, ValueError):
+    """A deploy setting or input that cannot work (the message says what to change)."""
+
+
+class UnknownTargetError(EdgeclsError, ValueError):
+    """A deploy/compress target name that is not in the table."""
+
+
+class CompressError(EdgeclsError):
+    """The compression config is invalid, or a step cannot meet what was asked (e.g. the accuracy budget).
+
+    rows: the figures of every attempt the failing step made (also written to compress.json)."""
+
+    def __init__(self, message: str, rows: list[dict] | None = None):
+        super().__init__(message)
+        self.rows = rows or []
 
 
 def require(module: str, extra: str):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import edgecls
-from edgecls.samples import sample_images
+from edgecls.data.samples import sample_images
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository's tools/ (data locator)
 from tools import shared_data  # noqa: E402
@@ -24,7 +24,7 @@ def missing_data(reason: str):
 
 def fashion_mnist_dir() -> Path:
     """The Fashion-MNIST IDX folder the README promises (Debian's dataset-fashion-mnist), or missing_data()."""
-    from edgecls.train.data import DataError, find_fashion_mnist
+    from edgecls.data.datasets import DataError, find_fashion_mnist
 
     try:
         return find_fashion_mnist()

@@ -1,4 +1,4 @@
-"""Every backend x precision answers like PyTorch FP32 on the same real photos (scikit-image's, edgecls.samples).
+"""Every backend x precision answers like PyTorch FP32 on the same real photos (scikit-image's, edgecls.data.samples).
 
 Each artifact gets the reference pixels (PIL resize/crop, as verification does), so only the runtime and the
 precision are under test. Tolerances per precision:
@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 
 import edgecls
-from edgecls import preprocess as P
 from edgecls.exporters.verify import CONFIDENT, MIN_TOP1, reference_pixels, torch_logits
+from edgecls.runtime import preprocess as P
 
 PROB_TOL = {"fp32": 2e-3, "fp16": 2e-2, "dynamic_int8": 0.25, "int8": 0.25, "int8_all": 0.6}
 
@@ -143,7 +143,7 @@ def test_tensorrt_agrees_with_pytorch(precision, engines, reference, photos):
 def test_tensorrt_refuses_an_engine_from_another_gpu(engines, tmp_path):
     import shutil
 
-    from edgecls.artifacts import read_sidecar, write_sidecar
+    from edgecls.runtime.artifacts import read_sidecar, write_sidecar
 
     src = engines["fp32"]
     dst = tmp_path / "foreign.engine"

@@ -11,7 +11,7 @@ from PIL import Image
 
 import edgecls
 from edgecls import InputError, ModelFileError, SpecError
-from edgecls.artifacts import sidecar_path
+from edgecls.runtime.artifacts import sidecar_path
 
 
 # --- model files ------------------------------------------------------------------------------------------

@@ -21,15 +21,14 @@ import onnx
 import pytest
 import torch
 from PIL import Image
-
-import edgecls
-from edgecls import (BackendUnavailableError, ExportError, InferenceError, InputError, ModelFileError, ModelSpec,
-                     SpecError)
-from edgecls.artifacts import sidecar_path
-from edgecls.spec import MAX_LABELS, MAX_SPEC_BYTES, SCHEMA_VERSION
-from edgecls.stream import StreamError
 from test_export import TracedBranch  # data-dependent control flow that ONNX tracing freezes
 from test_http_attack import bomb_png
+
+import edgecls
+from edgecls import BackendUnavailableError, ExportError, InferenceError, InputError, ModelFileError, ModelSpec, SpecError
+from edgecls.runtime.artifacts import sidecar_path
+from edgecls.runtime.spec import MAX_LABELS, MAX_SPEC_BYTES, SCHEMA_VERSION
+from edgecls.runtime.stream import StreamError
 
 
 @dataclass

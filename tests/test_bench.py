@@ -11,8 +11,8 @@ import sys
 import pytest
 from PIL import Image
 
-from edgecls.bench import report
 from edgecls.bench.stats import latency_stats
+from edgecls.report import bench as report
 
 
 def test_latency_stats_by_hand():
@@ -232,7 +232,7 @@ def test_agreement_refuses_a_reference_with_other_labels(artifacts):
 
 
 def test_cpus_parse_like_taskset():
-    from edgecls.bench.cli import parse_cpus
+    from edgecls.cli.bench import parse_cpus
 
     assert parse_cpus("0-2,5") == [0, 1, 2, 5] and parse_cpus("3") == [3] and parse_cpus("1,1-2") == [1, 2]
     for bad in ("", "a", "3-1", "-1", "0-"):
@@ -286,7 +286,7 @@ def test_interleaved_timing_alternates_chunks_and_counts_runs():
 def test_topk_is_the_stable_argsort_prefix():
     import numpy as np
 
-    from edgecls.scores import softmax, topk_indices
+    from edgecls.runtime.scores import softmax, topk_indices
 
     row = np.array([0.1, 0.5, 0.5, 0.2, 0.5] + [0.0] * 95)
     # three-way tie at 0.5: lower index first; the 4th is 0.2 at index 3

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import edgecls
-from edgecls import preprocess as pre
+from edgecls.runtime import preprocess as pre
 from edgecls.train import TrainConfig, load_image_folder, predict_logits, train
 from edgecls.train.cached import cache_features, freeze, split_model, tail_logits
 

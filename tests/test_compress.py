@@ -9,13 +9,13 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from test_train import TINY, needs_fmnist
 
 import edgecls
 from edgecls.compress import CompressConfig, CompressError, run
 from edgecls.compress.prune import measure, prune
 from edgecls.compress.ptq import matching_nodes, quantize_file
 from edgecls.train.loop import kd_loss
-from test_train import TINY, needs_fmnist
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_pruned_model_is_smaller_and_reloads_from_a_weights_only_pt(tmp_path):
 
 
 def test_ptq_int8_onnx_and_openvino_agree_with_fp32_on_photos(artifacts, predictors, photos, tmp_path):
-    from edgecls.compress.calibration import photo_crops
+    from edgecls.data.samples import photo_crops
 
     for name, fmt in (("onnx", "onnx"), ("xml", "openvino")):
         fp32 = predictors[name]
@@ -96,8 +96,8 @@ def test_overflow_fix_makes_onnxruntime_int8_kernels_match_the_quantized_graph(a
     import onnxruntime as ort
     from onnx import numpy_helper
 
-    from edgecls.compress.calibration import photo_crops
-    from edgecls.cpuinfo import int8_saturates
+    from edgecls.data.samples import photo_crops
+    from edgecls.runtime.cpuinfo import int8_saturates
 
     fp32 = predictors["onnx"]
     calib = np.concatenate([fp32.preprocess(c, color="RGB") for c in photo_crops(32)])
@@ -127,8 +127,8 @@ def test_overflow_fix_makes_onnxruntime_int8_kernels_match_the_quantized_graph(a
 
 def test_overflow_fix_values_are_checked():
     from edgecls.compress.ptq import resolve_overflow_fix
-    from edgecls.cpuinfo import int8_saturates
     from edgecls.errors import ExportError
+    from edgecls.runtime.cpuinfo import int8_saturates
 
     assert resolve_overflow_fix("disable") == "disable"
     assert resolve_overflow_fix("auto") == ("enable" if int8_saturates() else "first_layer_only")
@@ -150,7 +150,7 @@ def test_keep_float_keeps_the_named_layers_float_and_refuses_unknown_names(artif
     ExportError naming the layers, for ONNX Runtime and NNCF/OpenVINO alike, and nothing is written."""
     import onnx
 
-    from edgecls.compress.calibration import photo_crops
+    from edgecls.data.samples import photo_crops
     from edgecls.errors import ExportError
 
     fp32 = predictors["onnx"]
@@ -190,7 +190,7 @@ def test_compress_keep_float_is_checked_against_the_model_before_any_work(lite0)
 def test_quantize_options_are_checked_before_any_export(cifar10_small, tmp_path):
     """keep_float naming no layer, and QAT's corruption augmentation misused (with PTQ, an unknown corruption, p out
     of range), stop the quantize step with a CompressError before it exports or calibrates anything."""
-    from edgecls.artifacts import save_pt
+    from edgecls.models.pt import save_pt
 
     train_dir, val_dir = cifar10_small
     model, spec = edgecls.create_model("mobilenetv3_small_100", labels=("airplane", "automobile", "cat", "ship"), input_size=32)
@@ -273,7 +273,6 @@ def test_qat_exports_qdq_that_onnxruntime_and_openvino_run(tiny_teacher, tmp_pat
     rows = [r for r in report["steps"][0]["rows"] if r.get("method") == "qat"]
     assert {r["backend"] for r in rows} == {"onnx", "openvino"}
     import onnx
-
     import onnxruntime as ort
 
     qat_onnx = next(r["artifact"] for r in rows if r["backend"] == "onnx")

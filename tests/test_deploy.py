@@ -19,8 +19,8 @@ import pytest
 from PIL import Image
 
 import edgecls
-from edgecls.deploy import DeployConfig, DeployError, deploy
-from edgecls.deploy.pick import _choose
+from edgecls.deployment import DeployConfig, DeployError, deploy
+from edgecls.deployment.pick import _choose
 from edgecls.train import DataError
 
 FAST = dict(calibration=16, verify_images=4, bench_runs=5, bench_warmup=1, bench_cold=False, threads=2)
@@ -147,7 +147,7 @@ def test_rerun_reuses_every_stage_and_a_new_budget_redoes_only_int8(deployed, an
 def test_every_artifact_carries_its_own_rejection_threshold_and_drift_reference(deployed, ants_bees):
     """The threshold in each shipped file keeps >= 95% of the validation images when recomputed through that file's
     own runtime here (a threshold fitted on other logits, e.g. FP32's for an INT8 build, would not be bound to)."""
-    from edgecls.scores import ood_score
+    from edgecls.runtime.scores import ood_score
 
     r, out = deployed
     val = sorted(p for p in (ants_bees / "val").rglob("*.jpg") if p.name != "leaked.jpg")
@@ -257,7 +257,7 @@ def test_resume_after_kill_9_redoes_only_what_was_not_finished(cifar10_small, tm
     assert [h["epoch"] for h in r.stages["train"].result["history"]] == [1, 2, 3]
     leftovers = [p for p in out.rglob("*") if p.name.endswith((".staging", ".old"))]
     assert not leftovers, leftovers
-    from edgecls.deploy.stages import file_sha256, read_manifest
+    from edgecls.deployment.stages import file_sha256, read_manifest
 
     for folder in ("data", "recipe", "model", "onnxruntime/fp32", "onnxruntime/int8", "openvino/fp32", "openvino/int8"):
         m = read_manifest(out / folder)
@@ -280,7 +280,7 @@ def test_a_target_whose_runtime_is_missing_says_what_to_install():
 def test_every_train_and_deploy_option_says_what_it_means():
     import argparse
 
-    from edgecls.cli import build_parser
+    from edgecls.cli.main import build_parser
     from edgecls.train import TrainConfig
 
     for name, h in {**TrainConfig.help(), **DeployConfig.help()}.items():
@@ -297,7 +297,7 @@ def test_every_train_and_deploy_option_says_what_it_means():
 def test_exponent_floats_read_as_numbers_in_yaml_and_on_the_command_line(tmp_path):
     """PyYAML (YAML 1.1) reads `5e-4` as a string: `--train lr=5e-4` (the CLI's own example) and `lr: 5e-4` in a
     recipe crashed with a TypeError deep in TrainConfig. Both must arrive as floats."""
-    from edgecls.deploy.cli import _kv
+    from edgecls.cli.deploy import _kv
     from edgecls.train import TrainConfig
 
     assert _kv("lr=5e-4") == ("lr", 5e-4) and _kv("backbone-lr-mult=1E-1") == ("backbone_lr_mult", 0.1)

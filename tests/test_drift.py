@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 import edgecls
-from edgecls.drift import DriftMonitor, chi2_isf, chi2_sf, histogram, input_stats, null_threshold, psi, read_log
 from edgecls.errors import InputError, SpecError
 from edgecls.openset import fit_reference, list_images
+from edgecls.runtime.drift import DriftMonitor, chi2_isf, chi2_sf, histogram, input_stats, null_threshold, psi, read_log
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_class_prior_change_is_named_and_streams_feed_the_monitor(monitored, tmp
 
 def test_input_stats_measure_what_they_name(lite0, photos):
     """On a float NCHW input (the monitor undoes the normalization; the fused uint8 path is the ONNX tests')."""
-    from edgecls.preprocess import fast
+    from edgecls.runtime.preprocess import fast
 
     _, spec = lite0
     pred_input = fast(photos["astronaut"], "RGB", spec)
@@ -124,7 +124,7 @@ def test_psi_and_bad_inputs(monitored, lite0, tmp_path, capsys):
     with pytest.raises(InputError, match="bad.jsonl:2"):
         read_log(bad)
 
-    from edgecls.cli import main
+    from edgecls.cli.main import main
 
     log = tmp_path / "dark.jsonl"
     mon = pred.start_monitor(window=40, log=log)
@@ -236,7 +236,7 @@ def test_bad_monitor_settings_are_refused_with_what_to_give(fresh, options, matc
 def test_logs_written_before_per_statistic_thresholds_still_print_and_plot(tmp_path, capsys):
     """A log of the fixed-threshold monitor (no 'thresholds', 'false_alarm_rate', or event 'threshold') next to one
     of today's records: `edgecls monitor` and --plot read both, each against its own threshold."""
-    from edgecls.cli import main
+    from edgecls.cli.main import main
 
     old = {"time": "2026-11-30T10:00:00+00:00", "frames": 0, "window": 250, "psi_threshold": 0.25,
            "psi": {"brightness": 0.4, "class_prior": 0.1}, "now": {"brightness": 60.0}, "ref": {"brightness": 120.0},

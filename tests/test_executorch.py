@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 import edgecls
-from edgecls.artifacts import read_sidecar
-from edgecls.backends import executorch_backend as et
 from edgecls.errors import BackendUnavailableError, ExportError
 from edgecls.exporters import int8_executorch
+from edgecls.runtime.artifacts import read_sidecar
+from edgecls.runtime.backends import executorch as et
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -163,7 +163,7 @@ def test_native_logs_are_captured_and_other_stderr_passes(tmp_path):
     else written meanwhile still arrives, and fd 2 works again afterwards."""
     code = """
         import os, sys
-        from edgecls.backends.executorch_backend import native_logs
+        from edgecls.runtime.backends.executorch import native_logs
         with native_logs() as lines:
             os.write(2, b"[cpuinfo_utils.cpp:87] Failed to open midr file\\n")
             sys.stderr.write("[threadpool.cpp:66] Resetting threadpool to 1 threads.\\n")
@@ -186,7 +186,7 @@ def test_a_real_load_keeps_native_logs_out_of_stderr(executorch_artifacts):
     code = f"""
         import sys
         import edgecls
-        from edgecls.backends import executorch_backend as et
+        from edgecls.runtime.backends import executorch as executorch_backend as et
         n = et.thread_count()
         p = edgecls.Predictor({str(executorch_artifacts['pte_int8'])!r}, threads=n + 1)  # resizing logs a line
         print(p.predict(__import__("numpy").full((300, 400, 3), 120, "uint8"), color="RGB").label)

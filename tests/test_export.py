@@ -14,8 +14,8 @@ import torch
 
 import edgecls
 from edgecls import ExportError, ModelSpec
-from edgecls.artifacts import sidecar_path
-from edgecls.spec import SPEC_KEY
+from edgecls.runtime.artifacts import sidecar_path
+from edgecls.runtime.spec import SPEC_KEY
 
 
 def test_spec_embedded_and_sidecar_agree(artifacts):
@@ -67,8 +67,8 @@ def test_publish_moves_only_the_artifact_its_companions_and_sidecar(artifacts, t
     and the sidecar travels with it in the same publish."""
     import shutil
 
-    from edgecls.artifacts import publish
     from edgecls.exporters.openvino import onnx_to_openvino
+    from edgecls.runtime.artifacts import publish
 
     stage, out = tmp_path / "stage", tmp_path / "out"
     stage.mkdir()
@@ -146,8 +146,8 @@ def test_crash_between_the_openvino_renames_is_caught_at_load(lite0, tmp_path, m
 def test_sidecar_only_format_checks_the_file_it_describes(lite0, artifacts, tmp_path):
     """Where the spec lives only in the sidecar (TensorRT engines), export records the file's sha256 there: a sidecar
     from another build is refused. Shown with an ONNX file that has no embedded spec, on the real ORT runtime."""
-    from edgecls.artifacts import file_sha256
     from edgecls.errors import ModelFileError
+    from edgecls.runtime.artifacts import file_sha256
 
     model, spec = lite0
     p = tmp_path / "raw.onnx"

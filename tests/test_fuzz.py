@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-import os
-
 from edgecls import InputError, ModelSpec, SpecError
-from edgecls.images import load_image
-from edgecls.samples import sample_images
+from edgecls.data.samples import sample_images
+from edgecls.runtime.images import load_image
 
 
 def _encoded(fmt: str) -> bytes:

@@ -1,5 +1,6 @@
-"""Layering: the device core imports nothing from training, compression, export tooling or the bench (the
-import-linter contract in pyproject.toml), and no module imports another module's private names."""
+"""Layering: packages import only downward (the import-linter layers contract in pyproject.toml), the device
+runtime imports nothing from edgecls but the error types and the version, no import cycle anywhere, and no module
+imports another module's private names."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def lint(root: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-def test_device_core_contract_holds():
+def test_layers_contract_holds():
     r = lint(REPO)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert "1 kept, 0 broken" in r.stdout
@@ -30,10 +31,88 @@ def test_the_contract_catches_a_violation(tmp_path):
     """The same contract on a copy of the package where the Predictor reaches into export tooling: it must fail."""
     shutil.copytree(REPO / "edgecls", tmp_path / "edgecls", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
-    with open(tmp_path / "edgecls" / "predictor.py", "a") as fh:
-        fh.write("\n\ndef _verify_here():\n    from .exporters.verify import check  # noqa: F401\n")
+    with open(tmp_path / "edgecls" / "runtime" / "predictor.py", "a") as fh:
+        fh.write("\n\ndef _verify_here():\n    from ..exporters.verify import check  # noqa: F401\n")
     r = lint(tmp_path)
-    assert r.returncode != 0 and "edgecls.predictor -> edgecls.exporters.verify" in r.stdout, r.stdout[-3000:]
+    assert r.returncode != 0 and "edgecls.runtime.predictor -> edgecls.exporters.verify" in r.stdout, r.stdout[-3000:]
+
+
+def import_graph(root: Path) -> dict[str, set[str]]:
+    """module -> the edgecls modules it imports (anywhere in the file, function bodies too; TYPE_CHECKING blocks
+    excluded), as import-linter's grimp reads them."""
+    import grimp
+
+    sys.path.insert(0, str(root))
+    try:
+        graph = grimp.build_graph("edgecls", exclude_type_checking_imports=True, cache_dir=None)
+    finally:
+        sys.path.remove(str(root))
+    return {m: set(graph.find_modules_directly_imported_by(m)) for m in graph.modules}
+
+
+def runtime_imports_outside(graph: dict[str, set[str]]) -> list[str]:
+    allowed = ("edgecls.runtime", "edgecls.errors", "edgecls.version")
+    return sorted(f"{m} -> {t}" for m, ts in graph.items() if m == "edgecls.runtime" or m.startswith("edgecls.runtime.")
+                  for t in ts if not any(t == a or t.startswith(a + ".") for a in allowed))
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan, iterative)."""
+    index, low, on, stack, out, counter = {}, {}, set(), [], [], [0]
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph.get(root, ()))))]
+        index[root] = low[root] = counter[0]
+        counter[0] += 1
+        stack.append(root)
+        on.add(root)
+        while work:
+            v, it = work[-1]
+            w = next(it, None)
+            if w is not None:
+                if w not in index:
+                    index[w] = low[w] = counter[0]
+                    counter[0] += 1
+                    stack.append(w)
+                    on.add(w)
+                    work.append((w, iter(sorted(graph.get(w, ())))))
+                elif w in on:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                if len(comp) > 1:
+                    out.append(sorted(comp))
+    return out
+
+
+def test_runtime_imports_nothing_but_errors_and_version():
+    """The device runtime's one-line contract: `pip install 'edgecls[onnx]'` on a camera box never loads training,
+    compression, export or reporting code through it."""
+    assert runtime_imports_outside(import_graph(REPO)) == []
+
+
+def test_no_import_cycles_anywhere():
+    assert cycles(import_graph(REPO)) == []
+
+
+def test_the_graph_checks_catch_a_cycle_and_an_upward_import(tmp_path):
+    shutil.copytree(REPO / "edgecls", tmp_path / "edgecls", ignore=shutil.ignore_patterns("__pycache__"))
+    with open(tmp_path / "edgecls" / "runtime" / "scores.py", "a") as fh:
+        fh.write("\n\ndef _stats():\n    from .. import stats  # noqa: F401\n    from . import predictor  # noqa: F401\n")
+    graph = import_graph(tmp_path)
+    assert "edgecls.runtime.scores -> edgecls.stats" in runtime_imports_outside(graph)
+    assert any({"edgecls.runtime.scores", "edgecls.runtime.predictor"} <= set(c) for c in cycles(graph))
 
 
 def _private_imports(path: Path) -> list[str]:

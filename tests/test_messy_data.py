@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 import edgecls
-from edgecls.decode import read_rgb
+from edgecls.data.scan import duplicates, scan_folder
+from edgecls.runtime.decode import read_rgb
 from edgecls.train import DataError, TrainConfig, train
-from edgecls.train.scan import duplicates, scan_folder
 
 
 @pytest.fixture(scope="module")

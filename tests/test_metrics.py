@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from edgecls.train.data import class_weights
+from edgecls.data.datasets import class_weights
 from edgecls.train.evaluate import calibration, classification_metrics, fit_temperature, softmax
 
 

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 import edgecls
+from edgecls.data.manifest import ManifestError, load_multilabel, read_manifest
 from edgecls.errors import InputError, SpecError
-from edgecls.multilabel import average_precision, f1, fit_thresholds, map_budget, mean_ap
-from edgecls.spec import ModelSpec, OpenSet
-from edgecls.train.manifest import ManifestError, load_multilabel, read_manifest
+from edgecls.evaluation.multilabel import average_precision, f1, fit_thresholds, map_budget, mean_ap
+from edgecls.runtime.spec import ModelSpec, OpenSet
 from tools.make_mosaics import build
 
 
@@ -255,7 +255,7 @@ def test_int8_budget_is_judged_in_map_and_thresholds_are_refit_per_artifact(trai
 
     from edgecls.compress import CompressConfig, run
     from edgecls.compress.data import predict_logits
-    from edgecls.scores import sigmoid
+    from edgecls.runtime.scores import sigmoid
 
     train_dir, val_dir = mosaics
     cfg = CompressConfig.from_dict({
@@ -294,14 +294,14 @@ def test_int8_budget_is_judged_in_map_and_thresholds_are_refit_per_artifact(trai
 
 
 def test_cli_eval_and_predict_on_a_multilabel_model(exported, trained, mosaics, capsys):
-    from edgecls.cli import main
+    from edgecls.cli.main import main
 
     _, val_dir = mosaics
     assert main(["eval", str(exported["onnx"]), "--data", str(val_dir), "--json", "--n-boot", "200"]) == 0
     r = json.loads(capsys.readouterr().out)
     val = load_multilabel(val_dir, classes=trained.spec.labels)
     from edgecls.compress.data import predict_logits
-    from edgecls.scores import sigmoid
+    from edgecls.runtime.scores import sigmoid
 
     s = sigmoid(predict_logits(exported["onnx"], val))
     y = val.labels.astype(bool)
@@ -331,7 +331,7 @@ def ml_deployed(mosaics, tmp_path_factory):
 
 
 def _scores(path, images) -> np.ndarray:
-    from edgecls.scores import sigmoid
+    from edgecls.runtime.scores import sigmoid
 
     with edgecls.Predictor(path) as pred:
         return sigmoid(np.concatenate([pred.infer(pred.preprocess(im, color="RGB")) for im in images]))
@@ -341,7 +341,7 @@ def test_deploy_trains_exports_and_judges_multilabel_data_in_map(ml_deployed, mo
     """Catches: deploy refusing manifests or training single-label, artifacts scored by top-1, a stored mAP that is
     not the artifact's (recomputed here through the Predictor from the files), INT8 judged by McNemar instead of
     the paired mAP bootstrap, INT8 keeping the float model's thresholds, a report with the single-label sections."""
-    from edgecls.artifacts import read_sidecar
+    from edgecls.runtime.artifacts import read_sidecar
 
     r, out, _ = ml_deployed
     val = load_multilabel(mosaics[1])
@@ -374,8 +374,8 @@ def test_deploy_trains_exports_and_judges_multilabel_data_in_map(ml_deployed, mo
 
 
 def test_deploy_resumes_multilabel_and_refuses_what_does_not_apply(ml_deployed, mosaics, tmp_path):
-    from edgecls.deploy import DeployError
-    from edgecls.train.manifest import ManifestError
+    from edgecls.data.manifest import ManifestError
+    from edgecls.deployment import DeployError
 
     r, out, settings = ml_deployed
     with warnings.catch_warnings():
@@ -396,9 +396,9 @@ def test_deploy_resumes_multilabel_and_refuses_what_does_not_apply(ml_deployed, 
 def test_bench_measures_map_of_a_multilabel_artifact(ml_deployed, mosaics, tmp_path):
     """The mAP column: the bench's figure is the deploy's on the same images and runtime; the result validates
     against the bench schema; a single-label folder or Fashion-MNIST is an error row, not a crash."""
-    from edgecls.bench import report as bench_report
     from edgecls.bench.fingerprint import fingerprint
     from edgecls.bench.runner import BenchOptions, bench_artifact
+    from edgecls.report import bench as bench_report
 
     r, out, _ = ml_deployed
     path = out / "openvino" / "int8" / "int8.xml"

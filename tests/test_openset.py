@@ -13,8 +13,8 @@ import pytest
 import edgecls
 from edgecls.errors import InputError, SpecError
 from edgecls.openset import auroc, evaluate_ood, fit_reference, fit_threshold, fpr_at_tpr, list_images
-from edgecls.scores import ood_score, softmax
-from edgecls.spec import OpenSet
+from edgecls.runtime.scores import ood_score, softmax
+from edgecls.runtime.spec import OpenSet
 
 
 def _copy_artifact(src: Path, dst_dir: Path) -> Path:
@@ -168,7 +168,7 @@ def test_bad_inputs_are_typed_errors(fitted, hymenoptera, tmp_path, lite0):
 
 
 def test_cli_eval_and_errors(fitted, hymenoptera, cifar10_small, tmp_path, capsys):
-    from edgecls.cli import main
+    from edgecls.cli.main import main
 
     onnx, _ = fitted
     val = str(cifar10_small[1])  # the same folder on both sides: the plumbing, with a known answer (AUROC 0.5)

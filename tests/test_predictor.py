@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 import edgecls
-from edgecls import preprocess as P
+from edgecls.runtime import preprocess as P
 
 CATS = set(range(281, 286))
 ESPRESSO = 967

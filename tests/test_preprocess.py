@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from edgecls import InputSpec, ModelSpec, Preprocess
-from edgecls import preprocess as P
+from edgecls.runtime import preprocess as P
 
 
 def spec_with(**pre):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import edgecls
-from edgecls.deploy.recipe import DataFacts, choose_recipe
+from edgecls.deployment.recipe import DataFacts, choose_recipe
 from edgecls.train import TrainConfig, load_image_folder
 from edgecls.train.head import fit_head, pooled_features
 

@@ -11,8 +11,8 @@ from PIL import Image
 
 pytest.importorskip("albumentations")
 
-from edgecls.cli import main  # noqa: E402
-from edgecls.demo import ESPRESSO  # noqa: E402
+from edgecls.cli.demo import ESPRESSO  # noqa: E402
+from edgecls.cli.main import main  # noqa: E402
 from edgecls.robustness import CORRUPTIONS, CorruptionError, corrupt, parse_severities  # noqa: E402
 from edgecls.robustness.corruptions import check_names  # noqa: E402
 
@@ -89,7 +89,7 @@ def test_eval_cli_two_runtimes_see_the_same_pixels(artifacts, photos, tmp_path, 
     assert (out / "robustness.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| model |" in (out / "robustness.md").read_text()
 
-    from edgecls.deploy import report as deploy_report
+    from edgecls.report import deploy as deploy_report
 
     assert deploy_report.robustness_section({"out": str(tmp_path)}) is None  # no eval run there: no section
     section = deploy_report.robustness_section({"out": str(tmp_path / "deploy_out")})
@@ -191,7 +191,7 @@ def test_adversarial_pgd_breaks_the_pt_and_transfers(artifacts, photos, tmp_path
     md = (out / "robustness.md").read_text()
     assert "PGD-5 eps=2" in md and "lite0.xml" in md and not (out / "robustness.png").exists()
 
-    from edgecls.deploy import report as deploy_report
+    from edgecls.report import deploy as deploy_report
 
     section = deploy_report.robustness_section({"out": str(tmp_path / "deploy_out")})
     html = deploy_report.to_html([section], "t", "m")
@@ -240,8 +240,8 @@ def test_training_report_gallery_of_confident_mistakes(cifar10_small, tmp_path, 
     against the saved model through the Predictor (a gallery of right answers, of the least confident mistakes, or
     with confidences at the wrong temperature would fail)."""
     import edgecls
+    from edgecls.data.scan import load_image_folder
     from edgecls.train import TrainConfig, train
-    from edgecls.train.data import load_image_folder
     from edgecls.train.mistakes import write_gallery
 
     train_dir, val_dir = cifar10_small
@@ -267,7 +267,7 @@ def test_training_report_gallery_of_confident_mistakes(cifar10_small, tmp_path, 
     assert (out / "mistakes.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from types import SimpleNamespace
 
-    from edgecls.deploy import report as deploy_report
+    from edgecls.report import deploy as deploy_report
 
     section = deploy_report.mistakes_section({"model": SimpleNamespace(folder=out)})
     html = deploy_report.to_html([section], "t", "m")
@@ -289,8 +289,8 @@ def test_training_report_gallery_of_confident_mistakes(cifar10_small, tmp_path, 
 def test_corruption_augmented_training_images(cifar10_small):
     """QAT's contrast augmentation on real CIFAR-10 JPEGs: p=1 at severity 5 makes every read a 0.05-contrast picture,
     p=0.5 about half of them, draws are reproducible per seed, differ per read, and bad settings are clear errors."""
+    from edgecls.data.scan import load_image_folder
     from edgecls.robustness.augment import corruption_augmented
-    from edgecls.train.data import load_image_folder
 
     ds = load_image_folder(cifar10_small[0])
     always = corruption_augmented(ds, ["contrast"], p=1.0, severities=[5])

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import edgecls
-from edgecls import selfcheck
-from edgecls.cpuinfo import int8_saturates
+from edgecls.runtime import selfcheck
+from edgecls.runtime.cpuinfo import int8_saturates
 
 
 @pytest.mark.parametrize("key", ["pt", "onnx", "onnx_dyn", "onnx_f32", "xml", "tflite"])
@@ -41,7 +41,7 @@ def test_record_is_lossless_pixels_and_float_answers(artifacts, lite0, photos):
 def test_a_wrong_runtime_fails_the_check_and_the_cli_says_so(artifacts, tmp_path, capsys):
     """A record whose answers the runtime does not reproduce (here: another model's logits) fails, and
     `edgecls check` exits 1 with the reason; Predictor(self_check=True) raises."""
-    from edgecls.cli import main
+    from edgecls.cli.main import main
     from edgecls.exporters.selfcheck import embed
 
     good = tmp_path / "good.onnx"
@@ -75,9 +75,9 @@ def test_no_record_is_reported_not_passed(artifacts, tmp_path):
 @pytest.fixture(scope="module")
 def int8_pair(artifacts, tmp_path_factory):
     """ORT INT8 of the pretrained Lite0 with full-range weights and with the overflow fix (7-bit weights)."""
-    from edgecls import preprocess as P
-    from edgecls.compress.calibration import photo_crops
     from edgecls.compress.ptq import quantize_file
+    from edgecls.data.samples import photo_crops
+    from edgecls.runtime import preprocess as P
 
     src = artifacts["onnx"]
     spec = edgecls.Predictor(src).spec
@@ -118,7 +118,7 @@ def test_openvino_low_precision_hint_is_caught_or_not_applied(artifacts):
     """OpenVINO on a CPU with bf16/fp16 units computes in that precision when asked (and by default, on AMX/bf16 CPUs,
     unless edgecls pins f32): an FP32 artifact then moves ~1e-2 and fails its fp32 self-check. On a CPU without them
     OpenVINO silently keeps f32 (it reports the hint it really uses), so there is nothing to catch here."""
-    from edgecls.backends.openvino_backend import OvSession
+    from edgecls.runtime.backends.openvino import OvSession
 
     pred = edgecls.Predictor(artifacts["xml"])
     blob, source = selfcheck.find(pred.path, pred._session)

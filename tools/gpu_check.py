@@ -52,7 +52,7 @@ def stage_env(out: Path) -> None:
     except ImportError:
         pass
     try:
-        from edgecls.backends import cuda_rt
+        from edgecls.runtime.backends import cuda_rt
 
         n, why = cuda_rt.device_count()
         info["cuda_devices"] = n
@@ -78,12 +78,12 @@ def lite0():
 def stage_onnx(out: Path) -> None:
     import onnxruntime as ort
 
+    from edgecls.data.samples import sample_images
     from edgecls.exporters.calibration import calibration_inputs
     from edgecls.exporters.onnx import torch_to_onnx
     from edgecls.exporters.onnx_precision import onnx_to_fp16, onnx_to_int8_qdq
     from edgecls.exporters.verify import compare, reference_pixels, torch_logits
-    from edgecls.preprocess import to_input
-    from edgecls.samples import sample_images
+    from edgecls.runtime.preprocess import to_input
 
     model, spec = lite0()
     d = out / "onnx"
@@ -124,7 +124,7 @@ def _fake_trt(version: str) -> None:
     sys.path.insert(0, str(ROOT / "tests"))
     from fake_tensorrt import make_fake_tensorrt
 
-    from edgecls.backends import cuda_rt
+    from edgecls.runtime.backends import cuda_rt
 
     sys.modules["tensorrt"] = make_fake_tensorrt(version)
     cuda_rt.device_facts = lambda index=0: {"gpu": "fake (dry run)", "compute_capability": "0.0"}
@@ -142,8 +142,8 @@ def native_p50(engine: Path, runs: int) -> dict:
             return {"tool": "trtexec", "p50_ms": float(m.group(1))}
     import tensorrt as trt
 
-    from edgecls.backends import cuda_rt
-    from edgecls.backends.tensorrt_backend import EngineIO
+    from edgecls.runtime.backends import cuda_rt
+    from edgecls.runtime.backends.tensorrt import EngineIO
 
     engine_ = trt.Runtime(trt.Logger(trt.Logger.ERROR)).deserialize_cuda_engine(engine.read_bytes())
     ctx = engine_.create_execution_context()
@@ -170,7 +170,7 @@ def stage_trt(out: Path, gen: str, fake: str | None, runs: int) -> None:
     if fake:
         _fake_trt(fake)
     import edgecls
-    from edgecls.samples import sample_images
+    from edgecls.data.samples import sample_images
 
     try:
         import tensorrt as trt
@@ -210,7 +210,7 @@ def stage_trt(out: Path, gen: str, fake: str | None, runs: int) -> None:
         res["engines"][tag] = row
     if not fake:
         bench = d / "bench"
-        subprocess.run([sys.executable, "-m", "edgecls.bench.cli", str(d), "--no-cold", "--runs", str(runs), "-o", str(bench)],
+        subprocess.run([sys.executable, "-m", "edgecls.cli.bench", str(d), "--no-cold", "--runs", str(runs), "-o", str(bench)],
                        check=False, timeout=600)
         if (bench / "bench.json").is_file():
             for row in json.loads((bench / "bench.json").read_text())["results"]:

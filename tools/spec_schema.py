@@ -1,4 +1,4 @@
-"""Write edgecls/spec.schema.json, the JSON Schema of a ModelSpec, from the msgspec declaration in edgecls/spec.py.
+"""Write edgecls/runtime/spec.schema.json, the JSON Schema of a ModelSpec, from the msgspec declaration in edgecls/runtime/spec.py.
 
     python tools/spec_schema.py           # regenerate after changing a spec field
     python tools/spec_schema.py --check   # exit 1 when the committed file is out of date (tests/test_spec.py runs it)
@@ -12,9 +12,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edgecls.spec import json_schema  # noqa: E402
+from edgecls.runtime.spec import json_schema  # noqa: E402
 
-TARGET = Path(__file__).resolve().parent.parent / "edgecls" / "spec.schema.json"
+TARGET = Path(__file__).resolve().parent.parent / "edgecls" / "runtime" / "spec.schema.json"
 
 
 def render() -> str:

@@ -17,10 +17,10 @@ from typing import Callable
 
 import numpy as np
 
-from ..backends import backend_for, takes_cache_dir
-from ..predictor import Predictor
-from . import power as _power
+from ..runtime.backends import artifact_files, backend_for, takes_cache_dir
+from ..runtime.predictor import Predictor
 from ..stats import wilson
+from . import power as _power
 from .cold import cold_start
 from .stats import latency_stats
 
@@ -45,18 +45,11 @@ class BenchOptions:
         return asdict(self)
 
 
-def artifact_files(path: Path) -> list[Path]:
-    files = [path]
-    if path.suffix == ".xml" and path.with_suffix(".bin").is_file():
-        files.append(path.with_suffix(".bin"))
-    return files
-
-
 def camera_frame(channels: int) -> np.ndarray:
     """A 1080p uint8 BGR frame of a real photo (scikit-image's coffee, upscaled), as a camera delivers it."""
     import cv2
 
-    from ..samples import sample_images
+    from ..data.samples import sample_images
 
     try:
         rgb = sample_images(("coffee",))["coffee"]
@@ -104,7 +97,8 @@ def time_interleaved(fns: dict[str, Callable[[], object]], warmup: int, runs: in
 
 def _labelled_subset(source: str, limit: int):
     """The dataset and a fixed, class-mixed subset of its indices (the same one for every artifact)."""
-    from ..train.data import load_fashion_mnist, load_image_folder
+    from ..data.datasets import load_fashion_mnist
+    from ..data.scan import load_image_folder
 
     ds = load_fashion_mnist("test") if source.lower() in ("fashion-mnist", "fashion_mnist") else load_image_folder(source)
     n = min(limit, len(ds))
@@ -114,9 +108,9 @@ def _labelled_subset(source: str, limit: int):
 def multilabel_accuracy(pred: Predictor, source: str, limit: int) -> dict:
     """A multi-label artifact on a folder with a labels manifest: mAP (bootstrap 95% interval) and micro F1 at the
     thresholds in its spec, on a fixed subset of the images."""
-    from ..multilabel import mean_ap, metrics
-    from ..scores import sigmoid
-    from ..train.manifest import load_multilabel
+    from ..data.manifest import load_multilabel
+    from ..evaluation.multilabel import mean_ap, metrics
+    from ..runtime.scores import sigmoid
 
     ds = load_multilabel(source, classes=pred.spec.labels, allow_empty=True)
     idx = np.sort(np.random.default_rng(0).permutation(len(ds))[: min(limit, len(ds))])
@@ -151,7 +145,7 @@ def fidelity_images(source: str | None, limit: int) -> tuple[str, list[np.ndarra
     if source:
         ds, idx = _labelled_subset(source, limit)
         return f"{source} ({len(idx)} images)", [ds.pixels(i) for i in idx]
-    from ..compress.calibration import photo_crops
+    from ..data.samples import photo_crops
 
     n = min(limit, 200)
     return f"{n} crops of the bundled photos", photo_crops(n, seed=1)
@@ -188,7 +182,7 @@ def _thread_pools(backend: str) -> dict:
 
         pools["torch"] = (torch.get_num_threads(), torch.set_num_threads)
     if backend == "executorch":
-        from ..backends import executorch_backend as et
+        from ..runtime.backends import executorch as et
 
         pools["executorch"] = (et.thread_count(), et.set_thread_count)
     return pools
@@ -225,7 +219,7 @@ def _bench_artifact(path: Path, opts: BenchOptions, progress, advance, pools: di
 
 def _monitored(pred: Predictor, x) -> Callable[[], object]:
     """predict() with a drift monitor attached (reference from the spec), detached again after each call."""
-    from ..drift import DriftMonitor
+    from ..runtime.drift import DriftMonitor
 
     mon = DriftMonitor(pred.spec)
 

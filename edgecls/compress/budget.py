@@ -37,8 +37,8 @@ def top1_decision(float_correct: np.ndarray, ok: np.ndarray, max_drop: float | N
 
 def multilabel_decision(truth: np.ndarray, n_boot: int = 1000) -> Decision:
     """The decision for a multi-label model: measures are (N, labels) sigmoid scores on the images whose multi-hot
-    truth is `truth`; the budget is in mAP points, judged by a paired bootstrap (edgecls.multilabel.map_budget)."""
-    from ..multilabel import map_budget
+    truth is `truth`; the budget is in mAP points, judged by a paired bootstrap (edgecls.evaluation.multilabel.map_budget)."""
+    from ..evaluation.multilabel import map_budget
 
     y = np.asarray(truth, bool)
 

@@ -32,8 +32,8 @@ class Context:
     def _top1(self, logits: np.ndarray, ds) -> float:
         """top-1; multi-label data: mAP of the sigmoid scores."""
         if np.ndim(ds.labels) == 2:
-            from ..multilabel import mean_ap
-            from ..scores import sigmoid
+            from ..evaluation.multilabel import mean_ap
+            from ..runtime.scores import sigmoid
 
             return mean_ap(ds.labels.astype(bool), sigmoid(logits))
         return float((logits.argmax(1) == ds.labels).mean())
@@ -56,19 +56,19 @@ class Context:
 
         logits = predict_logits(path, self.val, threads=self.cfg.threads)
         if self.multilabel:
-            from ..scores import sigmoid
+            from ..runtime.scores import sigmoid
 
             return sigmoid(logits)
         return logits.argmax(1) == self.val.labels
 
     def evaluate_artifact(self, path: Path, *, test: bool = True, correct: np.ndarray | None = None) -> dict:
         from .. import stats
-        from ..bench.runner import artifact_files
+        from ..runtime.backends import artifact_files
 
         measured = self.correct(path) if correct is None else correct
         files = {"file_mb": round(sum(p.stat().st_size for p in artifact_files(Path(path))) / 1e6, 3)}
         if self.multilabel:
-            from ..multilabel import mean_ap
+            from ..evaluation.multilabel import mean_ap
 
             y = self.val.labels.astype(bool)
             value, lo, hi = stats.bootstrap(lambda i: mean_ap(y[i], measured[i]), np.arange(len(y)), n_boot=500)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import preprocess as _pre
-from ..spec import ModelSpec
+from ..runtime import preprocess as _pre
+from ..runtime.spec import ModelSpec
 
 MIN_CALIBRATION = 300  # below this, INT8 ranges come from too few activations (NNCF's default subset is 300)
 
@@ -31,10 +31,11 @@ def load_splits(data: str = "fashion-mnist", *, val_fraction: float = 0.1, seed:
                 val_dir: str | None = None, spec: ModelSpec | None = None) -> Splits:
     """The same split the trainer makes (TrainConfig's stratified val split with the same seed). A multi-label model
     (spec.task) reads the folder's labels manifest, with the model's labels as the class list."""
-    from ..train.data import load_fashion_mnist, load_image_folder, stratified_split
+    from ..data.datasets import load_fashion_mnist, stratified_split
+    from ..data.scan import load_image_folder
 
     if spec is not None and spec.multilabel:
-        from ..train.manifest import load_multilabel, random_split
+        from ..data.manifest import load_multilabel, random_split
 
         full = load_multilabel(data, classes=spec.labels, allow_empty=True)
         if val_dir:
@@ -72,7 +73,7 @@ def dataset_calibration(ds, spec: ModelSpec, n: int = MIN_CALIBRATION, seed: int
 
 
 def predict_logits(path: str | Path, ds, *, batch: int = 64, threads: int | None = None) -> np.ndarray:
-    from ..predictor import Predictor
+    from ..runtime.predictor import Predictor
 
     with Predictor(path, threads=threads) as pred:
         step = pred.max_batch or batch

@@ -15,19 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ..configfile import known_fields, read_yaml_mapping
-from ..errors import EdgeclsError
+from ..errors import CompressError
 
 STEPS = ("prune", "finetune", "quantize")
-
-
-class CompressError(EdgeclsError):
-    """The compression config is invalid, or a step cannot meet what was asked (e.g. the accuracy budget).
-
-    rows: the figures of every attempt the failing step made (also written to compress.json)."""
-
-    def __init__(self, message: str, rows: list[dict] | None = None):
-        super().__init__(message)
-        self.rows = rows or []
 
 
 @dataclass
@@ -95,7 +85,7 @@ def run(cfg: CompressConfig, console=None) -> dict:
     """Run the steps; returns (and writes to out_dir/compress.json) every figure and the final artifacts."""
     from rich.console import Console
 
-    from ..artifacts import load_pt, save_pt
+    from ..models.pt import load_pt, save_pt
     from .data import load_splits, subset
 
     con = console or Console(width=max(Console().width, 150))  # the report table is wide; logs are not terminals
@@ -131,7 +121,7 @@ def run(cfg: CompressConfig, console=None) -> dict:
 
 
 def _write(path: Path, report: dict) -> None:
-    from ..artifacts import atomic_write_bytes
+    from ..runtime.artifacts import atomic_write_bytes
 
     atomic_write_bytes(path, json.dumps(report, indent=2, default=str).encode())
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import require
-from ..spec import ModelSpec
+from ..runtime.spec import ModelSpec
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ExportError, require
-from ..spec import ModelSpec
+from ..runtime.spec import ModelSpec
 
 ORT_METHODS = ("minmax", "entropy", "percentile")
 
@@ -68,7 +68,7 @@ def resolve_overflow_fix(value: str) -> str:
         raise ExportError(f"overflow_fix={value!r}: use one of {', '.join(OVERFLOW_FIX)}")
     if value != "auto":
         return value
-    from ..cpuinfo import int8_saturates
+    from ..runtime.cpuinfo import int8_saturates
 
     return "enable" if int8_saturates() else "first_layer_only"
 
@@ -177,8 +177,8 @@ def openvino_ptq(src: str | Path, dst: str | Path, spec: ModelSpec, calib: np.nd
 
 def publish_int8(fmt: str, staged: Path, final: Path, spec: ModelSpec) -> None:
     """Embed the INT8 spec, then move the files and the sidecar into place as export() does (the main file last)."""
-    from ..artifacts import publish
     from ..exporters import FORMATS
+    from ..runtime.artifacts import publish
 
     FORMATS[fmt].embed(staged, spec)
     publish(staged, final, spec)
@@ -191,7 +191,7 @@ def quantize_file(fmt: str, src: str | Path, dst: str | Path, spec: ModelSpec, c
 
     keep_float: module names left in float (whole path components: "conv_stem", "blocks.0", "se"); a name that
     matches nothing is an ExportError naming the model's layers unless strict_keep_float=False."""
-    from ..artifacts import staging
+    from ..runtime.artifacts import staging
 
     dst = Path(dst)
     with staging(dst) as staged:  # carries the pid: a killed run's folder is cleared by the next one
@@ -213,7 +213,7 @@ def quantize_file(fmt: str, src: str | Path, dst: str | Path, spec: ModelSpec, c
 def _inherit_selfcheck(fmt: str, src: str | Path, staged: Path, spec: ModelSpec) -> None:
     """The float source's self-check inputs and float answers go with its INT8 version (judged by INT8 tolerances)."""
     from ..exporters.selfcheck import embed, qdq_graph_logits, read
-    from ..selfcheck import with_precision
+    from ..runtime.selfcheck import with_precision
 
     src_fmt = "onnx" if Path(src).suffix == ".onnx" else fmt
     blob = read(src, src_fmt)

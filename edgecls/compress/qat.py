@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import require
-from ..spec import ModelSpec
+from ..runtime.spec import ModelSpec
 
 
 def fake_quantize(model, calib: np.ndarray, keep_float: tuple[str, ...] = (), overflow_fix: str = "auto"):
@@ -40,7 +40,7 @@ def _state_io(qmodel):
     """The trainer's best-model I/O for a fake-quantized model: its own state dict (quantizer ranges included)."""
     import torch
 
-    from ..artifacts import atomic_write_with
+    from ..runtime.artifacts import atomic_write_with
     from ..train.loop import ModelIO
 
     def save(model, spec, path: Path):
@@ -69,9 +69,8 @@ def qat(model, spec: ModelSpec, train_cfg, calib: np.ndarray, keep_float: tuple[
     torch = require("torch", "torch")
     nncf = require("nncf", "compress")
     from ..train.loop import train
-    from .ptq import resolve_overflow_fix
-
     from .fold import fold_batchnorm
+    from .ptq import resolve_overflow_fix
 
     # BatchNorm folded first: otherwise the Q/DQ export keeps Conv -> BatchNormalization, which ONNX Runtime runs
     # in float (6x slower than PTQ INT8 on Lite0); folded, QAT trains the very weights the device runs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..spec import ModelSpec
+from ..runtime.spec import ModelSpec
 from .pipeline import PRUNE_OPTIONS, QUANT_OPTIONS, CompressError, step_options
 from .ptq import publish_int8, quantize_file
 
@@ -169,9 +169,9 @@ def check_model_keep_float(model, spec, keep: tuple[str, ...]) -> None:
 def _corrupted_train(ctx, o):
     """QAT's training images with the quantize step's qat_corruptions applied: the qat_limit_train images the trainer
     itself would take (a stratified sample, same seed), so QAT with and without augmentation see the same pictures."""
+    from ..data.datasets import stratified_split
     from ..robustness.augment import corruption_augmented
     from ..robustness.corruptions import CorruptionError
-    from ..train.data import stratified_split
 
     train, n = ctx.splits.train, o["qat_limit_train"]
     if n is not None and n < len(train):
@@ -188,9 +188,9 @@ def refit_thresholds(path: Path, scores, truth) -> dict:
     sidecar, atomically). Returns how far they moved."""
     import numpy as np
 
-    from ..artifacts import read_sidecar
-    from ..multilabel import fit_thresholds
+    from ..evaluation.multilabel import fit_thresholds
     from ..openset.fit import restamp
+    from ..runtime.artifacts import read_sidecar
 
     spec = read_sidecar(path)
     new = fit_thresholds(np.asarray(truth, bool), scores)
@@ -221,9 +221,9 @@ def _judge(ctx, floats, budget):
 def _qat_rows(ctx, model, spec, o, keep, targets, d, judge, i):
     import copy
 
-    from ..artifacts import staging
     from ..exporters import export
     from ..exporters.openvino import onnx_to_openvino
+    from ..runtime.artifacts import staging
     from .data import dataset_calibration
     from .qat import qat
     from .targets import target

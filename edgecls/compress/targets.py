@@ -18,12 +18,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import EdgeclsError
-from ..spec import ModelSpec
-
-
-class UnknownTargetError(EdgeclsError, ValueError):
-    """A deploy/compress target name that is not in the table."""
+from ..errors import UnknownTargetError
+from ..runtime.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -156,7 +152,7 @@ def target(name: str) -> Int8Target:
 
 def evaluate(path: Path, inputs: np.ndarray, *, device: str = "cpu", threads: int | None = None, batch: int = 64) -> np.ndarray:
     """Logits of an artifact on preprocessed inputs (in its own input format), through the Predictor and its runtime."""
-    from ..predictor import Predictor
+    from ..runtime.predictor import Predictor
 
     with Predictor(path, threads=threads, device=device) as pred:
         step = pred.max_batch or batch

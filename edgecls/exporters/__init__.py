@@ -15,10 +15,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..artifacts import embed_pt_spec, file_sha256, publish, save_pt, staging
-from ..backends import BACKENDS
 from ..errors import ExportError
-from ..spec import ModelSpec
+from ..models.pt import embed_pt_spec, save_pt
+from ..runtime.artifacts import file_sha256, publish, staging
+from ..runtime.backends import BACKENDS
+from ..runtime.spec import ModelSpec
 from .executorch import embed_executorch_spec, torch_to_executorch
 from .onnx import DEFAULT_OPSET, embed_onnx_file, torch_to_onnx
 from .openvino import embed_openvino_file, onnx_to_openvino
@@ -118,7 +119,7 @@ def format_for(path: str | Path, format: str | None) -> Format:
 
 
 def _staged_predictor(staged: Path, art_spec: ModelSpec):
-    from ..predictor import Predictor
+    from ..runtime.predictor import Predictor
 
     return Predictor(staged, spec=art_spec, device="cuda" if art_spec.artifact.get("format") == "tensorrt" else "cpu")
 
@@ -144,7 +145,7 @@ def export(
     if unknown:
         raise ExportError(f"{fmt.name} export does not take option(s) {unknown}; it takes {sorted(fmt.options) or 'none'}")
     opts = {**fmt.options, **options}
-    from ..samples import sample_images
+    from ..data.samples import sample_images
 
     with staging(final) as staged:
         art_spec = fmt.build(model, spec, staged, **opts)

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import preprocess as _pre
 from ..errors import ExportError
-from ..spec import InputSpec, ModelSpec
+from ..runtime import preprocess as _pre
+from ..runtime.spec import InputSpec, ModelSpec
 
 RECOMMENDED_IMAGES = 100  # below this, activation ranges from a few photos are noisy; TF/LiteRT docs suggest 100-500
 
@@ -27,7 +27,7 @@ def calibration_inputs(calibration: Any, spec: ModelSpec, inp: InputSpec, *, wha
     any size (center-cropped/resized per the spec), or an (N, *inp.shape[1:]) array of already preprocessed inputs.
     """
     if calibration is None:
-        from ..samples import sample_images
+        from ..data.samples import sample_images
 
         calibration = sample_images()
     if isinstance(calibration, dict):

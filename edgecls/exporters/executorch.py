@@ -25,9 +25,9 @@ import warnings
 from importlib.metadata import version as _version
 from pathlib import Path
 
-from ..backends.executorch_backend import LABELS_METHOD, SPEC_METHOD, import_quietly
 from ..errors import ExportError, require
-from ..spec import ModelSpec
+from ..runtime.backends.executorch import LABELS_METHOD, SPEC_METHOD, import_quietly
+from ..runtime.spec import ModelSpec
 from .calibration import calibration_inputs
 from .onnx import artifact_input, input_adapter
 

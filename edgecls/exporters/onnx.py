@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import ExportError, require
-from ..spec import SPEC_KEY, InputSpec, ModelSpec
+from ..runtime.spec import SPEC_KEY, InputSpec, ModelSpec
 
 DEFAULT_OPSET = 17
 MIN_OPSET, MAX_OPSET = 13, 21

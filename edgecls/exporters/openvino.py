@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..artifacts import file_sha256
-from ..backends.openvino_backend import WEIGHTS_KEY
 from ..errors import ExportError, require
-from ..spec import SPEC_KEY, ModelSpec
+from ..runtime.artifacts import file_sha256
+from ..runtime.backends.openvino import WEIGHTS_KEY
+from ..runtime.spec import SPEC_KEY, ModelSpec
 
 
 def save_ir(model, path: str | Path, *, compress_to_fp16: bool) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import selfcheck as sc
 from ..errors import require
-from ..spec import ModelSpec
+from ..runtime import selfcheck as sc
+from ..runtime.spec import ModelSpec
 from .verify import reference_pixels, torch_logits
 
 
@@ -56,7 +56,8 @@ def embed(path: str | Path, fmt: str, blob: bytes, precision: str | None = None)
         fb.write_model(m, str(path))
     elif fmt == "pt":
         torch = require("torch", "torch")
-        from ..artifacts import atomic_write_with, read_pt
+        from ..models.pt import read_pt
+        from ..runtime.artifacts import atomic_write_with
 
         payload = read_pt(path)
         payload[sc.SELFCHECK_KEY] = torch.frombuffer(bytearray(blob), dtype=torch.uint8)

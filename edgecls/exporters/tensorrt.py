@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ExportError, require
-from ..spec import ModelSpec
+from ..runtime.spec import ModelSpec
 from .calibration import calibration_inputs
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -44,7 +44,7 @@ def trt_version(trt) -> tuple[int, ...]:
 
 def gpu_facts(device: int = 0) -> dict:
     """The GPU an engine is built for (name, compute capability), from CUDA itself (cuda-python; no torch)."""
-    from ..backends import cuda_rt
+    from ..runtime.backends import cuda_rt
 
     return cuda_rt.device_facts(device)
 
@@ -218,7 +218,7 @@ def _fixed_profile(builder, inp, n: int):
 
 
 def _calibrator(trt, samples: list[np.ndarray], cache: str | Path | None):
-    from ..backends import cuda_rt
+    from ..runtime.backends import cuda_rt
 
     class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
         """Feeds one preprocessed image per batch from a reused device buffer; caches the scales it finds."""
@@ -263,7 +263,7 @@ def _load_timing_cache(config, path):
 
 
 def _atomic_bytes(path: Path, data: bytes) -> None:
-    from ..artifacts import atomic_write_bytes
+    from ..runtime.artifacts import atomic_write_bytes
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, data)

@@ -23,9 +23,9 @@ import warnings
 from importlib.metadata import version as _version
 from pathlib import Path
 
-from ..backends.litert_backend import read_tflite_metadata  # noqa: F401 - the reader lives on the device side
 from ..errors import ExportError, require
-from ..spec import SPEC_KEY, ModelSpec
+from ..runtime.backends.litert import read_tflite_metadata  # noqa: F401 - the reader lives on the device side
+from ..runtime.spec import SPEC_KEY, ModelSpec
 from .calibration import calibration_inputs
 from .onnx import artifact_input, input_adapter
 
@@ -91,8 +91,8 @@ def _recipe(precision: str) -> dict:
 
 def _pt2e_int8(torch, net, example, samples):
     """Export, insert observers (per-channel symmetric weights, histogram activations), calibrate, convert."""
-    from litert_torch.quantize.quant_config import QuantConfig
     from litert_torch.quantize import pt2e_quantizer as pq
+    from litert_torch.quantize.quant_config import QuantConfig
 
     from .pt2e import clamp_aware, quantize_graph
 

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import preprocess as _pre
 from ..errors import ExportError
+from ..runtime import preprocess as _pre
 
 # Tolerances per precision and what they mean: edgecls/selfcheck.py, one table by which export verification here and
 # the on-device self-check judge (re-exported: tests import them from here)
-from ..selfcheck import CONFIDENT, MIN_TOP1, REL_TOLERANCE  # noqa: F401
-from ..spec import ModelSpec
+from ..runtime.selfcheck import CONFIDENT, MIN_TOP1, REL_TOLERANCE  # noqa: F401
+from ..runtime.spec import ModelSpec
+
 
 @dataclass(frozen=True)
 class VerifyReport:
@@ -96,7 +97,7 @@ def check(report: VerifyReport, precision: str, name: str) -> None:
 
 def verify_artifact(path: Path, artifact_spec: ModelSpec, model, model_spec: ModelSpec, images: dict[str, np.ndarray]) -> VerifyReport:
     """Run the artifact through its real backend and compare with PyTorch; raise ExportError on disagreement."""
-    from ..predictor import Predictor
+    from ..runtime.predictor import Predictor
 
     pixels = reference_pixels(images, model_spec)
     ref = torch_logits(model, model_spec, pixels)

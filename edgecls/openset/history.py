@@ -8,8 +8,8 @@ import io
 import os
 from pathlib import Path
 
-from ..artifacts import atomic_write_bytes
 from ..errors import InputError
+from ..runtime.artifacts import atomic_write_bytes
 
 DEFAULT_PSI = 0.25  # DriftMonitor's old fixed default, for logs written before records carried their threshold
 
@@ -25,7 +25,7 @@ def threshold_of(record: dict, name: str) -> float | None:
 
 
 def plot_history(records: list[dict], out: str | os.PathLike) -> Path:
-    """Write a PNG of the monitor's window records (edgecls.drift.read_log) to `out`, atomically."""
+    """Write a PNG of the monitor's window records (edgecls.runtime.drift.read_log) to `out`, atomically."""
     if not records:
         raise InputError("the drift log holds no window yet: nothing to plot (a window closes every `window` frames)")
     out = Path(out)

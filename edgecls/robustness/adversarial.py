@@ -22,15 +22,11 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .. import stats
-from ..errors import EdgeclsError, ModelFileError
+from ..errors import AdversarialError, ModelFileError
 
 KIND = "edgecls.robustness.adversarial"
 DEFAULT_EPS = (1.0, 2.0, 4.0)
 DEFAULT_STEPS = 10
-
-
-class AdversarialError(EdgeclsError, ValueError):
-    """A budget outside [1, 255] grey levels, a bad step count, or a model the attacks cannot use."""
 
 
 def check_eps(values) -> tuple[float, ...]:
@@ -55,7 +51,7 @@ def check_eps(values) -> tuple[float, ...]:
 
 def load_source(path: str | Path):
     """(model, spec) of the .pt the attacks are crafted on; ModelFileError for any other file."""
-    from ..artifacts import load_pt
+    from ..models.pt import load_pt
 
     path = Path(path)
     if path.suffix != ".pt":
@@ -104,14 +100,14 @@ def attack(model, spec, crops: np.ndarray, target: np.ndarray, eps: float, steps
 
 def model_crops(images: Sequence[np.ndarray], spec) -> np.ndarray:
     """The Predictor's resize + centre crop of each RGB picture, uint8 (N, H, W, C) in the model's channel order."""
-    from ..preprocess import fast_pixels
+    from ..runtime.preprocess import fast_pixels
 
     crops = [fast_pixels(np.asarray(img), "RGB", spec) for img in images]
     return np.stack([c[..., None] if c.ndim == 2 else c for c in crops])
 
 
 def _top1(infer, spec, crops: np.ndarray, batch: int = 32) -> np.ndarray:
-    from ..preprocess import to_input
+    from ..runtime.preprocess import to_input
 
     out = []
     for s in range(0, len(crops), batch):
@@ -128,7 +124,7 @@ def evaluate_adversarial(source: str | Path, models: Sequence[str | Path], image
     pictures. Returns the JSON-ready result; the first of `models` is the reference of the paired tests."""
     import torch
 
-    from ..predictor import Predictor
+    from ..runtime.predictor import Predictor
 
     budgets = check_eps(eps)
     if steps < 2:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..train.data import ArrayDataset
+from ..data.datasets import ArrayDataset
 from .corruptions import SEVERITIES, CorruptionError, check_names, check_severities, corrupt, image_seed
 
 

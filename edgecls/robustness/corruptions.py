@@ -29,14 +29,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import EdgeclsError, require
+from ..errors import CorruptionError, require
 
 SEVERITIES = (1, 2, 3, 4, 5)
 REFERENCE_SIDE = 224  # ImageNet-C's spatial constants are for pictures of this size
-
-
-class CorruptionError(EdgeclsError, ValueError):
-    """An unknown corruption name, a severity outside 1-5, or an image a corruption cannot take."""
 
 
 def _albumentations():

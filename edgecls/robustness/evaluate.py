@@ -58,9 +58,9 @@ def load_image_set(data: str | Path, model_labels: Sequence[str], *, limit: int 
     """A folder as an ImageSet: `<class>/<images>` with class names among `model_labels` -> labelled; images directly in
     the folder, or agreement=True -> unlabelled (agreement with the reference). limit: a fixed, seeded, class-mixed
     subset of that many images."""
-    from ..decode import read_rgb
-    from ..decode import IMAGE_SUFFIXES
-    from ..train.data import DataError, load_image_folder
+    from ..data.datasets import DataError
+    from ..data.scan import load_image_folder
+    from ..runtime.decode import IMAGE_SUFFIXES, read_rgb
 
     root = Path(data)
     if not root.is_dir():
@@ -96,7 +96,7 @@ def load_image_set(data: str | Path, model_labels: Sequence[str], *, limit: int 
 
 
 def image_set_from_arrays(images: dict[str, np.ndarray] | Sequence[np.ndarray], labels=None, source: str = "arrays") -> ImageSet:
-    """RGB uint8 arrays (e.g. edgecls.samples.sample_images()) as an ImageSet; labels None -> agreement mode."""
+    """RGB uint8 arrays (e.g. edgecls.data.samples.sample_images()) as an ImageSet; labels None -> agreement mode."""
     if isinstance(images, dict):
         names, imgs = list(images), list(images.values())
     else:
@@ -165,7 +165,7 @@ def evaluate_corruptions(models: Sequence[str | Path], images: ImageSet, *, corr
     every cell as strings of "0"/"1" in image order (read them with `outcomes`), for paired comparisons the result
     does not make itself, e.g. between two compared builds rather than against the reference.
     """
-    from ..predictor import Predictor
+    from ..runtime.predictor import Predictor
 
     names = check_names(corruptions)
     sev = check_severities(severities)

@@ -18,11 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import InputError, ModelFileError, require
-
-
-class ExplainError(InputError):
-    """A model Grad-CAM cannot explain (no convolutional layer, an unknown layer name)."""
+from ..errors import ExplainError, InputError, ModelFileError, require
 
 
 def find_target_layer(model, name: str | None = None):
@@ -124,8 +120,9 @@ def explain(model_path: str | Path, images: Sequence[str | Path], out_dir: str |
 
     from PIL import Image
 
-    from ..artifacts import atomic_write_bytes, atomic_write_with, load_pt
-    from ..predictor import Predictor
+    from ..models.pt import load_pt
+    from ..runtime.artifacts import atomic_write_bytes, atomic_write_with
+    from ..runtime.predictor import Predictor
     from .evaluate import paired_mean_difference
 
     path = Path(model_path)

@@ -3,8 +3,9 @@
 The data readers and metrics are numpy-only (usable on a device); the loop needs PyTorch and loads lazily.
 """
 
+from ..data.datasets import ArrayDataset, DataError, load_fashion_mnist, stratified_split
+from ..data.scan import load_image_folder
 from .config import TrainConfig
-from .data import ArrayDataset, DataError, load_fashion_mnist, load_image_folder, stratified_split
 from .evaluate import classification_metrics
 
 __all__ = [

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .. import preprocess as _pre
-from ..spec import ModelSpec
+from ..runtime import preprocess as _pre
+from ..runtime.spec import ModelSpec
 
 # what each registry family's forward_features does after model.blocks (forward_head does the rest)
 _AFTER_BLOCKS = {"efficientnet_lite": ("conv_head", "bn2"), "mobilenetv3": ()}

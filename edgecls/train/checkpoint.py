@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..artifacts import atomic_write_with
 from ..errors import ModelFileError
+from ..runtime.artifacts import atomic_write_with
 
 CKPT_FORMAT = "edgecls.train-checkpoint/1"
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from ..configfile import SettingsFile
 from ..configfile import setting as _f
 
-
 OPTIMIZERS = ("adamw", "sgd")
 MODES = ("full", "linear_probe")
 BALANCE = ("none", "loss", "sampler")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..scores import softmax
+from ..runtime.scores import softmax
 from ..stats import wilson
 
 

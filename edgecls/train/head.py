@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import preprocess as _pre
-from ..denormals import flush_denormals
-from ..spec import ModelSpec
-from .data import ArrayDataset, stratified_split
+from ..data.datasets import ArrayDataset, stratified_split
+from ..runtime import preprocess as _pre
+from ..runtime.denormals import flush_denormals
+from ..runtime.spec import ModelSpec
 
 MAX_IMAGES = 2000  # a stratified sample is enough to place a linear head; the forward pass costs per image
 L2 = 1e-3  # on the head's weights; the validation score was flat from 1e-4 to 1e-2 on hymenoptera

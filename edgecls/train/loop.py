@@ -15,14 +15,16 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .. import preprocess as _pre
-from ..artifacts import atomic_write_bytes, save_pt
-from ..denormals import flush_denormals
+from ..data.datasets import ArrayDataset, DataError, class_weights, load_fashion_mnist, stratified_split
+from ..data.scan import load_image_folder
 from ..models import create_model
-from ..spec import ModelSpec, Preprocess
+from ..models.pt import save_pt
+from ..runtime import preprocess as _pre
+from ..runtime.artifacts import atomic_write_bytes
+from ..runtime.denormals import flush_denormals
+from ..runtime.spec import ModelSpec, Preprocess
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig
-from .data import ArrayDataset, DataError, class_weights, load_fashion_mnist, load_image_folder, stratified_split
 from .evaluate import classification_metrics, fit_temperature
 from .transforms import TrainSet, augmenter
 
@@ -32,7 +34,7 @@ class ModelIO:
     """How the best model is written and read back: an edgecls .pt by default; QAT keeps its own state."""
 
     save: Callable[[torch.nn.Module, ModelSpec, Path], object] = save_pt
-    load: Callable[[Path, ModelSpec], torch.nn.Module] | None = None  # None: edgecls.artifacts.load_pt
+    load: Callable[[Path, ModelSpec], torch.nn.Module] | None = None  # None: edgecls.models.pt.load_pt
 
 
 @dataclass
@@ -62,14 +64,14 @@ def _limit(ds: ArrayDataset, n: int | None, seed: int) -> ArrayDataset:
     if n is None or n >= len(ds):
         return ds
     if ds.labels.ndim == 2:  # multi-label: label sets do not stratify
-        from .manifest import random_split
+        from ..data.manifest import random_split
 
         return random_split(ds, n / len(ds), seed)[1]
     return stratified_split(ds, n / len(ds), seed)[1]  # the held-out side is a stratified sample of ~n images
 
 
 def _multilabel_datasets(cfg: TrainConfig) -> tuple[ArrayDataset, ArrayDataset]:
-    from .manifest import load_multilabel, random_split
+    from ..data.manifest import load_multilabel, random_split
 
     full = load_multilabel(cfg.manifest or cfg.data, classes=cfg.class_list, allow_empty=cfg.allow_empty_labels,
                            strict=cfg.strict)
@@ -184,7 +186,7 @@ def _teacher(cfg: TrainConfig, spec: ModelSpec, given: torch.nn.Module | None):
     if given is None and not cfg.teacher:
         return None
     if given is None:
-        from ..artifacts import load_pt
+        from ..models.pt import load_pt
 
         given, tspec = load_pt(cfg.teacher)
         if (tspec.preprocess, tspec.input.channels) != (spec.preprocess, spec.input.channels) or tspec.labels != spec.labels:
@@ -234,8 +236,8 @@ class SmoothedBCE(torch.nn.Module):
 def val_score(logits: np.ndarray, ds: ArrayDataset) -> tuple[float, float]:
     """(the score that picks the best epoch, validation loss): top-1 and cross-entropy; multi-label: mAP and BCE."""
     if ds.labels.ndim == 2:
-        from ..multilabel import mean_ap
-        from ..scores import sigmoid
+        from ..evaluation.multilabel import mean_ap
+        from ..runtime.scores import sigmoid
 
         y = ds.labels.astype(bool)
         bce = torch.nn.functional.binary_cross_entropy_with_logits(torch.from_numpy(logits), torch.from_numpy(y).float())
@@ -291,7 +293,7 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
     if model is None:
         model, spec = _build(cfg, train_ds)
         if cfg.teacher:  # a new student sees exactly the teacher's input tensor (same mean/std, measured or not)
-            from ..artifacts import read_pt
+            from ..models.pt import read_pt
 
             tspec = ModelSpec.from_json(read_pt(cfg.teacher)["spec"])
             if tspec.input.channels == spec.input.channels:
@@ -483,7 +485,7 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
 def _finish(cfg, spec, best_path, val_ds, test_ds, history, best_epoch, out, io: ModelIO, distilled: bool,
             cache_info: dict | None = None) -> TrainResult:
     """Best weights -> temperature on val -> metrics (val, test) before/after -> plots, JSON, final best.pt."""
-    from ..artifacts import load_pt
+    from ..models.pt import load_pt
     from .plots import confusion_png, reliability_png
 
     model = io.load(best_path, spec) if io.load else load_pt(best_path, spec)[0]
@@ -523,9 +525,9 @@ def _finish_multilabel(cfg, spec, best_path, val_ds, history, best_epoch, out, i
 
     The thresholds are fitted on the same validation images the F1 figures are then measured on, so those F1s are
     optimistic (mAP does not depend on thresholds); a separate val_dir or a test set gives unbiased F1."""
-    from ..artifacts import load_pt
-    from ..multilabel import fit_thresholds, metrics
-    from ..scores import sigmoid
+    from ..evaluation.multilabel import fit_thresholds, metrics
+    from ..models.pt import load_pt
+    from ..runtime.scores import sigmoid
 
     model = io.load(best_path, spec) if io.load else load_pt(best_path, spec)[0]
     scores = sigmoid(predict_logits(model, val_ds, spec))

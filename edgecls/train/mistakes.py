@@ -53,9 +53,9 @@ def write_gallery(model, spec, ds, logits: np.ndarray, temperature: float, out: 
                            "confidence": conf} for i, c, conf in picked]}
     from PIL import Image
 
-    from .. import preprocess as _pre
-    from ..artifacts import atomic_write_with
     from ..robustness.explain import ExplainError, find_target_layer, grad_cam, overlay
+    from ..runtime import preprocess as _pre
+    from ..runtime.artifacts import atomic_write_with
 
     model = model.float().eval()
     try:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..artifacts import atomic_write_with
+from ..runtime.artifacts import atomic_write_with
 
 
 def save_figure(fig, path: Path) -> None:

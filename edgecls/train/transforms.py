@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import preprocess as _pre
-from ..spec import ModelSpec
+from ..data.datasets import ArrayDataset
+from ..runtime import preprocess as _pre
+from ..runtime.spec import ModelSpec
 from .config import TrainConfig
-from .data import ArrayDataset
 
 
 class PadCropSameSize(torch.nn.Module):

@@ -1,0 +1,431 @@
+"""Bench results as files: JSON (stable schema), CSV, Markdown, a self-contained HTML report with plots; plus the
+terminal table, run-to-run comparison and the latency-budget pick."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as _dt
+import html
+import io
+import json
+from pathlib import Path
+
+from ..runtime.artifacts import atomic_write_bytes
+
+SCHEMA = "edgecls.bench/1"
+SCHEMA_FILE = Path(__file__).with_name("schema.json")
+
+
+def make_result(rows: list[dict], device: dict, options: dict) -> dict:
+    return {"schema": SCHEMA, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "device": device, "options": options, "results": rows}
+
+
+def validate(result: dict) -> None:
+    """Raise ValueError naming the first field that breaks the schema (needs jsonschema: the `bench` extra)."""
+    import jsonschema
+
+    schema = json.loads(SCHEMA_FILE.read_text())
+    exc = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(result))
+    if exc is not None:  # the deepest, most specific error: "results/0/accuracy/top1: 'ninety' is not a number"
+        where = "/".join(map(str, exc.absolute_path)) or "(top level)"
+        raise ValueError(f"bench result does not match {SCHEMA_FILE.name} at {where}: {exc.message[:200]}")
+    for i, r in enumerate(result["results"]):  # what JSON Schema cannot say: the stats count the samples kept
+        if r["model_ms"]["n"] != len(r["model_samples_ms"]):
+            raise ValueError(f"bench result row {i}: model_ms.n={r['model_ms']['n']} but {len(r['model_samples_ms'])} samples")
+
+
+def load_result(path: str | Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read bench result {path}: {exc}") from exc
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise ValueError(f"{path} is not an edgecls-bench result (schema {SCHEMA})")
+    try:
+        validate(data)
+    except ModuleNotFoundError:  # a device install without jsonschema: the schema tag above is all we can check
+        pass
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    return data
+
+
+def _acc(r: dict) -> float | None:
+    a = r.get("accuracy") or {}
+    return a.get("top1")
+
+
+FLAT_COLUMNS = ("model", "backend", "precision", "batch", "calls_per_batch", "threads", "size_mb", "p50_ms", "p90_ms", "p99_ms", "mean_ms",
+                "std_ms", "min_ms", "max_ms", "runs", "e2e_p50_ms", "e2e_p99_ms", "preprocess_p50_ms", "throughput_ips",
+                "cold_load_plus_first_ms", "cold_cache_fill_ms", "peak_rss_mb", "top1", "top1_lo", "top1_hi", "top1_n",
+                "map", "map_lo", "map_hi", "agree_top1", "agree_top5", "self_check", "power_w", "energy_mj", "reject", "monitor_overhead_ms")
+
+
+def flat(r: dict) -> dict:
+    m, e, c = r["model_ms"], r.get("end_to_end_ms") or {}, r.get("cold_start") or {}
+    return {
+        "model": r["model"], "backend": r["backend"], "precision": r["precision"], "batch": r["batch"], "threads": r["threads"],
+        "calls_per_batch": r.get("calls_per_batch", 1), "size_mb": r["size_mb"], "p50_ms": m["p50"], "p90_ms": m["p90"], "p99_ms": m["p99"], "mean_ms": m["mean"],
+        "std_ms": m["std"], "min_ms": m["min"], "max_ms": m["max"], "runs": m["n"], "e2e_p50_ms": e.get("p50"),
+        "e2e_p99_ms": e.get("p99"), "preprocess_p50_ms": r["preprocess_ms"]["p50"], "throughput_ips": r["throughput_ips"],
+        "cold_load_plus_first_ms": c.get("load_plus_first_ms"), "cold_cache_fill_ms": c.get("cache_fill_ms"), "peak_rss_mb": c.get("peak_rss_mb"), "top1": _acc(r),
+        "agree_top1": (r.get("agreement") or {}).get("top1"), "agree_top5": (r.get("agreement") or {}).get("top5_overlap"),
+        "self_check": (r.get("self_check") or {}).get("status"), "power_w": (r.get("power") or {}).get("busy_w"),
+        "energy_mj": (r.get("power") or {}).get("energy_mj_per_inference"),
+        "reject": f"{r['open_set']['score']} >= {r['open_set']['threshold']:.4g}" if r.get("open_set") else None,
+        "monitor_overhead_ms": _monitor_overhead(r),
+        **_interval(r),
+    }
+
+
+def _map(r: dict) -> dict:
+    a = r.get("accuracy") or {}
+    lo, hi = (a.get("interval") or [None, None])[:2] if "map" in a else (None, None)
+    return {"map": a.get("map"), "map_lo": lo, "map_hi": hi}
+
+
+def _monitor_overhead(r: dict) -> float | None:
+    """Mean end-to-end time with drift monitoring minus without, same interleaved run (the window's comparison, every
+    250 frames, is in the mean; the p50 would hide it)."""
+    mon, e2e = r.get("end_to_end_monitored_ms"), r.get("end_to_end_ms")
+    return round(mon["mean"] - e2e["mean"], 4) if mon and e2e else None
+
+
+def _interval(r: dict) -> dict:
+    a = r.get("accuracy") or {}
+    lo, hi = (a.get("interval") or [None, None])[:2]
+    if "top1" not in a:
+        lo = hi = None
+    return {"top1_lo": lo, "top1_hi": hi, "top1_n": a.get("n") if "top1" in a or "map" in a else None, **_map(r)}
+
+
+def top1_text(f: dict) -> str:
+    """'96.1% [91.7, 98.2] n=153' (the interval is the 95% Wilson interval); a multi-label artifact's
+    'mAP 0.842 [0.831, 0.853] n=500' (bootstrap interval)."""
+    if f["top1"] is None:
+        if f.get("map") is not None:
+            lo_hi = f" [{f['map_lo']:.3f}, {f['map_hi']:.3f}]" if f.get("map_lo") is not None else ""
+            return f"mAP {f['map']:.3f}{lo_hi} n={f['top1_n']}"
+        return "-"
+    if f.get("top1_lo") is None:
+        return f"{f['top1']:.2%}"
+    return f"{f['top1']:.1%} [{100 * f['top1_lo']:.1f}, {100 * f['top1_hi']:.1f}] n={f['top1_n']}"
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4f}" if v < 1 and v != 0 else f"{v:.2f}"
+    return str(v)
+
+
+def to_csv(result: dict) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=FLAT_COLUMNS)
+    w.writeheader()
+    for r in result["results"]:
+        w.writerow(flat(r))
+    return buf.getvalue()
+
+
+def to_markdown(result: dict) -> str:
+    cols = ("model", "backend", "precision", "batch", "threads", "p50_ms", "p99_ms", "e2e_p50_ms", "throughput_ips",
+            "cold_load_plus_first_ms", "size_mb", "top1", "agree_top1")
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in result["results"]:
+        f = flat(r)
+        lines.append("| " + " | ".join(top1_text(f) if c == "top1" else _fmt(f[c]) for c in cols) + " |")
+    d = result["device"]
+    head = f"edgecls-bench on {d['cpu']['model']} ({', '.join(d['cpu']['isa'])}), {d['cpu']['logical_cores']} cores, {result['created']}"
+    pick = result.get("budget_pick")
+    tail = f"\n**Budget {pick['budget_ms']} ms**: {pick['why']}\n" if pick else ""
+    flats = [flat(r) for r in result["results"]]
+    if any(f["reject"] for f in flats):
+        tail += ("\nOpen world (end-to-end includes rejection by the threshold stored in the artifact; drift monitoring's "
+                 "cost is the mean end-to-end time with the monitor minus without, same run):\n\n"
+                 + "\n".join(f"- {f['model']} ({f['backend']}, {f['precision']}): reject {f['reject']}; monitor "
+                              f"{_fmt(f['monitor_overhead_ms'])} ms per frame" for f in flats if f["reject"]) + "\n")
+    return head + "\n\n" + "\n".join(lines) + "\n" + tail
+
+
+def print_table(result: dict, console=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="edgecls-bench (ms; model-only unless noted)")
+    power = any(r.get("power") and "busy_w" in r["power"] for r in result["results"])
+    cols = ("model", "backend", "prec", "b", "thr", "p50", "p90", "p99", "e2e p50", "pre", "img/s", "cold", "MB", "top-1 / mAP",
+            "agree", "check") + (("W", "mJ/inf") if power else ())
+    for col in cols:
+        t.add_column(col, justify="left" if col in ("model", "backend", "prec", "check") else "right")
+    for r in result["results"]:
+        f = flat(r)
+        b = str(f["batch"]) + (f" ({f['calls_per_batch']}x{f['batch'] // f['calls_per_batch']})" if f["calls_per_batch"] > 1 else "")
+        t.add_row(f["model"], f["backend"], f["precision"], b, str(f["threads"] or "def"), _fmt(f["p50_ms"]),
+                  _fmt(f["p90_ms"]), _fmt(f["p99_ms"]), _fmt(f["e2e_p50_ms"]), _fmt(f["preprocess_p50_ms"]),
+                  f"{f['throughput_ips']:.1f}", _fmt(f["cold_load_plus_first_ms"]), f"{f['size_mb']:.1f}",
+                  top1_text(f), "-" if f["agree_top1"] is None else f"{f['agree_top1']:.0%}",
+                  f["self_check"] or "-", *((_fmt(f["power_w"]), _fmt(f["energy_mj"])) if power else ()))
+    (console or Console()).print(t)
+
+
+def pick_under_budget(result: dict, budget_ms: float) -> tuple[dict | None, str]:
+    """The most accurate row whose end-to-end p50 fits the budget (fastest breaks ties, or decides when no accuracy);
+    model-only p50 when end-to-end was not measured (--no-e2e), and the reason says which."""
+    rows = [flat(r) for r in result["results"]]
+    e2e = all(f["e2e_p50_ms"] is not None for f in rows)
+    metric, what_ms = ("e2e_p50_ms", "end-to-end p50") if e2e else ("p50_ms", "model-only p50 (no end-to-end measured)")
+    fits = [f for f in rows if f[metric] <= budget_ms]
+    if not fits:
+        fastest = min(rows, key=lambda f: f[metric])
+        return None, f"nothing fits {budget_ms} ms; the fastest is {fastest['model']} at {fastest[metric]:.2f} ms {what_ms}"
+    key = next((k for k in ("top1", "map") if any(f[k] is not None for f in fits)), "agree_top1")
+    has_acc = any(f[key] is not None for f in fits)
+    best = max(fits, key=lambda f: ((f[key] if f[key] is not None else -1) if has_acc else 0, -f[metric]))
+    n = len({(f["model"], f["backend"], f["precision"]) for f in fits})
+    why = (f"{best['model']} ({best['backend']}, {best['precision']}, batch {best['batch']}, threads {best['threads'] or 'default'}): "
+           f"{best[metric]:.2f} ms {what_ms} within {budget_ms} ms")
+    label = {"top1": "top-1", "map": "validation"}.get(key, "top-1 agreement with the reference")
+    if has_acc:
+        shown = top1_text(best) if key in ("top1", "map") else f"{best[key]:.2%}"
+        why += f", {label} {shown}, the {'most faithful' if key == 'agree_top1' else 'most accurate'} of {n} artifact(s) that fit"
+        tied = [f for f in fits if f is not best and key == "top1" and f.get("top1_lo") is not None and best.get("top1_lo") is not None
+                and f["top1_hi"] >= best["top1_lo"] and f[key] is not None]
+        if tied:  # a measurement on n images: say when the runner-up is within the error bar
+            why += (f" (not clearly better than {tied[0]['model']} at {top1_text(tied[0])}: the 95% intervals overlap; "
+                    "compare them on the same images with a paired test, as edgecls deploy does)")
+    else:
+        errors = [r["accuracy"]["error"] for r in result["results"] if isinstance(r.get("accuracy"), dict) and "error" in r["accuracy"]]
+        why += f", fastest of {n} artifact(s) that fit (" + (f"accuracy failed: {errors[0]}" if errors else "no accuracy measured") + ")"
+    return best, why
+
+
+def compare(a: dict, b: dict) -> list[dict]:
+    """Rows matched by (model, backend, precision, batch, threads): B/A ratios of the latency figures."""
+    def keyed(result):  # the k-th row of a key: two folders holding the same file name stay two rows
+        seen: dict = {}
+        for f in map(flat, result["results"]):
+            k = (f["model"], f["backend"], f["precision"], f["batch"], f["threads"])
+            seen[k] = seen.get(k, -1) + 1
+            yield k + (seen[k],), f
+
+    fa = dict(keyed(a))
+    out = []
+    for k, fb in keyed(b):
+        if k in fa:
+            row = {"model": k[0], "backend": k[1], "precision": k[2], "batch": k[3], "threads": k[4]}
+            for m in ("p50_ms", "p99_ms", "e2e_p50_ms", "cold_load_plus_first_ms"):
+                va, vb = fa[k][m], fb[m]
+                row[m + "_a"], row[m + "_b"] = va, vb
+                row[m.replace("_ms", "") + "_ratio"] = (vb / va) if va and vb else None
+            out.append(row)
+    return out
+
+
+# --- HTML with plots ----------------------------------------------------------------------------------------
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+_MARKERS = {"fp32": "o", "fp16": "^", "int8": "s"}  # other precisions: "D"
+
+
+def _prec(r: dict) -> str:
+    return str(r.get("precision") or "fp32").upper()
+
+
+def sorted_rows(result: dict) -> list[dict]:
+    """Rows grouped by backend, then precision: the order of the HTML table and its plots."""
+    return sorted(result["results"], key=lambda r: (r["backend"], _prec(r), r["model"], r["batch"], r["threads"]))
+
+
+def _row_label(r: dict, batch_and_threads: bool = True) -> str:
+    label = f"{r['model']} · {r['backend']} · {_prec(r)}"
+    return label + (f" · b{r['batch']} t{r['threads'] or 'def'}" if batch_and_threads else "")
+
+
+def _backend_colors(rows: list[dict]) -> dict:
+    import matplotlib.pyplot as plt
+
+    return {b: plt.cm.tab10(i) for i, b in enumerate(sorted({r["backend"] for r in rows}))}
+
+
+def _log_if_spread(ax, values: list[float]) -> bool:
+    """A log latency axis when the fastest and slowest differ by more than 8x (PyTorch eager beside INT8)."""
+    lo, hi = min(values), max(values)
+    if lo > 0 and hi / lo > 8:
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 1 2 5 10 20 50 ...: readable without counting
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        return True
+    return False
+
+
+def _one_per_artifact(results: list[dict]) -> list[tuple[dict, dict]]:
+    """The Pareto chart's points: per artifact, its row at the smallest batch measured and its fastest thread count."""
+    small = min(r["batch"] for r in results)
+    best: dict = {}
+    for r in results:
+        if r["batch"] == small:
+            k = (r.get("path", r["model"]), r["backend"], _prec(r))
+            if k not in best or r["model_ms"]["p50"] < best[k]["model_ms"]["p50"]:
+                best[k] = r
+    return [(r, flat(r)) for r in best.values()]
+
+
+def plots(result: dict) -> list[tuple[str, str]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.patches import Patch
+
+    out = []
+    results = sorted_rows(result)
+    if results:
+        # one box per row, grouped by backend then precision; colour = backend, hatched = INT8
+        colors = _backend_colors(results)
+        fig, ax = plt.subplots(figsize=(10, 1.2 + 0.42 * len(results)))
+        data = [r["model_samples_ms"] for r in results]
+        bp = ax.boxplot(data, vert=False, whis=(1, 99), showfliers=True, patch_artist=True, widths=0.6,
+                        flierprops={"markersize": 2, "alpha": 0.5}, medianprops={"color": "black", "lw": 1.5})
+        for box, r in zip(bp["boxes"], results):
+            box.set_facecolor(colors[r["backend"]])
+            box.set_alpha(0.75)
+            if _prec(r) == "INT8":
+                box.set_hatch("///")
+        ax.set_yticks(range(1, len(results) + 1), [_row_label(r) for r in results], fontsize=8)
+        ax.invert_yaxis()  # first row on top, as in the table
+        _log_if_spread(ax, [min(d) for d in data] + [max(d) for d in data])
+        ax.set_xlabel("model-only latency, ms (box: p25-p75, line: median, whiskers: p1-p99)")
+        ax.set_title("latency distribution per artifact")
+        ax.grid(axis="x", which="both", alpha=0.3)
+        handles = [Patch(facecolor=c, alpha=0.75, label=b) for b, c in colors.items()]
+        if any(_prec(r) == "INT8" for r in results):
+            handles.append(Patch(facecolor="white", edgecolor="black", hatch="///", label="INT8"))
+        ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+        out.append(("Latency distribution", _png(fig)))
+    rows = _one_per_artifact(results)
+    if rows:
+        key = "top1" if any(f["top1"] is not None for _, f in rows) else "agree_top1"
+        with_acc = any(f[key] is not None for _, f in rows)
+        missing = [f["model"] for _, f in rows if with_acc and f[key] is None]
+        rows = [(r, f) for r, f in rows if not (with_acc and f[key] is None)]  # not drawn at 0%, not on the front
+        colors = _backend_colors([r for r, _ in rows])
+        fig, ax = plt.subplots(figsize=(11, 5.2))
+        pts = []
+        for n, (r, f) in enumerate(rows, 1):
+            y = ((f[key] or 0.0) * 100) if with_acc else f["size_mb"]
+            prec = _prec(r)
+            ax.scatter(f["p50_ms"], y, s=40 + 6 * f["size_mb"], alpha=0.7, color=colors[r["backend"]], edgecolors="black",
+                       linewidths=0.6, marker=_MARKERS.get(prec.lower(), "D"),
+                       label=f"{n}  {_row_label(r, batch_and_threads=False)}  ({f['p50_ms']:.2f} ms)")
+            pts.append((f["p50_ms"], y, n))
+        if with_acc:
+            front, best = [], -1.0
+            for x, y, _ in sorted(pts):  # Pareto front: none faster and better
+                if y > best:
+                    front.append((x, y))
+                    best = y
+            if len(front) > 1:
+                ax.plot(*zip(*front), "k--", lw=1, label="Pareto front")
+        log = _log_if_spread(ax, [x for x, _, _ in pts])
+        # number tags beside the points; a point within 3% of the x span of another at the same y gets its tag
+        # stacked above that one's, not printed on top of it
+        pos = lambda x: np.log10(x) if log else x  # noqa: E731
+        span = (pos(max(x for x, _, _ in pts)) - pos(min(x for x, _, _ in pts))) or 1.0
+        placed: list[tuple[float, float, int]] = []
+        for x, y, n in sorted(pts):
+            level = 1 + max([lv for px, py, lv in placed if py == y and abs(pos(x) - px) < 0.03 * span] + [-1])
+            placed.append((pos(x), y, level))
+            ax.annotate(str(n), (x, y), fontsize=8, fontweight="bold", xytext=(6, 4 + 10 * level), textcoords="offset points")
+        leg = ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0,
+                        title="colour = backend, shape = precision (● FP32, ■ INT8, ▲ FP16)", title_fontsize=8)
+        for h in leg.legend_handles:  # equal-size legend markers; the plot's size encodes the file size
+            if hasattr(h, "set_sizes"):
+                h.set_sizes([40])
+        ax.set_xlabel(f"model-only p50 latency, ms (batch {rows[0][1]['batch']}; the fastest thread count per artifact)"
+                      + (f"; no figure, not shown: {', '.join(missing)}" if missing else ""))
+        ref = next((r["agreement"] for r, _ in rows if (r.get("agreement") or {}).get("reference")), None)
+        ylabel = {"top1": "top-1 accuracy, %", "agree_top1": f"top-1 agreement with {ref['reference'] if ref else '?'}, %"}[key]
+        ax.set_ylabel(ylabel if with_acc else "file size, MB")
+        ax.set_title(f"{'accuracy' if key == 'top1' else 'agreement'} vs latency (marker size = file size)" if with_acc
+                     else "file size vs latency (no accuracy measured)")
+        ax.grid(alpha=0.3, which="both")
+        out.append((("Accuracy" if key == "top1" else "Agreement") + " vs latency" if with_acc else "Size vs latency", _png(fig)))
+    return out
+
+
+def to_html(result: dict) -> str:
+    d = result["device"]
+    cols = {"model": "model", "backend": "backend", "precision": "precision", "batch": "batch", "threads": "threads",
+            "p50_ms": "p50", "p90_ms": "p90", "p99_ms": "p99", "std_ms": "std", "runs": "runs", "e2e_p50_ms": "e2e p50",
+            "preprocess_p50_ms": "pre p50", "throughput_ips": "img/s", "cold_load_plus_first_ms": "cold start",
+            "cold_cache_fill_ms": "cold, 1st start", "peak_rss_mb": "peak RSS MB", "size_mb": "file MB", "top1": "top-1",
+            "agree_top1": "agree top-1", "agree_top5": "agree top-5"}
+    flats = [flat(r) for r in sorted_rows(result)]
+    cols = {k: v for k, v in cols.items() if any(f[k] is not None for f in flats)}  # no all-empty columns
+    if any(f["calls_per_batch"] > 1 for f in flats):  # a fixed-batch artifact looped: say so beside the batch
+        items = list(cols.items())
+        items.insert(items.index(("batch", "batch")) + 1, ("calls_per_batch", "runtime calls"))
+        cols = dict(items)
+    pct = ("top1", "agree_top1", "agree_top5")
+    cell = lambda f, c: (top1_text(f) if c == "top1" else "-" if f[c] is None else f"{f[c]:.1%}" if c in pct  # noqa: E731
+                         else "default" if c == "threads" and not f[c] else _fmt(f[c]))
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols.values())
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell(f, c))}</td>" for c in cols) + "</tr>" for f in flats)
+    figs = "".join(f"<h2>{html.escape(t)}</h2><img alt='{html.escape(t)}' src='data:image/png;base64,{b}'>" for t, b in plots(result))
+    versions = ", ".join(f"{k} {v}" for k, v in d["versions"].items())
+    gpu = "; ".join(f"{g['name']} (driver {g['driver']}, cc {g['compute_capability']})" for g in d["gpus"]) or "none"
+    jetson = html.escape(json.dumps(d["jetson"])) if d["jetson"] else "not a Jetson"
+    risk = {True: "yes: x86 without VNNI, full-range INT8 weights saturate (see README, overflow_fix)", False: "no",
+            None: "unknown"}[d["cpu"].get("int8_saturation_risk")]
+    ref = next((r["agreement"] for r in result["results"] if (r.get("agreement") or {}).get("reference")), None)
+    agree = (f" Agreement: top-1 agreement and top-5 overlap with <b>{html.escape(ref['reference'])}</b> on "
+             f"{html.escape(str(ref.get('images')))}, for builds (INT8, FP16) where no labelled set is at hand." if ref else "")
+    bp = result.get("budget_pick")
+    pick = f"<p><b>Budget {bp['budget_ms']} ms</b>: {html.escape(bp['why'])}</p>" if bp else ""
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>edgecls-bench report</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1300px}}table{{border-collapse:collapse;font-size:12px}}
+th{{white-space:nowrap}}
+td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}td:first-child,th:first-child,td:nth-child(2),td:nth-child(3),th:nth-child(2),th:nth-child(3){{text-align:left}}
+th{{background:#f2f2f2}}tr:nth-child(even){{background:#fafafa}}img{{max-width:100%;border:1px solid #eee}}.dev{{color:#555}}</style></head><body>
+<h1>edgecls-bench report</h1>
+<p class="dev"><b>Device</b>: {html.escape(str(d['cpu']['model']))} ({html.escape(d['cpu']['arch'])}; {html.escape(', '.join(d['cpu']['isa']))}),
+{d['cpu']['logical_cores']} logical cores, {d['memory_gb']} GiB, {html.escape(d['os'])}, Python {d['python']}<br>
+<b>INT8 saturation risk</b>: {html.escape(risk)}<br>
+<b>GPU</b>: {html.escape(gpu)} &nbsp; <b>Jetson</b>: {jetson}<br><b>Runtimes</b>: {html.escape(versions)}<br>
+<b>Created</b>: {result['created']} &nbsp; <b>Options</b>: {html.escape(json.dumps(result['options']))}</p>
+<p>Latencies in ms. Model-only: a preprocessed batch through the runtime (the Predictor's own call, output copy included).
+End-to-end (e2e): a 1080p uint8 BGR frame through preprocessing, inference and top-k; <i>pre</i> is per frame. Cold: a
+fresh process loading the model and running its first inference on one frame; peak RSS is that process's. Percentiles by linear interpolation; <i>runs</i> is the number of timed calls.{agree}</p>
+<table><tr>{head}</tr>{body}</table>{pick}{figs}</body></html>"""
+
+
+def write_reports(result: dict, out_dir: Path) -> dict[str, Path]:
+    """bench.json first (the record), then CSV, Markdown and, where matplotlib is installed, the HTML report."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    makers = {"json": lambda: json.dumps(result, indent=2, allow_nan=False), "csv": lambda: to_csv(result),
+              "md": lambda: to_markdown(result), "html": lambda: to_html(result)}
+    files = {}
+    for kind, make in makers.items():
+        try:
+            data = make().encode()
+        except ModuleNotFoundError as exc:  # a device install without matplotlib: the tables still get written
+            print(f"edgecls-bench: no bench.{kind} ({exc.name} is not installed: pip install 'edgecls[bench]')")
+            continue
+        atomic_write_bytes(out_dir / f"bench.{kind}", data)
+        files[kind] = out_dir / f"bench.{kind}"
+    return files
