@@ -155,15 +155,37 @@ def test_huge_frame_is_refused_without_allocating(pred):
     "mode,needle",
     [("L", "grayscale"), ("RGBA", "alpha"), ("LA", "alpha"), ("I;16", "16/32-bit"), ("I", "16/32-bit"), ("F", "16/32-bit")],
 )
-def test_bad_pil_images_and_files(pred, tmp_path, mode, needle):
-    im = Image.new(mode, (64, 48))
+def test_bad_pil_images_are_refused(pred, mode, needle):
+    """A PIL image comes from the app's own code, like a numpy frame: refused with the conversion to apply."""
     with pytest.raises(InputError, match=needle):
-        pred.predict(im)
-    if mode in ("L", "RGBA", "LA", "I;16"):
-        path = tmp_path / f"img_{mode.replace(';', '')}.png"
+        pred.predict(Image.new(mode, (64, 48)))
+
+
+def test_image_files_in_any_mode_are_read_as_training_reads_them(pred, photos, tmp_path):
+    """A file's format says what its pixels are, so a grayscale JPEG (23 of 1,000 real ImageNet photos are), a
+    16-bit PNG, RGBA/LA/palette PNGs and a CMYK JPEG are classified as training and fit-reference read them
+    (data.datasets -> decode.read_rgb), from a path and from bytes alike."""
+    from edgecls.data.datasets import ArrayDataset
+
+    photo = Image.fromarray(photos["coffee"])
+    gray = np.asarray(photo.convert("L"))
+    files = {
+        "gray.jpg": photo.convert("L"), "rgba.png": photo.convert("RGBA"), "la.png": photo.convert("LA"),
+        "palette.png": photo.quantize(64), "cmyk.jpg": photo.convert("CMYK"),
+        "wide.png": Image.fromarray(gray.astype(np.uint16) * 257),  # 16-bit: 8-bit gray scaled to the full range
+    }
+    for name, im in files.items():
+        path = tmp_path / name
         im.save(path)
-        with pytest.raises(InputError, match=needle):
-            pred.predict(path)
+        as_trained = ArrayDataset([str(path)], np.zeros(1, np.int64), ("x",)).image(0)
+        want = pred.predict(as_trained, color="RGB")
+        for src in (path, str(path), path.read_bytes()):
+            got = pred.predict(src)
+            assert (got.index, got.score) == (want.index, want.score), name
+    decoded = ArrayDataset([str(tmp_path / "wide.png")], np.zeros(1, np.int64), ("x",)).image(0)
+    assert (decoded == gray[..., None]).all()  # 16-bit scaled back to the 8 bits it was made from, channels repeated
+    with pytest.raises(InputError, match="grayscale"):  # the same pixels as a numpy frame stay the app's to convert
+        pred.predict(gray, color="RGB")
 
 
 def test_palette_and_cmyk_are_colour_and_accepted(pred, photos):

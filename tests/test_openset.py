@@ -191,3 +191,18 @@ def test_cli_eval_and_errors(fitted, hymenoptera, cifar10_small, tmp_path, capsy
     assert main(["predict", str(own), img, "--reject", "--json"]) == 0
     row = json.loads(capsys.readouterr().out)[0]
     assert row["known"] in (True, False) and (row["label"] == "unknown") == (not row["known"])
+
+
+def test_fit_reference_reads_grayscale_photos_like_training(artifacts, hymenoptera, tmp_path):
+    """A validation folder of real photos holds grayscale JPEGs (23 of 1,000 ImageNet photos): fit-reference reads
+    them as training does (converted to RGB) instead of stopping at the first one."""
+    from PIL import Image
+
+    folder = tmp_path / "val" / "ants"
+    folder.mkdir(parents=True)
+    photos = sorted((hymenoptera / "val" / "ants").glob("*.jpg"))[:6]
+    for k, src in enumerate(photos):
+        im = Image.open(src)
+        (im.convert("L") if k % 2 else im.convert("RGB")).save(folder / src.name)
+    spec = fit_reference(Path(artifacts["onnx_dyn"]), tmp_path / "val", write=False)
+    assert spec.open_set.n == 6 and spec.reference.n == 6

@@ -7,8 +7,9 @@ Two rules every input path shares:
   palette, CMYK, YCbCr, LAB, HSV (colour conversion), RGBA/LA/PA and palette transparency (composited over white,
   what a viewer shows), 16/32-bit integer and float images (scaled to 8 bits, see `_to_8bit`).
 
-The Predictor's own array checks stay strict (images.py): an app's numpy frame with an alpha channel is refused
-rather than guessed. Dataset files are converted, and the data report lists what was converted.
+Image files are converted the same way wherever they are read: dataset folders (the data report lists what was
+converted) and the Predictor's file and bytes inputs (images.py). The Predictor's array checks stay strict: an
+app's numpy frame with an alpha channel is refused rather than guessed.
 """
 
 from __future__ import annotations

@@ -1,7 +1,11 @@
 """Turn whatever the caller hands us (path, encoded bytes, PIL image, numpy frame) into a validated uint8 HxWxC array.
 
-Nothing is guessed silently: a numpy frame must say whether it is RGB or BGR (OpenCV frames are BGR), and
-grayscale, alpha, 16-bit, float and empty images are refused with the conversion to apply.
+An image file (a path or its bytes) is read the one way edgecls reads every file, in training, evaluation,
+fit-reference and here (decode.read_rgb): EXIF rotation applied, grayscale/palette/CMYK/16-bit/alpha converted to
+RGB. The file's format says what its pixels are, so nothing is guessed, and the photo a model was trained on is
+classified as it was trained. Arrays and PIL images come from the app's own code instead: nothing is guessed
+silently there, a numpy frame must say whether it is RGB or BGR (OpenCV frames are BGR), and grayscale, alpha,
+16-bit, float and empty images are refused with the conversion to apply.
 """
 
 from __future__ import annotations
@@ -49,10 +53,13 @@ def _check_array(a: np.ndarray, channels: int, what: str) -> np.ndarray:
     return a
 
 
-def _open_path(path: Path) -> Any:
-    from .decode import open_image
+def _from_file(src: Path | bytes | bytearray | memoryview, channels: int, what: str) -> np.ndarray:
+    from .decode import open_image, to_rgb
 
-    return open_image(path)  # EXIF orientation applied, as for training images (decode.py)
+    im = open_image(src)  # EXIF orientation applied; a truncated or non-image file is an InputError here
+    if channels == 1 and im.mode in ("L", "1"):
+        return _check_array(np.asarray(im.convert("L")), channels, what)  # a grayscale model keeps the file's own gray
+    return _check_array(to_rgb(im), channels, what)
 
 
 def _from_pil(im: Any, channels: int, what: str) -> np.ndarray:
@@ -76,11 +83,9 @@ def load_image(x: Any, *, color: str | None, channels: int = 3) -> tuple[np.ndar
     """Return (uint8 array, channel order 'RGB'|'BGR') without copying a numpy frame."""
     if isinstance(x, (str, os.PathLike)):
         p = Path(x)
-        return _from_pil(_open_path(p), channels, f"image {p}"), "RGB"
+        return _from_file(p, channels, f"image {p}"), "RGB"
     if isinstance(x, (bytes, bytearray, memoryview)):  # an encoded file (JPEG/PNG/...) from a socket or a request
-        from .decode import open_image
-
-        return _from_pil(open_image(x), channels, "image bytes"), "RGB"
+        return _from_file(x, channels, "image bytes"), "RGB"
     if isinstance(x, np.ndarray):
         if x.ndim == 3 and x.shape[2] == 3 and color is None:
             raise InputError(
