@@ -41,6 +41,7 @@ ARCHS: dict[str, Arch] = {a.name: a for a in _ARCHS}
 
 
 def list_archs() -> list[str]:
+    """The architecture names create_model() takes, sorted (`edgecls archs` shows which have offline weights)."""
     return sorted(ARCHS)
 
 
