@@ -324,7 +324,7 @@ def sections(result: dict, with_figures: bool = True) -> list[Section]:
     res.table(list(cols.values()), [[_cell(f, c) for c in cols] for f in flats])
     pick = result.get("budget_pick")
     if pick:
-        res.p(f"Budget {pick['budget_ms']} ms: {pick['why']}")
+        res.p(f"Budget {pick['budget_ms']:g} ms: {pick['why']}")
     if any(f["reject"] for f in flats):
         res.p("Open world (end-to-end includes rejection by the threshold stored in the artifact; drift monitoring's "
               "cost is the mean end-to-end time with the monitor minus without, same run):")
