@@ -8,6 +8,7 @@ from pathlib import Path
 
 from . import document
 from .document import Section
+from .format import interval
 
 
 def _pct(x: float | None) -> str:
@@ -15,8 +16,7 @@ def _pct(x: float | None) -> str:
 
 
 def _ci(d: dict) -> str:
-    lo, hi = d["ci95"]
-    return f"{_pct(d['acc'])} [{_pct(lo)}, {_pct(hi)}]"
+    return interval(d["acc"], *d["ci95"])
 
 
 def _drop(d: dict | None) -> str:
