@@ -160,7 +160,8 @@ class BudgetDecision:
 
     within: the paired drop (b - c) / n, in points, is at most max_drop: the decision.
     resolved: the 95% interval of the drop lies entirely on one side of max_drop, so the set can tell; when it does
-    not, `note` says so and roughly how many images would."""
+    not, `note` says so and roughly how many validation images would. `note` ends with a period, no clause left
+    open: the deploy report and the CLI print it as it is."""
 
     max_drop: float
     drop_pts: float
@@ -181,7 +182,7 @@ def budget(ref_correct, other_correct, max_drop: float | None, level: float = 0.
     one_image = 100.0 / cmp.n
     if max_drop is None:
         return BudgetDecision(float("nan"), drop, True, True, cmp,
-                              f"no budget; drop {drop:+.2f} pts, 95% interval [{lo:+.2f}, {hi:+.2f}], McNemar p={cmp.p_value:.3g}")
+                              f"no budget; drop {drop:+.2f} pts, 95% interval [{lo:+.2f}, {hi:+.2f}], McNemar p={cmp.p_value:.3g}.")
     within = drop <= max_drop + 1e-9
     resolved = hi <= max_drop or lo > max_drop
     parts = [f"drop {drop:+.2f} pts ({cmp.ref_only} lost, {cmp.other_only} gained of {cmp.n}), 95% interval "
@@ -196,10 +197,10 @@ def budget(ref_correct, other_correct, max_drop: float | None, level: float = 0.
             half = (hi - lo) / 2
             need = math.ceil(cmp.n * (half / gap) ** 2) if gap > 1e-9 else None
             parts.append("the validation set is too small to resolve the budget (the interval covers it)"
-                         + (f"; about {need} images would" if need else ""))
+                         + (f"; about {need} validation images would resolve it" if need else ""))
     if not within and not cmp.significant:
         parts.append("the drop itself is not significant (it may be noise)")
-    return BudgetDecision(float(max_drop), drop, within, resolved, cmp, "; ".join(parts))
+    return BudgetDecision(float(max_drop), drop, within, resolved, cmp, "; ".join(parts) + ".")
 
 
 def bootstrap(stat: Callable[..., float], *arrays, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:

@@ -80,7 +80,14 @@ def test_real_run_matches_schema_and_writes_every_format(bench_run):
     html = (rep / "bench.html").read_text()
     assert html.count("data:image/png;base64,") == 2 and "<table>" in html
     assert "pick" in stdout
-    assert result["budget_pick"]["why"] in html.replace("&#x27;", "'") and "**Budget 1000" in (rep / "bench.md").read_text()
+    assert result["budget_pick"]["why"] in html.replace("&#x27;", "'") and "Budget 1000 ms: " in (rep / "bench.md").read_text()
+    # the shared renderer: its stylesheet, and the table rows the sections hold, in the HTML and the Markdown
+    from report_tables import assert_same_tables
+
+    from edgecls.report.document import CSS
+
+    assert CSS in html
+    assert_same_tables(report.sections(result, with_figures=False), html, (rep / "bench.md").read_text())
 
 
 def test_cold_start_reports_the_child_not_the_parent(artifacts):
@@ -166,7 +173,7 @@ def test_reports_render_without_accuracy_on_some_rows_and_validate_leaf_types():
     res = _result([("a.onnx", 4.0, 0.8), ("b.onnx", 3.0, None)])
     report.validate(res)
     html = report.to_html(res)
-    assert html.count("data:image/png;base64,") == 2 and "<td>b.onnx</td>" in html
+    assert html.count("data:image/png;base64,") == 2 and "<td class='n'>b.onnx</td>" in html
     assert "| b.onnx |" in report.to_markdown(res)
     bad = copy.deepcopy(res)
     bad["results"][0]["accuracy"]["top1"] = "ninety"
@@ -185,7 +192,7 @@ def test_pareto_points_are_one_per_artifact():
     rs[0]["threads"], rs[1]["threads"], rs[2]["batch"] = 1, 2, 8
     for r in rs:
         r["batch"] = r["batch"] if r["batch"] == 8 else 2
-    pts = report._one_per_artifact(rs)
+    pts = report.one_per_artifact(rs)
     assert [(r["threads"], r["batch"]) for r, _ in pts] == [(2, 2)]
 
 

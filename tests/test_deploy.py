@@ -79,6 +79,26 @@ def test_deploy_writes_a_report_with_every_section(deployed):
     assert "edgecls deploy" in rep["sections"]["reproduce"]["deploy"]
 
 
+def test_the_report_shows_each_listed_section_once_with_the_same_tables_in_html_and_markdown(deployed):
+    """The sections come in SECTIONS' order, once each (ids are the HTML anchors and the JSON keys); every table of
+    report.html and report.md is the rows the sections hold; the INT8 budget notes, in the report and as the CLI
+    prints them, are whole sentences."""
+    from report_tables import assert_same_tables
+
+    from edgecls.report.deploy import SECTIONS
+    from edgecls.report.document import Items
+
+    r, out = deployed  # the report as this run wrote it (a later test reruns deploy into the same folder)
+    ids = [s.id for s in r.report_data]
+    assert list(json.loads((out / "report.json").read_text())["titles"]) == ids and len(set(ids)) == len(ids)
+    assert ids.index("int8") < ids.index("open_set") < ids.index("latency") < ids.index("run") and len(ids) < len(SECTIONS)
+    assert_same_tables(r.report_data, (out / "report.html").read_text(), (out / "report.md").read_text())
+    notes = next(b.items for s in r.report_data if s.id == "int8" for b in s.blocks if isinstance(b, Items))
+    assert [n.split(":")[0] for n in notes] == ["onnxruntime", "litert"] and all(n.endswith(".") for n in notes), notes
+    for t in ("onnxruntime", "litert"):
+        assert r.stages[f"int8-{t}"].result["budget"].endswith("."), t  # what the CLI prints after 'val top-1 ...;'
+
+
 def test_deploy_data_summary_lists_the_mess(deployed):
     r, out = deployed
     d = json.loads((out / "report.json").read_text())["sections"]["data"]
@@ -178,8 +198,8 @@ def test_deploy_report_measures_unknown_images_per_artifact(deployed, unknown_im
         for m in v["scores"].values():
             assert 0 <= m["auroc_interval"][0] <= m["auroc"] <= m["auroc_interval"][1] <= 1
         assert 0 <= v["rejected"]["value"] <= 1
-    table = next(b for x in r.report_data if x.id == "open_set" for b in x.blocks if b[0] == "table" and "AUROC msp" in b[1])
-    assert len(table[2]) == 4 and all(row[2] == unknown_images.name for row in table[2])
+    table = next(t for x in r.report_data if x.id == "open_set" for t in x.tables() if "AUROC msp" in t.headers)
+    assert len(table.rows) == 4 and all(row[2] == unknown_images.name for row in table.rows)
 
 
 def test_pick_rule_accuracy_budget_then_latency_budget():

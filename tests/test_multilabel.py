@@ -371,6 +371,9 @@ def test_deploy_trains_exports_and_judges_multilabel_data_in_map(ml_deployed, mo
     pick = r.picks["overall"]
     assert "mAP" in pick["why"] and pick["acceptable"]
     assert "mAP" in rep["titles"]["int8"] and rep["sections"]["int8"]
+    ids = [s.id for s in r.report_data]  # per_label and int8_map in per_class's and int8's places, once each
+    assert list(rep["titles"]) == ids and len(set(ids)) == len(ids)
+    assert next(s for s in r.report_data if s.id == "per_class").title == "Per label (validation)"
 
 
 def test_deploy_resumes_multilabel_and_refuses_what_does_not_apply(ml_deployed, mosaics, tmp_path):

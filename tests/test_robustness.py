@@ -88,12 +88,22 @@ def test_eval_cli_two_runtimes_see_the_same_pixels(artifacts, photos, tmp_path, 
     assert "Holm p=" in (out / "robustness.md").read_text()
     assert (out / "robustness.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| model |" in (out / "robustness.md").read_text()
+    # robustness.md through the shared renderer: the summary rows, the extra drop per corruption, cell for cell
+    from report_tables import md_tables
 
-    from edgecls.report import deploy as deploy_report
+    from edgecls.report import robustness as report
 
-    assert deploy_report.robustness_section({"out": str(tmp_path)}) is None  # no eval run there: no section
-    section = deploy_report.robustness_section({"out": str(tmp_path / "deploy_out")})
-    html = deploy_report.to_html([section], "t", "m")
+    summary, extra = md_tables((out / "robustness.md").read_text())
+    rows = report.summary_rows(result)
+    assert summary == [list(rows[0]), *[[str(v) for v in r.values()] for r in rows]]
+    assert extra == [["model", *result["corruptions"]], *report.extra_drop_rows(result)]
+
+    from edgecls.report.deploy.robustness import robustness_section
+    from edgecls.report.document import to_html
+
+    assert robustness_section({"out": str(tmp_path)}) is None  # no eval run there: no section
+    section = robustness_section({"out": str(tmp_path / "deploy_out")})
+    html = to_html([section], "t", "m")
     assert section.data["models"][1]["backend"] == "openvino" and "lite0.xml" in html and "data:image/png;base64" in html
 
 
@@ -191,10 +201,11 @@ def test_adversarial_pgd_breaks_the_pt_and_transfers(artifacts, photos, tmp_path
     md = (out / "robustness.md").read_text()
     assert "PGD-5 eps=2" in md and "lite0.xml" in md and not (out / "robustness.png").exists()
 
-    from edgecls.report import deploy as deploy_report
+    from edgecls.report.deploy.robustness import robustness_section
+    from edgecls.report.document import to_html
 
-    section = deploy_report.robustness_section({"out": str(tmp_path / "deploy_out")})
-    html = deploy_report.to_html([section], "t", "m")
+    section = robustness_section({"out": str(tmp_path / "deploy_out")})
+    html = to_html([section], "t", "m")
     assert section.data["adversarial"]["source"] == "lite0.pt" and "PGD-5 eps=2" in html
 
 
@@ -267,10 +278,11 @@ def test_training_report_gallery_of_confident_mistakes(cifar10_small, tmp_path, 
     assert (out / "mistakes.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from types import SimpleNamespace
 
-    from edgecls.report import deploy as deploy_report
+    from edgecls.report.deploy.training import mistakes_section
+    from edgecls.report.document import to_html
 
-    section = deploy_report.mistakes_section({"model": SimpleNamespace(folder=out)})
-    html = deploy_report.to_html([section], "t", "m")
+    section = mistakes_section({"model": SimpleNamespace(folder=out)})
+    html = to_html([section], "t", "m")
     assert "data:image/png;base64" in html and Path(shown[0]["image"]).name in html
 
     # without the robustness extra: the mistakes are still listed, the maps skipped with the reason

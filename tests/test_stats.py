@@ -3,6 +3,8 @@ an interval promises (Monte Carlo coverage), plus the budget decisions compress 
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from scipy.stats import binomtest
@@ -80,6 +82,34 @@ def test_budget_says_when_the_validation_set_cannot_resolve_it():
     bad[20:60] = False
     big = stats.budget(ref, bad, 1.0)
     assert not big.within and big.resolved and big.comparison.significant
+
+
+def _correct(n: int, lost: int, gained: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    ref = np.ones(n, bool)
+    ref[:gained] = False
+    other = ref.copy()
+    other[:gained] = True
+    other[gained:gained + lost] = False
+    return ref, other
+
+
+@pytest.mark.parametrize("n,lost,gained,max_drop", [(100, 1, 0, 1.5), (200, 3, 1, 1.0), (1000, 4, 0, 0.5),
+                                                    (16, 1, 0, 5.0), (500, 0, 0, 1.0), (300, 9, 0, 1.0), (80, 2, 0, None)])
+def test_the_budget_note_is_a_whole_sentence(n, lost, gained, max_drop):
+    """The unresolved case used to end '... about 141418 images would'."""
+    d = stats.budget(*_correct(n, lost, gained), max_drop)
+    assert d.note.endswith(".") and not d.note.endswith("..")
+    last = d.note.rstrip(".").split()[-1]
+    assert last not in {"would", "about", "the", "a", "to", "of", "images"}, d.note
+    for clause in d.note.rstrip(".").split("; "):
+        assert clause.split()[-1] not in {"would", "about", "the", "a", "to", "of"}, clause
+
+
+def test_the_unresolved_budget_says_how_many_images_would_resolve_it():
+    d = stats.budget(*_correct(100, 1), 1.5)
+    assert not d.resolved
+    m = re.search(r"about (\d+) validation images would resolve it\.$", d.note)
+    assert m and int(m.group(1)) > 100, d.note
 
 
 def test_bootstrap_of_an_accuracy_agrees_with_wilson_and_is_reproducible():

@@ -152,7 +152,7 @@ def map_budget(Y, ref_S, other_S, max_drop: float | None, *, n_boot: int = N_BOO
             f"on {len(ref_S)} images")
     if max_drop is None:
         return MapBudgetDecision(float("nan"), ref, other, drop, lo, hi, len(ref_S), True, True, significant,
-                                 f"no budget; {head}")
+                                 f"no budget; {head}.")
     within = drop <= max_drop + 1e-9
     resolved = hi <= max_drop or lo > max_drop
     parts = [f"{head}: {'within' if within else 'over'} the {max_drop:g}-point mAP budget"]
@@ -161,7 +161,7 @@ def map_budget(Y, ref_S, other_S, max_drop: float | None, *, n_boot: int = N_BOO
     if not within and not significant:
         parts.append("the drop itself is not significant (it may be noise)")
     return MapBudgetDecision(float(max_drop), ref, other, drop, lo, hi, len(ref_S), within, resolved, significant,
-                             "; ".join(parts))
+                             "; ".join(parts) + ".")
 
 
 __all__ = ["MapBudgetDecision", "average_precision", "f1", "fit_thresholds", "map_budget", "mean_ap", "metrics",

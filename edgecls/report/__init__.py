@@ -1,2 +1,5 @@
-"""Every report edgecls writes: the deploy report's sections, the bench report, the robustness report, their
-HTML/Markdown/JSON rendering and number formatting."""
+"""Every report edgecls writes, rendered one way.
+
+document: a report as sections (paragraphs, tables, figures, lists, code) rendered to HTML, Markdown and JSON and
+written atomically; format: how numbers read; plots: the figures. deploy: the deploy report's ordered section list
+and its section builders; bench: edgecls-bench's result files and report; robustness: `edgecls eval`'s report."""

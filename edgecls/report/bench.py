@@ -1,17 +1,19 @@
-"""Bench results as files: JSON (stable schema), CSV, Markdown, a self-contained HTML report with plots; plus the
-terminal table, run-to-run comparison and the latency-budget pick."""
+"""Bench results as files: JSON (stable schema, schema.json beside this file), CSV, and the report as Markdown and
+self-contained HTML with plots, rendered through the shared document; plus the terminal table, run-to-run
+comparison and the latency-budget pick."""
 
 from __future__ import annotations
 
-import base64
 import csv
 import datetime as _dt
-import html
 import io
 import json
 from pathlib import Path
 
 from ..runtime.artifacts import atomic_write_bytes
+from . import document
+from .document import Section
+from .format import interval
 
 SCHEMA = "edgecls.bench/1"
 SCHEMA_FILE = Path(__file__).with_name("schema.json")
@@ -111,7 +113,7 @@ def top1_text(f: dict) -> str:
         return "-"
     if f.get("top1_lo") is None:
         return f"{f['top1']:.2%}"
-    return f"{f['top1']:.1%} [{100 * f['top1_lo']:.1f}, {100 * f['top1_hi']:.1f}] n={f['top1_n']}"
+    return f"{interval(f['top1'], f['top1_lo'], f['top1_hi'])} n={f['top1_n']}"
 
 
 def _fmt(v) -> str:
@@ -129,26 +131,6 @@ def to_csv(result: dict) -> str:
     for r in result["results"]:
         w.writerow(flat(r))
     return buf.getvalue()
-
-
-def to_markdown(result: dict) -> str:
-    cols = ("model", "backend", "precision", "batch", "threads", "p50_ms", "p99_ms", "e2e_p50_ms", "throughput_ips",
-            "cold_load_plus_first_ms", "size_mb", "top1", "agree_top1")
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in result["results"]:
-        f = flat(r)
-        lines.append("| " + " | ".join(top1_text(f) if c == "top1" else _fmt(f[c]) for c in cols) + " |")
-    d = result["device"]
-    head = f"edgecls-bench on {d['cpu']['model']} ({', '.join(d['cpu']['isa'])}), {d['cpu']['logical_cores']} cores, {result['created']}"
-    pick = result.get("budget_pick")
-    tail = f"\n**Budget {pick['budget_ms']} ms**: {pick['why']}\n" if pick else ""
-    flats = [flat(r) for r in result["results"]]
-    if any(f["reject"] for f in flats):
-        tail += ("\nOpen world (end-to-end includes rejection by the threshold stored in the artifact; drift monitoring's "
-                 "cost is the mean end-to-end time with the monitor minus without, same run):\n\n"
-                 + "\n".join(f"- {f['model']} ({f['backend']}, {f['precision']}): reject {f['reject']}; monitor "
-                              f"{_fmt(f['monitor_overhead_ms'])} ms per frame" for f in flats if f["reject"]) + "\n")
-    return head + "\n\n" + "\n".join(lines) + "\n" + tail
 
 
 def print_table(result: dict, console=None) -> None:
@@ -225,25 +207,13 @@ def compare(a: dict, b: dict) -> list[dict]:
     return out
 
 
-# --- HTML with plots ----------------------------------------------------------------------------------------
-def _png(fig) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
-
-
-_MARKERS = {"fp32": "o", "fp16": "^", "int8": "s"}  # other precisions: "D"
-
-
+# --- the report: sections through the shared document -------------------------------------------------------
 def _prec(r: dict) -> str:
     return str(r.get("precision") or "fp32").upper()
 
 
 def sorted_rows(result: dict) -> list[dict]:
-    """Rows grouped by backend, then precision: the order of the HTML table and its plots."""
+    """Rows grouped by backend, then precision: the order of the table and the plots."""
     return sorted(result["results"], key=lambda r: (r["backend"], _prec(r), r["model"], r["batch"], r["threads"]))
 
 
@@ -252,28 +222,9 @@ def _row_label(r: dict, batch_and_threads: bool = True) -> str:
     return label + (f" · b{r['batch']} t{r['threads'] or 'def'}" if batch_and_threads else "")
 
 
-def _backend_colors(rows: list[dict]) -> dict:
-    import matplotlib.pyplot as plt
-
-    return {b: plt.cm.tab10(i) for i, b in enumerate(sorted({r["backend"] for r in rows}))}
-
-
-def _log_if_spread(ax, values: list[float]) -> bool:
-    """A log latency axis when the fastest and slowest differ by more than 8x (PyTorch eager beside INT8)."""
-    lo, hi = min(values), max(values)
-    if lo > 0 and hi / lo > 8:
-        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-        ax.set_xscale("log")
-        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 1 2 5 10 20 50 ...: readable without counting
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        return True
-    return False
-
-
-def _one_per_artifact(results: list[dict]) -> list[tuple[dict, dict]]:
-    """The Pareto chart's points: per artifact, its row at the smallest batch measured and its fastest thread count."""
+def one_per_artifact(results: list[dict]) -> list[tuple[dict, dict]]:
+    """The accuracy-latency chart's points: per artifact, its row at the smallest batch measured and its fastest
+    thread count."""
     small = min(r["batch"] for r in results)
     best: dict = {}
     for r in results:
@@ -284,134 +235,122 @@ def _one_per_artifact(results: list[dict]) -> list[tuple[dict, dict]]:
     return [(r, flat(r)) for r in best.values()]
 
 
-def plots(result: dict) -> list[tuple[str, str]]:
-    import matplotlib
+def _reference(result: dict) -> dict | None:
+    return next((r["agreement"] for r in result["results"] if (r.get("agreement") or {}).get("reference")), None)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-    from matplotlib.patches import Patch
+
+def figures(result: dict) -> list[tuple[str, bytes]]:
+    """(title, PNG): the latency distribution per row, and accuracy (or agreement, or file size) against latency
+    per artifact."""
+    from . import plots
 
     out = []
     results = sorted_rows(result)
     if results:
-        # one box per row, grouped by backend then precision; colour = backend, hatched = INT8
-        colors = _backend_colors(results)
-        fig, ax = plt.subplots(figsize=(10, 1.2 + 0.42 * len(results)))
-        data = [r["model_samples_ms"] for r in results]
-        bp = ax.boxplot(data, vert=False, whis=(1, 99), showfliers=True, patch_artist=True, widths=0.6,
-                        flierprops={"markersize": 2, "alpha": 0.5}, medianprops={"color": "black", "lw": 1.5})
-        for box, r in zip(bp["boxes"], results):
-            box.set_facecolor(colors[r["backend"]])
-            box.set_alpha(0.75)
-            if _prec(r) == "INT8":
-                box.set_hatch("///")
-        ax.set_yticks(range(1, len(results) + 1), [_row_label(r) for r in results], fontsize=8)
-        ax.invert_yaxis()  # first row on top, as in the table
-        _log_if_spread(ax, [min(d) for d in data] + [max(d) for d in data])
-        ax.set_xlabel("model-only latency, ms (box: p25-p75, line: median, whiskers: p1-p99)")
-        ax.set_title("latency distribution per artifact")
-        ax.grid(axis="x", which="both", alpha=0.3)
-        handles = [Patch(facecolor=c, alpha=0.75, label=b) for b, c in colors.items()]
-        if any(_prec(r) == "INT8" for r in results):
-            handles.append(Patch(facecolor="white", edgecolor="black", hatch="///", label="INT8"))
-        ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
-        out.append(("Latency distribution", _png(fig)))
-    rows = _one_per_artifact(results)
+        out.append(("Latency distribution", plots.latency_distribution(
+            [{"label": _row_label(r), "backend": r["backend"], "precision": _prec(r), "samples_ms": r["model_samples_ms"]}
+             for r in results])))
+    rows = one_per_artifact(results) if results else []
     if rows:
         key = "top1" if any(f["top1"] is not None for _, f in rows) else "agree_top1"
         with_acc = any(f[key] is not None for _, f in rows)
         missing = [f["model"] for _, f in rows if with_acc and f[key] is None]
         rows = [(r, f) for r, f in rows if not (with_acc and f[key] is None)]  # not drawn at 0%, not on the front
-        colors = _backend_colors([r for r, _ in rows])
-        fig, ax = plt.subplots(figsize=(11, 5.2))
-        pts = []
-        for n, (r, f) in enumerate(rows, 1):
-            y = ((f[key] or 0.0) * 100) if with_acc else f["size_mb"]
-            prec = _prec(r)
-            ax.scatter(f["p50_ms"], y, s=40 + 6 * f["size_mb"], alpha=0.7, color=colors[r["backend"]], edgecolors="black",
-                       linewidths=0.6, marker=_MARKERS.get(prec.lower(), "D"),
-                       label=f"{n}  {_row_label(r, batch_and_threads=False)}  ({f['p50_ms']:.2f} ms)")
-            pts.append((f["p50_ms"], y, n))
-        if with_acc:
-            front, best = [], -1.0
-            for x, y, _ in sorted(pts):  # Pareto front: none faster and better
-                if y > best:
-                    front.append((x, y))
-                    best = y
-            if len(front) > 1:
-                ax.plot(*zip(*front), "k--", lw=1, label="Pareto front")
-        log = _log_if_spread(ax, [x for x, _, _ in pts])
-        # number tags beside the points; a point within 3% of the x span of another at the same y gets its tag
-        # stacked above that one's, not printed on top of it
-        pos = lambda x: np.log10(x) if log else x  # noqa: E731
-        span = (pos(max(x for x, _, _ in pts)) - pos(min(x for x, _, _ in pts))) or 1.0
-        placed: list[tuple[float, float, int]] = []
-        for x, y, n in sorted(pts):
-            level = 1 + max([lv for px, py, lv in placed if py == y and abs(pos(x) - px) < 0.03 * span] + [-1])
-            placed.append((pos(x), y, level))
-            ax.annotate(str(n), (x, y), fontsize=8, fontweight="bold", xytext=(6, 4 + 10 * level), textcoords="offset points")
-        leg = ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0,
-                        title="colour = backend, shape = precision (● FP32, ■ INT8, ▲ FP16)", title_fontsize=8)
-        for h in leg.legend_handles:  # equal-size legend markers; the plot's size encodes the file size
-            if hasattr(h, "set_sizes"):
-                h.set_sizes([40])
-        ax.set_xlabel(f"model-only p50 latency, ms (batch {rows[0][1]['batch']}; the fastest thread count per artifact)"
-                      + (f"; no figure, not shown: {', '.join(missing)}" if missing else ""))
-        ref = next((r["agreement"] for r, _ in rows if (r.get("agreement") or {}).get("reference")), None)
+        pts = [{"label": _row_label(r, batch_and_threads=False), "backend": r["backend"], "precision": _prec(r),
+                "p50_ms": f["p50_ms"], "size_mb": f["size_mb"], "y": ((f[key] or 0.0) * 100) if with_acc else f["size_mb"]}
+               for r, f in rows]
+        ref = _reference(result)
         ylabel = {"top1": "top-1 accuracy, %", "agree_top1": f"top-1 agreement with {ref['reference'] if ref else '?'}, %"}[key]
-        ax.set_ylabel(ylabel if with_acc else "file size, MB")
-        ax.set_title(f"{'accuracy' if key == 'top1' else 'agreement'} vs latency (marker size = file size)" if with_acc
-                     else "file size vs latency (no accuracy measured)")
-        ax.grid(alpha=0.3, which="both")
-        out.append((("Accuracy" if key == "top1" else "Agreement") + " vs latency" if with_acc else "Size vs latency", _png(fig)))
+        png = plots.latency_scatter(
+            pts, front=with_acc,
+            xlabel=(f"model-only p50 latency, ms (batch {rows[0][1]['batch']}; the fastest thread count per artifact)"
+                    + (f"; no figure, not shown: {', '.join(missing)}" if missing else "")),
+            ylabel=ylabel if with_acc else "file size, MB",
+            title=(f"{'accuracy' if key == 'top1' else 'agreement'} vs latency (marker size = file size)" if with_acc
+                   else "file size vs latency (no accuracy measured)"))
+        out.append((("Accuracy" if key == "top1" else "Agreement") + " vs latency" if with_acc else "Size vs latency", png))
     return out
 
 
-def to_html(result: dict) -> str:
-    d = result["device"]
-    cols = {"model": "model", "backend": "backend", "precision": "precision", "batch": "batch", "threads": "threads",
+_COLUMNS = {"model": "model", "backend": "backend", "precision": "precision", "batch": "batch", "threads": "threads",
             "p50_ms": "p50", "p90_ms": "p90", "p99_ms": "p99", "std_ms": "std", "runs": "runs", "e2e_p50_ms": "e2e p50",
             "preprocess_p50_ms": "pre p50", "throughput_ips": "img/s", "cold_load_plus_first_ms": "cold start",
             "cold_cache_fill_ms": "cold, 1st start", "peak_rss_mb": "peak RSS MB", "size_mb": "file MB", "top1": "top-1",
             "agree_top1": "agree top-1", "agree_top5": "agree top-5"}
+_PCT = ("agree_top1", "agree_top5")
+
+
+def _cell(f: dict, c: str) -> str:
+    if c == "top1":
+        return top1_text(f)
+    if c in _PCT:
+        return "-" if f[c] is None else f"{f[c]:.1%}"
+    if c == "threads" and not f[c]:
+        return "default"
+    return _fmt(f[c])
+
+
+def _device_facts(result: dict) -> list[str]:
+    d = result["device"]
+    cpu = d["cpu"]
+    risk = {True: "yes: x86 without VNNI, full-range INT8 weights saturate (see README, overflow_fix)", False: "no",
+            None: "unknown"}[cpu.get("int8_saturation_risk")]
+    gpu = "; ".join(f"{g['name']} (driver {g['driver']}, cc {g['compute_capability']})" for g in d["gpus"]) or "none"
+    return [f"CPU: {cpu['model']} ({cpu['arch']}; {', '.join(cpu['isa'])}), {cpu['logical_cores']} logical cores, "
+            f"{d['memory_gb']} GiB, {d['os']}, Python {d['python']}", f"INT8 saturation risk: {risk}", f"GPU: {gpu}",
+            f"Jetson: {json.dumps(d['jetson']) if d['jetson'] else 'not a Jetson'}",
+            f"Runtimes: {', '.join(f'{k} {v}' for k, v in d['versions'].items())}",
+            f"Created: {result['created']}", f"Options: {json.dumps(result['options'])}"]
+
+
+def sections(result: dict, with_figures: bool = True) -> list[Section]:
+    """The bench report: the device, the table (one row per model, backend, precision, batch and thread count, no
+    all-empty columns) with the budget pick and the open-world costs, then the figures (with_figures: needs matplotlib)."""
+    device = Section("device", "Device").items(_device_facts(result))
     flats = [flat(r) for r in sorted_rows(result)]
-    cols = {k: v for k, v in cols.items() if any(f[k] is not None for f in flats)}  # no all-empty columns
+    cols = {k: v for k, v in _COLUMNS.items() if any(f[k] is not None for f in flats)}
     if any(f["calls_per_batch"] > 1 for f in flats):  # a fixed-batch artifact looped: say so beside the batch
         items = list(cols.items())
         items.insert(items.index(("batch", "batch")) + 1, ("calls_per_batch", "runtime calls"))
         cols = dict(items)
-    pct = ("top1", "agree_top1", "agree_top5")
-    cell = lambda f, c: (top1_text(f) if c == "top1" else "-" if f[c] is None else f"{f[c]:.1%}" if c in pct  # noqa: E731
-                         else "default" if c == "threads" and not f[c] else _fmt(f[c]))
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols.values())
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell(f, c))}</td>" for c in cols) + "</tr>" for f in flats)
-    figs = "".join(f"<h2>{html.escape(t)}</h2><img alt='{html.escape(t)}' src='data:image/png;base64,{b}'>" for t, b in plots(result))
-    versions = ", ".join(f"{k} {v}" for k, v in d["versions"].items())
-    gpu = "; ".join(f"{g['name']} (driver {g['driver']}, cc {g['compute_capability']})" for g in d["gpus"]) or "none"
-    jetson = html.escape(json.dumps(d["jetson"])) if d["jetson"] else "not a Jetson"
-    risk = {True: "yes: x86 without VNNI, full-range INT8 weights saturate (see README, overflow_fix)", False: "no",
-            None: "unknown"}[d["cpu"].get("int8_saturation_risk")]
-    ref = next((r["agreement"] for r in result["results"] if (r.get("agreement") or {}).get("reference")), None)
-    agree = (f" Agreement: top-1 agreement and top-5 overlap with <b>{html.escape(ref['reference'])}</b> on "
-             f"{html.escape(str(ref.get('images')))}, for builds (INT8, FP16) where no labelled set is at hand." if ref else "")
-    bp = result.get("budget_pick")
-    pick = f"<p><b>Budget {bp['budget_ms']} ms</b>: {html.escape(bp['why'])}</p>" if bp else ""
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>edgecls-bench report</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1300px}}table{{border-collapse:collapse;font-size:12px}}
-th{{white-space:nowrap}}
-td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}td:first-child,th:first-child,td:nth-child(2),td:nth-child(3),th:nth-child(2),th:nth-child(3){{text-align:left}}
-th{{background:#f2f2f2}}tr:nth-child(even){{background:#fafafa}}img{{max-width:100%;border:1px solid #eee}}.dev{{color:#555}}</style></head><body>
-<h1>edgecls-bench report</h1>
-<p class="dev"><b>Device</b>: {html.escape(str(d['cpu']['model']))} ({html.escape(d['cpu']['arch'])}; {html.escape(', '.join(d['cpu']['isa']))}),
-{d['cpu']['logical_cores']} logical cores, {d['memory_gb']} GiB, {html.escape(d['os'])}, Python {d['python']}<br>
-<b>INT8 saturation risk</b>: {html.escape(risk)}<br>
-<b>GPU</b>: {html.escape(gpu)} &nbsp; <b>Jetson</b>: {jetson}<br><b>Runtimes</b>: {html.escape(versions)}<br>
-<b>Created</b>: {result['created']} &nbsp; <b>Options</b>: {html.escape(json.dumps(result['options']))}</p>
-<p>Latencies in ms. Model-only: a preprocessed batch through the runtime (the Predictor's own call, output copy included).
-End-to-end (e2e): a 1080p uint8 BGR frame through preprocessing, inference and top-k; <i>pre</i> is per frame. Cold: a
-fresh process loading the model and running its first inference on one frame; peak RSS is that process's. Percentiles by linear interpolation; <i>runs</i> is the number of timed calls.{agree}</p>
-<table><tr>{head}</tr>{body}</table>{pick}{figs}</body></html>"""
+    ref = _reference(result)
+    res = Section("results", "Latency, accuracy and size")
+    res.p("Latencies in ms. Model-only: a preprocessed batch through the runtime (the Predictor's own call, output copy "
+          "included). End-to-end (e2e): a 1080p uint8 BGR frame through preprocessing, inference and top-k; pre is per "
+          "frame. Cold: a fresh process loading the model and running its first inference on one frame; peak RSS is "
+          "that process's. Percentiles by linear interpolation; runs is the number of timed calls."
+          + (f" Agreement: top-1 agreement and top-5 overlap with {ref['reference']} on {ref.get('images')}, for builds "
+             "(INT8, FP16) where no labelled set is at hand." if ref else ""))
+    res.table(list(cols.values()), [[_cell(f, c) for c in cols] for f in flats])
+    pick = result.get("budget_pick")
+    if pick:
+        res.p(f"Budget {pick['budget_ms']:g} ms: {pick['why']}")
+    if any(f["reject"] for f in flats):
+        res.p("Open world (end-to-end includes rejection by the threshold stored in the artifact; drift monitoring's "
+              "cost is the mean end-to-end time with the monitor minus without, same run):")
+        res.items([f"{f['model']} ({f['backend']}, {f['precision']}): reject {f['reject']}; monitor "
+                   f"{_fmt(f['monitor_overhead_ms'])} ms per frame" for f in flats if f["reject"]])
+    out = [device, res]
+    if with_figures:
+        out += [Section(title.lower().replace(" ", "_"), title).img(f"{title.lower().replace(' ', '_')}.png", png, title)
+                for title, png in figures(result)]
+    return out
+
+
+def _meta(result: dict) -> str:
+    cpu = result["device"]["cpu"]
+    return f"edgecls-bench on {cpu['model']} ({', '.join(cpu['isa'])}), {cpu['logical_cores']} cores, {result['created']}"
+
+
+def to_markdown(result: dict) -> str:
+    """bench.md: the device and the table as Markdown (the figures are in bench.html; no matplotlib needed)."""
+    md, _ = document.to_markdown(sections(result, with_figures=False), "edgecls-bench report", _meta(result), "bench_files")
+    return md
+
+
+def to_html(result: dict) -> str:
+    """bench.html: the same sections with the figures embedded (needs matplotlib)."""
+    return document.to_html(sections(result), "edgecls-bench report", _meta(result))
 
 
 def write_reports(result: dict, out_dir: Path) -> dict[str, Path]:

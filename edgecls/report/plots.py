@@ -1,4 +1,6 @@
-"""The report's figures (matplotlib, headless), returned as PNG bytes so the HTML can embed them (no network)."""
+"""The reports' figures (matplotlib, headless), returned as PNG bytes so the HTML can embed them (no network): the
+deploy report's training curves, picture sizes, accuracy bars and accuracy-latency front; the bench report's latency
+distribution and accuracy-latency chart. Each takes the figures already computed; none reads a result format."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ def _plt():
     return plt
 
 
-def _png(fig) -> bytes:
+def png(fig) -> bytes:
     plt = _plt()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
@@ -44,7 +46,7 @@ def training_curves(history: list[dict], best_epoch: int, key: str = "val_top1",
     for ax in (a, b):
         ax.grid(alpha=0.3)
         ax.set_xticks(ep)
-    return _png(fig)
+    return png(fig)
 
 
 def image_sizes(widths: list[int], heights: list[int]) -> bytes:
@@ -57,7 +59,7 @@ def image_sizes(widths: list[int], heights: list[int]) -> bytes:
     ax.set_ylabel("height, px")
     ax.set_title(f"picture sizes ({len(widths)} images)")
     ax.grid(alpha=0.3, which="both")
-    return _png(fig)
+    return png(fig)
 
 
 def accuracy_bars(rows: list[dict], reference: float | None, what: str = "validation top-1, %") -> bytes:
@@ -75,7 +77,7 @@ def accuracy_bars(rows: list[dict], reference: float | None, what: str = "valida
     ax.invert_yaxis()
     ax.set_xlabel(f"{what} (95% interval)")
     ax.grid(alpha=0.3, axis="x")
-    return _png(fig)
+    return png(fig)
 
 
 def pareto(points: list[dict], budget_ms: float | None, metric: str, what: str = "validation top-1, %") -> bytes:
@@ -104,7 +106,99 @@ def pareto(points: list[dict], budget_ms: float | None, metric: str, what: str =
     ax.set_title("accuracy vs latency (marker size = file size)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), markerscale=0.6)
-    return _png(fig)
+    return png(fig)
 
 
-__all__ = ["accuracy_bars", "image_sizes", "pareto", "training_curves"]
+_MARKERS = {"FP32": "o", "FP16": "^", "INT8": "s"}  # other precisions: "D"
+
+
+def _colours_by(names: list[str]) -> dict:
+    plt = _plt()
+    return {b: plt.cm.tab10(i) for i, b in enumerate(sorted(set(names)))}
+
+
+def _log_if_spread(ax, values: list[float]) -> bool:
+    """A log latency axis when the fastest and slowest differ by more than 8x (PyTorch eager beside INT8)."""
+    lo, hi = min(values), max(values)
+    if lo > 0 and hi / lo > 8:
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 1 2 5 10 20 50 ...: readable without counting
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        return True
+    return False
+
+
+def latency_distribution(rows: list[dict]) -> bytes:
+    """rows: {label, backend, precision, samples_ms} in the table's order: one box per row, colour = backend,
+    hatched = INT8, whiskers at p1-p99."""
+    from matplotlib.patches import Patch
+
+    plt = _plt()
+    colors = _colours_by([r["backend"] for r in rows])
+    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.42 * len(rows)))
+    data = [r["samples_ms"] for r in rows]
+    bp = ax.boxplot(data, vert=False, whis=(1, 99), showfliers=True, patch_artist=True, widths=0.6,
+                    flierprops={"markersize": 2, "alpha": 0.5}, medianprops={"color": "black", "lw": 1.5})
+    for box, r in zip(bp["boxes"], rows):
+        box.set_facecolor(colors[r["backend"]])
+        box.set_alpha(0.75)
+        if r["precision"] == "INT8":
+            box.set_hatch("///")
+    ax.set_yticks(range(1, len(rows) + 1), [r["label"] for r in rows], fontsize=8)
+    ax.invert_yaxis()  # first row on top, as in the table
+    _log_if_spread(ax, [min(d) for d in data] + [max(d) for d in data])
+    ax.set_xlabel("model-only latency, ms (box: p25-p75, line: median, whiskers: p1-p99)")
+    ax.set_title("latency distribution per artifact")
+    ax.grid(axis="x", which="both", alpha=0.3)
+    handles = [Patch(facecolor=c, alpha=0.75, label=b) for b, c in colors.items()]
+    if any(r["precision"] == "INT8" for r in rows):
+        handles.append(Patch(facecolor="white", edgecolor="black", hatch="///", label="INT8"))
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+    return png(fig)
+
+
+def latency_scatter(points: list[dict], *, front: bool, xlabel: str, ylabel: str, title: str) -> bytes:
+    """points: {label, backend, precision, p50_ms, y, size_mb}: numbered markers (colour = backend, shape =
+    precision, size = file size) named in the legend; with front, the points none faster and better are joined."""
+    plt = _plt()
+    colors = _colours_by([p["backend"] for p in points])
+    fig, ax = plt.subplots(figsize=(11, 5.2))
+    pts = []
+    for n, p in enumerate(points, 1):
+        ax.scatter(p["p50_ms"], p["y"], s=40 + 6 * p["size_mb"], alpha=0.7, color=colors[p["backend"]], edgecolors="black",
+                   linewidths=0.6, marker=_MARKERS.get(p["precision"], "D"), label=f"{n}  {p['label']}  ({p['p50_ms']:.2f} ms)")
+        pts.append((p["p50_ms"], p["y"], n))
+    if front:
+        line, best = [], -1.0
+        for x, y, _ in sorted(pts):
+            if y > best:
+                line.append((x, y))
+                best = y
+        if len(line) > 1:
+            ax.plot(*zip(*line), "k--", lw=1, label="Pareto front")
+    log = _log_if_spread(ax, [x for x, _, _ in pts])
+    # number tags beside the points; a point within 3% of the x span of another at the same y gets its tag
+    # stacked above that one's, not printed on top of it
+    pos = (lambda x: np.log10(x)) if log else (lambda x: x)
+    span = (pos(max(x for x, _, _ in pts)) - pos(min(x for x, _, _ in pts))) or 1.0
+    placed: list[tuple[float, float, int]] = []
+    for x, y, n in sorted(pts):
+        level = 1 + max([lv for px, py, lv in placed if py == y and abs(pos(x) - px) < 0.03 * span] + [-1])
+        placed.append((pos(x), y, level))
+        ax.annotate(str(n), (x, y), fontsize=8, fontweight="bold", xytext=(6, 4 + 10 * level), textcoords="offset points")
+    leg = ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0,
+                    title="colour = backend, shape = precision (● FP32, ■ INT8, ▲ FP16)", title_fontsize=8)
+    for h in leg.legend_handles:  # equal-size legend markers; the plot's size encodes the file size
+        if hasattr(h, "set_sizes"):
+            h.set_sizes([40])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    return png(fig)
+
+
+__all__ = ["accuracy_bars", "image_sizes", "latency_distribution", "latency_scatter", "pareto", "png", "training_curves"]

@@ -1,8 +1,14 @@
-"""A corruption result (evaluate_corruptions' dict) as a table, Markdown and a PNG plot: what a report section shows."""
+"""The robustness report: a corruption and adversarial result (`edgecls eval`'s robustness.json) as sections of
+the shared document (robustness.md, and the deploy report's robustness section), as rich tables in the terminal,
+and as a PNG plot."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from . import document
+from .document import Section
+from .format import interval
 
 
 def _pct(x: float | None) -> str:
@@ -10,8 +16,7 @@ def _pct(x: float | None) -> str:
 
 
 def _ci(d: dict) -> str:
-    lo, hi = d["ci95"]
-    return f"{_pct(d['acc'])} [{_pct(lo)}, {_pct(hi)}]"
+    return interval(d["acc"], *d["ci95"])
 
 
 def _drop(d: dict | None) -> str:
@@ -111,26 +116,6 @@ def _cell_mean(model: dict, name: str) -> float:
     return sum(c["acc"] for c in cells.values()) / len(cells)
 
 
-def to_markdown(result: dict) -> str:
-    """The summary table as Markdown (a report section's body), with the definitions under it; then the extra drop
-    per corruption and the adversarial table when present."""
-    text = ""
-    if result.get("models"):
-        rows = summary_rows(result)
-        head = list(rows[0])
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += ["| " + " | ".join(str(r[h]).replace("|", "\\|") for h in head) + " |" for r in rows]
-        d = result["data"]
-        text = "\n".join(lines) + f"\n\nn={d['n']} images from {d['source']}; accuracy = {d['accuracy_means']}. {HELP}.\n"
-        extra = extra_drop_rows(result)
-        if extra:
-            text += (f"\n{EXTRA_HELP[0].upper()}{EXTRA_HELP[1:]}:\n\n| model | " + " | ".join(result["corruptions"]) + " |\n|"
-                     + "---|" * (len(result["corruptions"]) + 1) + "\n" + "\n".join("| " + " | ".join(r) + " |" for r in extra) + "\n")
-    if result.get("adversarial"):
-        text += adversarial_markdown(result["adversarial"])
-    return text
-
-
 ADVERSARIAL_HELP = ("accuracy % [Wilson 95%] on the same uint8 pictures; white box: the .pt the attacks were crafted "
                     "on; transfer rows: the points each artifact differs from the reference artifact, McNemar exact p")
 
@@ -157,12 +142,64 @@ def adversarial_title(adv: dict) -> str:
             f"{', '.join(f'{e:g}' for e in adv['eps'])}; n={d['n']} from {d['source']}; {d['accuracy_means']})")
 
 
-def adversarial_markdown(adv: dict) -> str:
+def _sentence(text: str) -> str:
+    return text[0].upper() + text[1:] + "."
+
+
+def corruption_section(result: dict, figure: bytes | None = None) -> Section | None:
+    """Accuracy under corruption per model with intervals, mCE, and the paired extra drop against the reference,
+    overall and per corruption; `figure`: the PNG plot() wrote, shown under the tables. None without corruptions."""
+    if not result.get("models"):
+        return None
+    d = result["data"]
+    s = Section("corruptions", "Robustness to common corruptions")
+    s.p(f"{d['n']} images from {d['source']}, {len(result['corruptions'])} corruptions x severities "
+        f"{result['severities']}, applied {result['applied']}; accuracy = {d['accuracy_means']}.")
+    rows = summary_rows(result)
+    s.table(list(rows[0]), [list(r.values()) for r in rows])
+    s.p(_sentence(HELP))
+    extra = extra_drop_rows(result)
+    if extra:
+        s.p(f"{_sentence(EXTRA_HELP)} An average over corruptions can hide one the compressed model handles badly.")
+        s.table(["model", *result["corruptions"]], extra)
+    if figure is not None:
+        s.img("robustness.png", figure, "accuracy vs severity, and per corruption, per model")
+    return s
+
+
+def adversarial_section(adv: dict) -> Section:
+    """Accuracy under each attack of the .pt the attacks were crafted on and of every artifact they transfer to."""
+    s = Section("adversarial", "Adversarial check")
+    title = adversarial_title(adv)
+    s.p(f"{title[0].upper()}{title[1:]}, applied {adv['applied']}. Attacks crafted on the float "
+        "model and fed unchanged to each build: what a shipped build meets when its float model is attacked.")
     head, rows = adversarial_rows(adv)
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(str(v).replace("|", "\\|") for v in r) + " |" for r in rows]
-    return (f"\n{adversarial_title(adv)}, applied {adv['applied']}:\n\n" + "\n".join(lines)
-            + f"\n\n{ADVERSARIAL_HELP}.\n")
+    s.table(head, rows)
+    s.p(_sentence(ADVERSARIAL_HELP))
+    return s
+
+
+def sections(result: dict, figure: bytes | None = None) -> list[Section]:
+    corr = corruption_section(result, figure)
+    return ([corr] if corr else []) + ([adversarial_section(result["adversarial"])] if result.get("adversarial") else [])
+
+
+def _meta(result: dict) -> str:
+    from ..version import package_version
+
+    parts = [f"edgecls {package_version()}"]
+    if result.get("models"):
+        d = result["data"]
+        parts.append(f"corruptions on {d['n']} images from {d['source']}, reference {result['reference']}")
+    if result.get("adversarial"):
+        parts.append(f"adversarial pictures crafted on {result['adversarial']['source']}")
+    return "; ".join(parts)
+
+
+def to_markdown(result: dict) -> str:
+    """robustness.md: the sections through the shared renderer (plot() writes the figure beside it)."""
+    md, _ = document.to_markdown(sections(result), "edgecls eval: robustness", _meta(result), "robustness_files")
+    return md
 
 
 def render_adversarial(adv: dict, console) -> None:

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..document import Section
+from ..format import interval
+
 
 def _ci(d: dict | None) -> str:
-    return "-" if not d else f"{d['value']:.1%} [{d['lo']:.1%}, {d['hi']:.1%}]"
+    return "-" if not d else interval(d["value"], d["lo"], d["hi"])
 
 
-def open_set_section(ctx: dict):
-    from .deploy import Section
-
+def open_set_section(ctx: dict) -> Section | None:
     cfg = ctx["config"]
     fitted = [(t, prec, r.result["open_set"]) for t, per in ctx["artifacts"].items() for prec, r in per.items()
               if r.result.get("open_set")]
@@ -58,3 +59,6 @@ def open_set_section(ctx: dict):
         data["ood"] = rows
     s.data = data
     return s
+
+
+__all__ = ["open_set_section"]
