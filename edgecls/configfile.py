@@ -110,5 +110,12 @@ class SettingsFile:
         return cls(**d)
 
     @classmethod
+    def read_yaml(cls, path: str | Path) -> dict[str, Any]:
+        """The settings a YAML file gives, keys checked, values not yet: flags may still override them."""
+        d = read_yaml_mapping(path, cls._error, cls._what)
+        cls.check_keys(d)
+        return d
+
+    @classmethod
     def from_yaml(cls, path: str | Path):
-        return cls.from_dict(read_yaml_mapping(path, cls._error, cls._what))
+        return cls.from_dict(cls.read_yaml(path))
