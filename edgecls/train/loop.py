@@ -15,9 +15,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..data.datasets import ArrayDataset, DataError, class_weights, load_fashion_mnist, stratified_split
+from ..data.datasets import ArrayDataset, class_weights, load_fashion_mnist, stratified_split
 from ..data.scan import load_image_folder
-from ..errors import TrainError
+from ..errors import DataError, TrainError
 from ..models import create_model
 from ..models.pt import save_pt
 from ..runtime import preprocess as _pre
