@@ -84,15 +84,15 @@ def add_arguments(p) -> None:
     p.add_argument("--name", help="file stem (default: the source name)")
     choices = _choices()
     for name, formats in options().items():
-        spec = {k: v for k, v in _spec(name).items() if k not in ("flag", "to_option")}
+        spec = _spec(name)
+        flag = spec.pop("flag", "--" + name.replace("_", "-"))
+        spec.pop("to_option", None)
         defaults = {repr(FORMATS[f].options[name]) for f in formats}
         default = FORMATS[formats[0]].options[name]
         shown = f"; default: {default}" if len(defaults) == 1 and default not in (None, (), [], "") and "action" not in spec else ""
         spec["help"] = f"{spec['help']} [{', '.join(formats)}{shown}]"  # which formats take it: the table says
-        p.add_argument(_spec(name).get("flag", "--" + name.replace("_", "-")), dest=name, default=None,
-                       **({"choices": choices[name]} if name in choices else {}), **spec)
+        p.add_argument(flag, dest=name, default=None, **({"choices": choices[name]} if name in choices else {}), **spec)
     p.add_argument("--no-verify", action="store_true", help="skip the check against PyTorch on real photos")
-
 
 
 def run(a) -> int:
