@@ -92,7 +92,7 @@ def agreement(model, spec, arts: dict[str, Path], threads: int) -> None:
 
 
 def bench_run(arts: dict[str, Path], out: Path, threads: int, runs: int) -> None:
-    cmd = [sys.executable, "-m", "edgecls.bench", *map(str, arts.values()), "--threads", str(threads), "--runs", str(runs),
+    cmd = [sys.executable, "-m", "edgecls.cli.bench", *map(str, arts.values()), "--threads", str(threads), "--runs", str(runs),
            "-o", str(out / "bench")]
     print(f"\n2. one edgecls-bench run: {' '.join(cmd[3:])}", flush=True)
     r = subprocess.run(cmd, capture_output=True, text=True)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigError
 
-def setting(default: Any, help: str, choices: tuple | None = None) -> Any:  # noqa: A002 - argparse's own word
-    """A config dataclass field that carries its help text (and choices) for the CLI, docs and reports."""
-    meta = {"help": help} | ({"choices": choices} if choices else {})
+
+def setting(default: Any, help: str, choices: tuple | None = None, metavar: str | None = None) -> Any:  # noqa: A002 - argparse's own word
+    """A config dataclass field that carries its help text (and choices, and the placeholder the command line shows for
+    its value) for the CLI, docs and reports."""
+    meta = {"help": help} | ({"choices": choices} if choices else {}) | ({"metavar": metavar} if metavar else {})
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -26,12 +31,28 @@ def settings_help(cls) -> dict[str, dict[str, Any]]:
     return out
 
 
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """' (did you mean 'lr'?)' when a known name is close to `name` (a typo), else ''."""
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def check_keys(given: Iterable[str], known: Iterable[str], error: type[Exception], what: str) -> None:
+    """Unknown keys are errors (a typo never silently falls back to a default); each names the known keys close to it,
+    and the full list is given when one has none. `what` names a key: "training setting", "quantize option"."""
+    known = list(known)
+    unknown = [k for k in given if k not in known]
+    if not unknown:
+        return
+    hints = {k: did_you_mean(k, known) for k in unknown}
+    text = ", ".join(f"{k!r}{hint}" for k, hint in hints.items())
+    rest = "" if all(hints.values()) else f"; known: {', '.join(sorted(map(str, known)))}"
+    raise error(f"unknown {what}{'s' if len(unknown) > 1 else ''} {text}{rest}")
+
+
 def known_fields(cls, d: dict[str, Any], error: type[Exception], what: str) -> None:
-    """Unknown keys are errors (a typo never silently falls back to a default)."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - names)
-    if unknown:
-        raise error(f"unknown {what} setting(s) {unknown}; known: {sorted(names)}")
+    """The keys of `d` are fields of the config dataclass `cls` (what: "training", "deploy", ...)."""
+    check_keys(d, [f.name for f in dataclasses.fields(cls)], error, f"{what} setting")
 
 
 def load_yaml(text: str) -> Any:
@@ -65,7 +86,7 @@ class SettingsFile:
     """to_dict / help / from_dict / from_yaml for a config dataclass built with `setting`; a subclass names its error
     type and what its settings are called (`_error`, `_what`)."""
 
-    _error: type[Exception] = ValueError
+    _error: type[Exception] = ConfigError
     _what: str = "settings"
 
     def to_dict(self) -> dict[str, Any]:
@@ -77,10 +98,24 @@ class SettingsFile:
         return settings_help(cls)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]):
+    def check_keys(cls, d: dict[str, Any]) -> None:
+        """Every key of `d` is a setting of this config, else `_error` naming the close ones."""
         known_fields(cls, d, cls._error, cls._what)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        if not isinstance(d, dict):
+            raise cls._error(f"{cls._what} settings must be a mapping of setting: value, got {type(d).__name__}")
+        cls.check_keys(d)
         return cls(**d)
 
     @classmethod
+    def read_yaml(cls, path: str | Path) -> dict[str, Any]:
+        """The settings a YAML file gives, keys checked, values not yet: flags may still override them."""
+        d = read_yaml_mapping(path, cls._error, cls._what)
+        cls.check_keys(d)
+        return d
+
+    @classmethod
     def from_yaml(cls, path: str | Path):
-        return cls.from_dict(read_yaml_mapping(path, cls._error, cls._what))
+        return cls.from_dict(cls.read_yaml(path))

@@ -75,6 +75,15 @@ class ManifestError(DataError):
     """A multi-label manifest is missing, malformed, or names files/labels it should not."""
 
 
+class ConfigError(EdgeclsError, ValueError):
+    """A setting (config file, settings mapping or command-line flag) that is unknown, has a value it cannot take, or
+    conflicts with another one."""
+
+
+class TrainError(ConfigError):
+    """Training settings that cannot work, together or with the given model, teacher or data."""
+
+
 class DeployError(EdgeclsError, ValueError):
     """A deploy setting or input that cannot work (the message says what to change)."""
 

@@ -26,6 +26,7 @@ from test_http_attack import bomb_png
 
 import edgecls
 from edgecls import BackendUnavailableError, ExportError, InferenceError, InputError, ModelFileError, ModelSpec, SpecError
+from edgecls.errors import CompressError, ConfigError, DeployError, ExplainError, TrainError
 from edgecls.runtime.artifacts import sidecar_path
 from edgecls.runtime.spec import MAX_LABELS, MAX_SPEC_BYTES, SCHEMA_VERSION
 from edgecls.runtime.stream import StreamError
@@ -344,7 +345,67 @@ CASES = [
          "disagrees with PyTorch", "not published"),
     Case("export-onnx-from-fused-spec", lambda c: _onnx_from_fused(c), ExportError, "spec input is float32 NCHW", "as create_model gives"),
     Case("export-overflow-fix", lambda c: _overflow_fix("on"), ExportError, "overflow_fix='on'", "use one of"),
+    # --- settings and tooling -------------------------------------------------------------------------------------
+    Case("train-setting-typo", lambda c: _train_config({"epochz": 3}), TrainError, "unknown training setting 'epochz'",
+         r"did you mean 'epochs'\?"),
+    Case("train-setting-value", lambda c: _train_config({"optimizer": "adam"}), TrainError, "optimizer='adam'", "use 'adamw' or 'sgd'"),
+    Case("deploy-train-typo", lambda c: _deploy_config(c, train={"lrr": 5e-4}), DeployError, "unknown training setting 'lrr'",
+         r"did you mean 'lr'\?"),
+    Case("compress-step-option-typo", lambda c: _compress_config([{"prune": {"target_mac": 0.3}}]), CompressError,
+         "unknown prune option 'target_mac'", r"did you mean 'target_macs'\?"),
+    Case("compress-step-name-typo", lambda c: _compress_config([{"quantise": {}}]), CompressError, "'quantise'",
+         r"did you mean 'quantize'\?"),
+    Case("prune-two-goals", lambda c: _prune(c, target_macs=0.5, ratio=0.3), CompressError, "not both", "give one of"),
+    Case("create-model-in-chans", lambda c: edgecls.create_model("mobilenetv3_small_050", in_chans=2), SpecError, "in_chans=2",
+         "use 1 or 3"),
+    Case("create-model-label-count", lambda c: edgecls.create_model("mobilenetv3_small_050", num_classes=3, labels=("a", "b")),
+         SpecError, "num_classes=3 but 2 labels", "drop one of them"),
+    Case("split-val-fraction", lambda c: _split(1.5), ConfigError, "val_fraction=1.5", r"must be in \(0, 1\)"),
+    Case("auroc-one-kind", lambda c: _auroc(), InputError, "0 unknown", "needs scores of both kinds"),
+    Case("explain-steps", lambda c: _explain(c, steps=1), ExplainError, "steps=1", "use steps >= 2"),
 ]
+
+
+def _train_config(d: dict):
+    from edgecls.train import TrainConfig
+
+    return TrainConfig.from_dict(d)
+
+
+def _deploy_config(c: Ctx, **settings):
+    from edgecls.deployment.config import DeployConfig
+
+    return DeployConfig(data=str(c.tmp), **settings)
+
+
+def _compress_config(steps: list):
+    from edgecls.compress import CompressConfig
+
+    return CompressConfig.from_dict({"model": "m.pt", "steps": steps})
+
+
+def _prune(c: Ctx, **goal):
+    from edgecls.compress.prune import prune
+
+    return prune(copy.deepcopy(c.model), c.spec, **goal)
+
+
+def _split(fraction: float):
+    from edgecls.data.datasets import ArrayDataset, stratified_split
+
+    return stratified_split(ArrayDataset(np.zeros((4, 8, 8, 3), np.uint8), np.array([0, 0, 1, 1]), ("a", "b")), fraction, 0)
+
+
+def _auroc():
+    from edgecls.openset.metrics import auroc
+
+    return auroc(np.array([0.9, 0.8]), np.array([]))
+
+
+def _explain(c: Ctx, **options):
+    from edgecls.robustness.explain import explain
+
+    return explain(c.pt, [c.tmp / "x.png"], c.tmp / "explain", **options)
 
 
 def _evil_pt(c: Ctx) -> Path:

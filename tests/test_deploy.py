@@ -317,11 +317,11 @@ def test_every_train_and_deploy_option_says_what_it_means():
 def test_exponent_floats_read_as_numbers_in_yaml_and_on_the_command_line(tmp_path):
     """PyYAML (YAML 1.1) reads `5e-4` as a string: `--train lr=5e-4` (the CLI's own example) and `lr: 5e-4` in a
     recipe crashed with a TypeError deep in TrainConfig. Both must arrive as floats."""
-    from edgecls.cli.deploy import _kv
+    from edgecls.cli.flags import key_value
     from edgecls.train import TrainConfig
 
-    assert _kv("lr=5e-4") == ("lr", 5e-4) and _kv("backbone-lr-mult=1E-1") == ("backbone_lr_mult", 0.1)
-    assert _kv("arch=efficientnet_lite0") == ("arch", "efficientnet_lite0") and _kv("ema=true") == ("ema", True)
+    assert key_value("lr=5e-4") == ("lr", 5e-4) and key_value("backbone-lr-mult=1E-1") == ("backbone_lr_mult", 0.1)
+    assert key_value("arch=efficientnet_lite0") == ("arch", "efficientnet_lite0") and key_value("ema=true") == ("ema", True)
     (tmp_path / "r.yaml").write_text("lr: 2e-3\nweight_decay: 1E-4\nepochs: 2\n")
     cfg = TrainConfig.from_yaml(tmp_path / "r.yaml")
     assert (cfg.lr, cfg.weight_decay, cfg.epochs) == (2e-3, 1e-4, 2)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
+
 KEYS = ("min", "p50", "p90", "p99", "max", "mean", "std")
 
 
 def latency_stats(ms: list[float] | np.ndarray) -> dict:
     a = np.asarray(ms, dtype=np.float64)
     if a.size == 0:
-        raise ValueError("no timings to summarize")
+        raise InputError("no timings to summarize; give at least one measured run")
     return {
         "n": int(a.size),
         "min": float(a.min()),

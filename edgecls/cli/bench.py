@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import BackendUnavailableError, EdgeclsError
+from ..errors import BackendUnavailableError, ConfigError, EdgeclsError, ModelFileError
 from ..runtime.backends import artifact_suffixes
+from .render import HelpFormatter
 
 SUFFIXES = artifact_suffixes()  # the backends' one suffix table (.engine/.trt/.plan included)
 
@@ -20,10 +21,10 @@ def parse_cpus(text: str) -> list[int]:
             lo, dash, hi = part.strip().partition("-")
             a, b = int(lo), int(hi if dash else lo)
             if a < 0 or b < a:
-                raise ValueError
+                raise ValueError  # int() raises the same for a non-number: one message for both
             cpus.update(range(a, b + 1))
     except ValueError:
-        raise ValueError(f"--cpus {text!r}: give CPU ids like 0-3 or 4,6 (taskset -c syntax)") from None
+        raise ConfigError(f"--cpus {text!r}: give CPU ids like 0-3 or 4,6 (taskset -c syntax)") from None
     return sorted(cpus)
 
 
@@ -32,10 +33,10 @@ def pin(cpus: list[int]) -> None:
     import os
 
     if not hasattr(os, "sched_setaffinity"):
-        raise ValueError("--cpus needs Linux (sched_setaffinity); on this OS pin with the system's own tool")
+        raise ConfigError("--cpus needs Linux (sched_setaffinity); on this OS pin with the system's own tool")
     allowed = os.sched_getaffinity(0)
     if not set(cpus) <= allowed:
-        raise ValueError(f"--cpus {cpus}: this process may only run on CPUs {sorted(allowed)}")
+        raise ConfigError(f"--cpus {cpus}: this process may only run on CPUs {sorted(allowed)}")
     os.sched_setaffinity(0, cpus)
 
 
@@ -48,16 +49,21 @@ def collect(paths: list[str]) -> list[Path]:
         elif p.exists():
             found = [p]
         else:
-            raise FileNotFoundError(f"no such model or folder: {p}")
+            raise ModelFileError(f"no such model or folder: {p}")
         for f in found:
             out.setdefault(f.resolve(), f)
     if not out:
-        raise FileNotFoundError(f"no artifacts ({', '.join(SUFFIXES)}) in {', '.join(paths)}")
+        raise ModelFileError(f"no artifacts ({', '.join(SUFFIXES)}) in {', '.join(paths)}")
     return list(out.values())
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="edgecls-bench", description=__doc__)
+    ap = argparse.ArgumentParser(prog="edgecls-bench", description=__doc__, formatter_class=HelpFormatter)
+    add_arguments(ap)
+    return ap
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("models", nargs="*", help=f"artifacts ({'/'.join(SUFFIXES)}) or folders of them")
     ap.add_argument("--runs", type=int, default=200, help="timed runs per measurement")
     ap.add_argument("--duration", type=float, help="seconds per measurement instead of a run count")
@@ -79,22 +85,30 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("-o", "--out-dir", default="bench_out", help="where bench.json/.csv/.md/.html go")
     ap.add_argument("--budget-ms", type=float, help="pick the most accurate artifact under this end-to-end p50")
     ap.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="ratios B/A between two runs")
-    return ap
+
+
+def _load(path: str) -> dict:
+    from ..report import bench as report
+
+    try:
+        return report.load_result(path)
+    except EdgeclsError:
+        raise
+    except ValueError as exc:  # report.bench names a file that is not a bench result with a bare ValueError
+        raise ConfigError(f"--compare: {exc}") from exc
 
 
 def run(a) -> int:
-    from rich.console import Console
     from rich.markup import escape
 
     from ..bench.fingerprint import fingerprint
     from ..bench.runner import BenchOptions
     from ..report import bench as report
+    from .render import console
 
-    con = Console()
-    if not con.is_terminal:
-        con = Console(width=170)  # logs and CI: do not squeeze the table to 80 columns
+    con = console(width=170)  # logs and CI: do not squeeze the table to 80 columns
     if a.compare:
-        ra, rb = report.load_result(a.compare[0]), report.load_result(a.compare[1])
+        ra, rb = _load(a.compare[0]), _load(a.compare[1])
         from rich.table import Table
 
         t = Table(title=escape(f"B/A: {a.compare[1]} vs {a.compare[0]}"))
@@ -110,26 +124,26 @@ def run(a) -> int:
             con.print("no rows in common (matched on model, backend, precision, batch, threads)")
         return 0
     if not a.models:
-        raise FileNotFoundError("give at least one model or folder (or --compare A.json B.json)")
+        raise ConfigError("give at least one model or folder (or --compare A.json B.json)")
     if a.duration is not None and a.duration <= 0 or a.warmup < 0 or a.accuracy_limit < 1:
-        raise ValueError("--duration must be > 0 seconds, --warmup >= 0 and --accuracy-limit >= 1")
+        raise ConfigError("--duration must be > 0 seconds, --warmup >= 0 and --accuracy-limit >= 1")
     a.batch, a.threads = list(dict.fromkeys(a.batch)), list(dict.fromkeys(a.threads))  # each measured once
     opts = BenchOptions(warmup=a.warmup, runs=a.runs, duration_s=a.duration, batch_sizes=a.batch, threads=a.threads,
                         end_to_end=not a.no_e2e, cold_start=not a.no_cold, accuracy=a.accuracy, accuracy_limit=a.accuracy_limit,
                         reference=a.reference, cache_dir=a.cache_dir, power=not a.no_power)
     if any(b < 1 for b in a.batch) or any(t < 0 for t in a.threads) or a.runs < 2:
-        raise ValueError("batch sizes must be >= 1, thread counts >= 0 and --runs >= 2")
+        raise ConfigError("batch sizes must be >= 1, thread counts >= 0 and --runs >= 2")
     if a.reference:  # open it once here: a reference that cannot load is the run's error, not every artifact's
         if not Path(a.reference).is_file():
-            raise FileNotFoundError(f"--reference {a.reference}: no such artifact")
+            raise ModelFileError(f"--reference {a.reference}: no such artifact")
         from ..runtime.predictor import Predictor
 
         try:
             Predictor(a.reference).close()
         except EdgeclsError as exc:
-            raise ValueError(f"--reference {a.reference} cannot be loaded here: {exc}") from None
+            raise ConfigError(f"--reference {a.reference} cannot be loaded here: {exc}") from None
     if a.accuracy and a.accuracy != "fashion-mnist" and not Path(a.accuracy).is_dir():
-        raise FileNotFoundError(f"--accuracy {a.accuracy}: not 'fashion-mnist' and no such ImageFolder")
+        raise ConfigError(f"--accuracy {a.accuracy}: not 'fashion-mnist' and no such ImageFolder")
     models = collect(a.models)
     if a.cpus:
         opts.cpus = parse_cpus(a.cpus)
@@ -182,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     try:
         return run(a)
-    except (EdgeclsError, ValueError, FileNotFoundError) as exc:
+    except EdgeclsError as exc:  # anything else is a bug: its traceback
         print(f"edgecls-bench: error: {exc}", file=sys.stderr)
         return 2
 

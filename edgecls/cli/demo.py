@@ -12,22 +12,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.markup import escape
+from .render import console, text
 
+NAME = "demo"
+HELP = "export pretrained EfficientNet-Lite0 and classify real photos on every CPU backend"
 CAT_CLASSES = range(281, 286)  # ImageNet tabby, tiger cat, Persian, Siamese, Egyptian cat
 ESPRESSO = 967
 
 
+def add_arguments(p) -> None:
+    p.add_argument("-o", "--out-dir", default="demo_out")
+
+
+def run(a) -> int:
+    return run_demo(Path(a.out_dir))
+
+
 def run_demo(out_dir: Path) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from .. import Predictor, create_model, export
     from ..data.samples import sample_images
 
-    con = Console()
-    if not con.is_terminal:
-        con = Console(width=150)
+    con = console(width=150)
     with con.status("building pretrained EfficientNet-Lite0 ..."):
         model, spec = create_model("efficientnet_lite0", pretrained=True)
     exported = {}
@@ -37,7 +44,7 @@ def run_demo(out_dir: Path) -> int:
     for name in names:
         with con.status(f"exporting {name} and verifying it against PyTorch ..."):
             result = export(model, spec, out_dir / name)
-        con.print(f"[green]wrote[/] {escape(str(result))}")
+        con.print(f"[green]wrote[/] {text(result)}")
         exported[result.path.suffix] = result
     paths = [r.path for r in exported.values()]
     int8_paths = _int8_artifacts(model, spec, exported, out_dir, con)
@@ -57,7 +64,7 @@ def run_demo(out_dir: Path) -> int:
         results = {s: pr.predict(img, color="RGB") for s, pr in preds.items()}
         ref = {t.index for t in results[".pt"].topk}
         same = all({t.index for t in r.topk} == ref for r in results.values())
-        table.add_row(name, *(escape(f"{r.label} {r.score:.2f}") for r in results.values()), "yes" if same else "[red]NO[/]")
+        table.add_row(name, *(text(f"{r.label} {r.score:.2f}") for r in results.values()), "yes" if same else "[red]NO[/]")
         if not same:
             failures.append(f"{name}: top-5 sets differ between backends")
         for s, r in results.items():
@@ -108,18 +115,18 @@ def _int8_artifacts(model, spec, exported: dict, out_dir: Path, con) -> list[Pat
             with Predictor(src.path) as p:
                 calib = np.concatenate([p.preprocess(c, color="RGB") for c in crops])
             quantize_file(fmt, src.path, dst, src.spec, calib)
-        con.print(f"[green]wrote[/] {escape(f'{dst} [{fmt}/int8]')}")
+        con.print(f"[green]wrote[/] {text(f'{dst} [{fmt}/int8]')}")
         out.append(dst)
     with con.status("exporting efficientnet_lite0_int8.tflite (PT2E INT8, 300 calibration crops) and verifying it ..."):
         result = export(model, spec, out_dir / "efficientnet_lite0_int8.tflite", precision="int8", calibration=crops)
-    con.print(f"[green]wrote[/] {escape(str(result))}")
+    con.print(f"[green]wrote[/] {text(result)}")
     out.append(result.path)
     if ".pte" in exported:
         from ..exporters import int8_executorch
 
         with con.status("exporting efficientnet_lite0_int8.pte (PT2E INT8 for XNNPACK, 300 calibration crops) and verifying it ..."):
             result = int8_executorch(model, spec, crops, out_dir / "efficientnet_lite0_int8.pte")
-        con.print(f"[green]wrote[/] {escape(str(result))}")
+        con.print(f"[green]wrote[/] {text(result)}")
         out.append(result.path)
     return out
 
@@ -183,5 +190,5 @@ def _tensorrt_engine(model, spec, out_dir: Path, con):
 
     with con.status("building a TensorRT engine and verifying it against PyTorch ..."):
         result = export(model, spec, out_dir / "efficientnet_lite0.engine")
-    con.print(f"[green]wrote[/] {escape(str(result))}")
+    con.print(f"[green]wrote[/] {text(result)}")
     return result.path

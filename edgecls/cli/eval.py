@@ -1,21 +1,27 @@
-"""`edgecls eval MODEL... --data DIR --corruptions ... --severities ...` and `edgecls explain MODEL.pt IMAGE... -o DIR`."""
+"""`edgecls eval MODEL... --data DIR`: accuracy under corruptions (the default) and adversarial attacks
+(--adversarial), open-set separation (--ood), or a multi-label model's mAP/F1; every artifact on its own runtime."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+NAME = "eval"
+HELP = ("accuracy of artifacts under common corruptions (ImageNet-C style) or small adversarial attacks, each on its own "
+        "runtime, with intervals and paired tests against the reference (FP32) model")
+DESCRIPTION = ("Clean and corrupted accuracy of every MODEL on the same pictures: per corruption and severity, mean "
+               "corruption accuracy (mCA), mCE and relative mCE normalised by the reference, and whether each model loses "
+               "more than the reference under corruption than on clean images. Writes OUT/robustness.{json,md,png}. "
+               "A multi-label MODEL (task multilabel) is evaluated on --data's labels manifest instead: mAP, micro/macro "
+               "F1 at its thresholds (bootstrap 95% intervals), per-label AP and F1. With --ood DIR...: how well each "
+               "MODEL tells the known images of --data from unknown ones (AUROC with bootstrap intervals, FPR at 95% TPR, "
+               "rejection rate at its fitted threshold).")
 
-def add_eval_parser(sub):
+
+def add_arguments(p) -> None:
     from ..robustness.corruptions import CORRUPTIONS, DEFAULT
+    from ..runtime.scores import SCORES
 
-    p = sub.add_parser("eval", help="accuracy of artifacts under common corruptions (ImageNet-C style) or small "
-                                    "adversarial attacks, each on its own runtime, with intervals and paired tests "
-                                    "against the reference (FP32) model",
-                       description="Clean and corrupted accuracy of every MODEL on the same pictures: per corruption and "
-                                   "severity, mean corruption accuracy (mCA), mCE and relative mCE normalised by the "
-                                   "reference, and whether each model loses more than the reference under corruption "
-                                   "than on clean images. Writes OUT/robustness.{json,md,png}.")
     p.add_argument("models", nargs="+", metavar="MODEL",
                    help="edgecls artifacts of one model (.pt/.onnx/.xml/.tflite/.pte/...): FP32, INT8, pruned builds")
     p.add_argument("--data", required=True, metavar="DIR",
@@ -45,8 +51,37 @@ def add_eval_parser(sub):
     p.add_argument("--pgd-steps", type=int, default=10,
                    help="--adversarial: PGD iterations, step eps/4, 2 or more (default: 10)")
     p.add_argument("--json", action="store_true", help="print the result JSON instead of the tables")
-    p.set_defaults(func=cmd_eval)
-    return p
+    p.add_argument("--ood", nargs="+", metavar="DIR", help="open-set evaluation instead: one or more folders of unknown "
+                   "images, each reported on its own (AUROC, FPR at 95% TPR, rejection rate); add --corruptions to run "
+                   "both. Fit the threshold first for rejection rates: edgecls fit-reference")
+    p.add_argument("--score", nargs="+", choices=SCORES, help="--ood: open-set scores to compare (default: all three)")
+    p.add_argument("--n-boot", type=int, default=1000, help="--ood: bootstrap resamples for the AUROC intervals (default 1000)")
+    p.add_argument("--backend", help="--ood and multi-label models: force a runtime (default: by suffix)")
+
+
+def run(a) -> int:
+    """Multi-label models by mAP/F1; then --ood; then corruptions (the default without --ood or --adversarial) and
+    --adversarial into one robustness report."""
+    from ..errors import ConfigError
+    from .eval_reports import evaluate_multilabel, evaluate_ood, is_multilabel
+
+    multi = [m for m in a.models if is_multilabel(m, a.backend)]
+    if multi:
+        if a.ood or a.corruptions is not None or a.adversarial is not None:
+            raise ConfigError(f"{', '.join(multi)}: multi-label models are evaluated by mAP/F1 on a labelled folder; "
+                              "--ood, --corruptions and --adversarial take single-label models")
+        for model in multi:
+            evaluate_multilabel(a, model)
+        a.models = [m for m in a.models if m not in multi]
+        if not a.models:
+            return 0
+    adversarial = a.adversarial is not None
+    corruptions = a.corruptions is not None or not (a.ood or adversarial)
+    if a.json and a.ood and (corruptions or adversarial):
+        raise ConfigError("--json prints one report: give --ood or --corruptions/--adversarial, not both (or drop --json)")
+    for model in a.models if a.ood else ():
+        evaluate_ood(a, model)
+    return robustness(a, corruptions=corruptions) if corruptions or adversarial else 0
 
 
 def attack_source(models, attack_model: str | None) -> Path:
@@ -63,19 +98,19 @@ def attack_source(models, attack_model: str | None) -> Path:
                          "from as a MODEL or with --attack-model")
 
 
-def cmd_eval(a, corruptions: bool = True) -> int:
+def robustness(a, corruptions: bool = True) -> int:
     """Corruptions (unless corruptions=False) and, with --adversarial, the adversarial check, into one
     OUT/robustness.{json,md} (and .png for corruptions)."""
-    from rich.console import Console
-
+    from ..errors import AdversarialError, ConfigError
     from ..report import robustness as report
     from ..robustness.adversarial import check_eps, evaluate_adversarial, load_source
     from ..robustness.corruptions import check_names, parse_severities
     from ..robustness.evaluate import RESULT_KIND, SCHEMA_VERSION, evaluate_corruptions, load_image_set
     from ..runtime.artifacts import atomic_write_bytes
     from ..runtime.predictor import Predictor
+    from .render import console
 
-    adversarial = getattr(a, "adversarial", None) is not None
+    adversarial = a.adversarial is not None
     if corruptions:  # checked before any model is loaded: a typo fails in a second
         names = check_names(a.corruptions)
         severities = parse_severities(a.severities)
@@ -85,16 +120,14 @@ def cmd_eval(a, corruptions: bool = True) -> int:
         load_source(source)  # a non-.pt or unusable source fails before the long corruption run
         targets = [m for m in a.models if Path(m) != source]
         if not targets:
-            raise ValueError("--adversarial: give the artifacts to test transfer to (FP32, INT8 ...) besides the .pt")
+            raise AdversarialError("--adversarial: give the artifacts to test transfer to (FP32, INT8 ...) besides the .pt")
     if a.limit is not None and a.limit < 1:
-        raise ValueError(f"--limit {a.limit}: give a positive number of images")
+        raise ConfigError(f"--limit {a.limit}: give a positive number of images")
     ref = a.reference or a.models[0]
     with Predictor(ref) as p:
         labels = list(p.spec.labels)
     images = load_image_set(a.data, labels, limit=a.limit, seed=a.seed, agreement=a.agreement)
-    con = Console(stderr=a.json)
-    if not con.is_terminal:
-        con = Console(stderr=a.json, width=160)  # a log or a pipe: one row per model
+    con = console(stderr=a.json, width=160)  # a log or a pipe: one row per model
     log = None if a.json else con.log
     if corruptions:
         result = evaluate_corruptions(a.models, images, corruptions=names, severities=severities, reference=a.reference,
@@ -118,57 +151,3 @@ def cmd_eval(a, corruptions: bool = True) -> int:
         report.render_table(result, con)
         con.print(f"wrote {out / 'robustness.json'}, .md" + (", .png" if corruptions else ""), markup=False)
     return 0
-
-
-__all__ = ["add_eval_parser", "cmd_eval"]
-
-
-def add_explain_parser(sub) -> None:
-    p = sub.add_parser("explain", help="Grad-CAM overlays of a .pt model's decisions, measured by deletion/insertion AUC "
-                                       "against random maps",
-                       description="For each IMAGE: the predicted class, its Grad-CAM map drawn over the model's input "
-                                   "crop (OUT/NNN_<image>_gradcam.png), and the deletion and insertion AUC of the map "
-                                   "against random maps of the same coarseness (OUT/explain.json). A map that does not "
-                                   "beat the random ones does not track the model.")
-    p.add_argument("model", metavar="MODEL.pt", help="an edgecls PyTorch .pt model (exported graphs keep no gradients)")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files to explain")
-    p.add_argument("-o", "--out-dir", default="explain", help="folder for the overlays and explain.json (default: explain)")
-    p.add_argument("--layer", help="module name to take the map from (default: the last Conv2d)")
-    p.add_argument("--steps", type=int, default=16, help="points on the deletion/insertion curves (default: 16)")
-    p.add_argument("--random-baselines", type=int, default=3, help="random maps averaged per image for the baseline (default: 3)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random maps (default: 0)")
-    p.add_argument("--json", action="store_true", help="print the result JSON instead of the table")
-    p.set_defaults(func=cmd_explain)
-
-
-def cmd_explain(a) -> int:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    from ..robustness.explain import explain
-
-    r = explain(a.model, a.images, a.out_dir, layer=a.layer, steps=a.steps, random_baselines=a.random_baselines, seed=a.seed)
-    if a.json:
-        print(json.dumps(r, indent=2))
-        return 0
-    con = Console() if Console().is_terminal else Console(width=160)
-    t = Table(title=escape(f"Grad-CAM of {r['model']} at {r['layer']} ({r['feature_map'][0]}x{r['feature_map'][1]})"),
-              caption="AUC of the class probability as the map's top pixels are deleted (lower is better) or inserted "
-                      "into a blurred copy (higher is better); random: mean of random maps as coarse")
-    for col in ("image", "prediction", "deletion", "random", "insertion", "random "):
-        t.add_column(col)
-    for row in r["images"]:
-        t.add_row(escape(Path(row["image"]).name), escape(f"{row['label']} {row['score']:.2f}"),
-                  f"{row['deletion_auc']:.3f}", f"{row['deletion_auc_random']:.3f}",
-                  f"{row['insertion_auc']:.3f}", f"{row['insertion_auc_random']:.3f}")
-    con.print(t)
-    for kind in ("deletion_gain", "insertion_gain"):
-        g = r[kind]
-        con.print(f"{kind.replace('_', ' ')} over random maps: {g['mean']:+.3f} [{g['ci95'][0]:+.3f}, {g['ci95'][1]:+.3f}] "
-                  f"p={g['p']:.3g} (n={g['n']})", markup=False)
-    con.print(f"overlays and explain.json in {a.out_dir}", markup=False)
-    return 0
-
-
-__all__ += ["add_explain_parser", "cmd_explain"]

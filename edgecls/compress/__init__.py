@@ -4,7 +4,9 @@ Each function returns a new ModelSpec with a lineage entry; `edgecls compress CO
 Heavy imports (torch, nncf, torch-pruning, runtimes) happen inside the functions.
 """
 
-from .pipeline import CompressConfig, CompressError, run
+from ..errors import CompressError
+from .config import CompressConfig
+from .pipeline import run
 from .ptq import onnx_ptq, openvino_ptq
 
 __all__ = ["CompressConfig", "CompressError", "run", "onnx_ptq", "openvino_ptq"]

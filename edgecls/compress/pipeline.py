@@ -10,75 +10,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..configfile import known_fields, read_yaml_mapping
 from ..errors import CompressError
-
-STEPS = ("prune", "finetune", "quantize")
-
-
-@dataclass
-class CompressConfig:
-    model: str  # the float model: an edgecls .pt
-    data: str = "fashion-mnist"  # or an ImageFolder with the model's class names
-    data_root: str | None = None
-    val_dir: str | None = None
-    val_fraction: float = 0.1  # the trainer's split (same seed): budget decisions never see training images
-    seed: int = 0
-    out_dir: str = "runs/compress"
-    threads: int | None = None
-    val_limit: int | None = None  # evaluate budgets on this many val images (all by default)
-    test_limit: int | None = None
-    max_drop: float | None = None  # INT8 budget (top-1 points vs float, per runtime) for every quantize step without its own
-    steps: list[dict[str, Any]] = field(default_factory=list)  # [{prune: {...}}, {finetune: {...}}, {quantize: {...}}]
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CompressConfig:
-        known_fields(cls, d, CompressError, "compress")
-        if "model" not in d:
-            raise CompressError("the compress config needs `model:` (the float edgecls .pt to start from)")
-        cfg = cls(**d)
-        for i, s in enumerate(cfg.steps):
-            if not isinstance(s, dict) or len(s) != 1 or next(iter(s)) not in STEPS:
-                raise CompressError(f"steps[{i}] = {s!r}: each step is one of {', '.join(STEPS)} with its options, "
-                                    "e.g. `- prune: {target_macs: 0.5}`")
-        if cfg.max_drop is not None:
-            cfg.set_max_drop(cfg.max_drop, override=False)
-        return cfg
-
-    def set_max_drop(self, max_drop: float, *, override: bool = True) -> None:
-        """The INT8 budget for the quantize steps: every one (override, what --max-drop does), or those without their own."""
-        if not isinstance(max_drop, (int, float)) or isinstance(max_drop, bool):
-            raise CompressError(f"max_drop={max_drop!r} must be a number of top-1 points (e.g. 0.5)")
-        self.max_drop = float(max_drop)
-        for step in self.steps:
-            if "quantize" in step:
-                opts = dict(step["quantize"] or {})
-                if override or opts.get("max_drop") is None:
-                    opts["max_drop"] = float(max_drop)
-                step["quantize"] = opts
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> CompressConfig:
-        return cls.from_dict(read_yaml_mapping(path, CompressError, "compress"))
-
-
-def step_options(name: str, given: dict | None, allowed: dict[str, Any]) -> dict[str, Any]:
-    given = given or {}
-    unknown = sorted(set(given) - set(allowed))
-    if unknown:
-        raise CompressError(f"{name} does not take option(s) {unknown}; it takes {sorted(allowed)}")
-    return {**allowed, **given}
-
-
-PRUNE_OPTIONS = {"target_macs": 0.5, "ratio": None, "steps": 5, "round_to": 8}
-QUANT_OPTIONS = {"method": "ptq", "backends": ["onnx", "openvino"], "max_drop": None, "calibration": 300,
-                 "calibration_method": "minmax", "per_channel": True, "overflow_fix": "auto", "keep_float": [], "qat_epochs": 1, "qat_lr": 1e-4,
-                 "qat_limit_train": None, "qat_distill": True, "max_float_layers": 12,
-                 "qat_corruptions": [], "qat_corruption_p": 0.5}
+from .config import CompressConfig
+from .context import Context
+from .steps import STEPS
 
 
 def run(cfg: CompressConfig, console=None) -> dict:
@@ -106,7 +44,7 @@ def run(cfg: CompressConfig, console=None) -> dict:
         t0 = time.perf_counter()
         con.rule(f"step {i + 1}/{len(cfg.steps)}: {name}")
         try:
-            model, spec, figures = STEP_FUNCS[name](ctx, model, spec, opts, i)
+            model, spec, figures = STEPS[name].run(ctx, model, spec, STEPS[name].options(opts), i)
         except CompressError as exc:
             report["steps"].append({"step": name, "error": str(exc), "rows": exc.rows})
             _write(out / "compress.json", report)
@@ -163,5 +101,4 @@ def _int(v) -> str:
     return "" if v is None else f"{v / 1e6:.2f}M"
 
 
-from .context import Context  # noqa: E402  (Context needs the config types above)
-from .steps import STEP_FUNCS  # noqa: E402
+__all__ = ["CompressConfig", "CompressError", "run"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..errors import require
+from ..errors import CompressError, require
 from ..runtime.spec import ModelSpec
 
 
@@ -43,12 +43,12 @@ def prune(model: torch.nn.Module, spec: ModelSpec, *, target_macs: float | None 
     """
     tp = require("torch_pruning", "compress")
     if target_macs is not None and ratio is not None:
-        raise ValueError("give one of target_macs (fraction of the original MACs) or ratio (of channels), not both")
+        raise CompressError("give one of target_macs (fraction of the original MACs) or ratio (of channels), not both")
     if target_macs is None and ratio is None:
         target_macs = 0.5
     goal = target_macs if target_macs is not None else ratio
     if not 0 < goal < 1:
-        raise ValueError(f"pruning target {goal} must be in (0, 1)")
+        raise CompressError(f"pruning target {goal} must be in (0, 1)")
     model.eval()
     before = measure(model, spec)
     if ratio is None:

@@ -1,20 +1,45 @@
-"""The pipeline's steps. Each takes (context, model, spec, options, index) and returns (model, spec, figures)."""
+"""The pipeline's steps. Each declares the options it takes with their defaults (a Step); its function takes
+(context, model, spec, options, index) and returns (model, spec, figures). The pipeline and the config know the steps
+only through STEPS."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
+from ..configfile import check_keys
+from ..errors import CompressError, TrainError
 from ..runtime.spec import ModelSpec
-from .pipeline import PRUNE_OPTIONS, QUANT_OPTIONS, CompressError, step_options
 from .ptq import publish_int8, quantize_file
 
+# finetune takes TrainConfig settings, but these come from the compress config itself (one split, one seed, one folder)
 DATA_FIELDS = ("data", "data_root", "val_dir", "val_fraction", "seed", "threads", "out_dir", "arch", "resume")
 
 
-def prune_step(ctx, model, spec, opts, i):
+@dataclass(frozen=True)
+class Step:
+    name: str
+    defaults: dict[str, Any]  # every option the step takes, with its value when the config leaves it out
+    run: Callable[..., tuple]  # (ctx, model, spec, options, index) -> (model, spec, figures)
+    known: Callable[[], list[str]] | None = None  # the option names, where they are not just the defaults' keys
+    reserved: tuple[str, ...] = ()  # names it must not be given: the compress config sets them for every step
+
+    def options(self, given: dict | None) -> dict[str, Any]:
+        """The given options over the defaults; an unknown one is a CompressError naming the close ones."""
+        given = {} if given is None else given
+        if not isinstance(given, dict):
+            raise CompressError(f"{self.name}: {given!r} must be a mapping of options, e.g. `- {self.name}: {{}}`")
+        bad = sorted(set(given) & set(self.reserved))
+        if bad:
+            raise CompressError(f"{self.name} options {bad} come from the compress config itself (data, seed, out_dir...)")
+        check_keys(given, self.known() if self.known else self.defaults, CompressError, f"{self.name} option")
+        return {**self.defaults, **given}
+
+
+def prune_step(ctx, model, spec, o, i):
     from .prune import prune
 
-    o = step_options("prune", opts, PRUNE_OPTIONS)
     before = ctx.evaluate_torch(model, spec, "before prune")
     model, spec = prune(model, spec, target_macs=None if o["ratio"] else o["target_macs"], ratio=o["ratio"],
                         steps=o["steps"], round_to=o["round_to"])
@@ -28,9 +53,6 @@ def prune_step(ctx, model, spec, opts, i):
 def train_config(ctx, spec: ModelSpec, opts: dict, out_dir: Path):
     from ..train.config import TrainConfig
 
-    bad = sorted(set(opts) & set(DATA_FIELDS))
-    if bad:
-        raise CompressError(f"finetune options {bad} come from the compress config itself (data, seed, out_dir...)")
     c = ctx.cfg
     opts = dict(opts)
     if opts.get("teacher") == "start":  # distil from the float model the pipeline started from
@@ -41,7 +63,7 @@ def train_config(ctx, spec: ModelSpec, opts: dict, out_dir: Path):
         return TrainConfig.from_dict({"data": c.data, "data_root": c.data_root, "val_dir": c.val_dir, "val_fraction": c.val_fraction,
                                       "seed": c.seed, "threads": c.threads, "out_dir": str(out_dir), "arch": spec.arch,
                                       "eval_test": False, **opts})
-    except (TypeError, ValueError) as exc:
+    except (TrainError, TypeError) as exc:  # TypeError: a YAML value of the wrong type (a string for epochs)
         raise CompressError(f"finetune options: {exc}") from exc
 
 
@@ -56,7 +78,8 @@ def finetune_step(ctx, model, spec, opts, i):
 
 # --- quantize ------------------------------------------------------------------------------------------------
 def _targets(names: list[str], method: str) -> list[tuple[str, object]]:
-    from .targets import UnknownTargetError, target
+    from ..errors import UnknownTargetError
+    from .targets import target
 
     out = []
     for name in names:
@@ -76,12 +99,11 @@ def _targets(names: list[str], method: str) -> list[tuple[str, object]]:
     return out
 
 
-def quantize_step(ctx, model, spec, opts, i):
+def quantize_step(ctx, model, spec, o, i):
     from .budget import ladder, multilabel_decision, top1_decision
     from .data import dataset_calibration
     from .targets import Int8Job
 
-    o = step_options("quantize", opts, QUANT_OPTIONS)
     check_model_keep_float(model, spec, tuple(o["keep_float"]))
     if o["qat_corruptions"]:
         if o["method"] == "ptq":
@@ -170,8 +192,8 @@ def _corrupted_train(ctx, o):
     """QAT's training images with the quantize step's qat_corruptions applied: the qat_limit_train images the trainer
     itself would take (a stratified sample, same seed), so QAT with and without augmentation see the same pictures."""
     from ..data.datasets import stratified_split
+    from ..errors import CorruptionError
     from ..robustness.augment import corruption_augmented
-    from ..robustness.corruptions import CorruptionError
 
     train, n = ctx.splits.train, o["qat_limit_train"]
     if n is not None and n < len(train):
@@ -264,4 +286,20 @@ def _qat_rows(ctx, model, spec, o, keep, targets, d, judge, i):
     return rows
 
 
-STEP_FUNCS = {"prune": prune_step, "finetune": finetune_step, "quantize": quantize_step}
+def _finetune_options() -> list[str]:
+    import dataclasses
+
+    from ..train.config import TrainConfig
+
+    return [f.name for f in dataclasses.fields(TrainConfig) if f.name not in DATA_FIELDS]
+
+
+STEPS: dict[str, Step] = {s.name: s for s in (
+    Step("prune", {"target_macs": 0.5, "ratio": None, "steps": 5, "round_to": 8}, prune_step),
+    # TrainConfig settings (teacher: start distils from the float model the pipeline started from)
+    Step("finetune", {}, finetune_step, known=_finetune_options, reserved=DATA_FIELDS),
+    Step("quantize", {"method": "ptq", "backends": ["onnx", "openvino"], "max_drop": None, "calibration": 300,
+                      "calibration_method": "minmax", "per_channel": True, "overflow_fix": "auto", "keep_float": [],
+                      "qat_epochs": 1, "qat_lr": 1e-4, "qat_limit_train": None, "qat_distill": True, "max_float_layers": 12,
+                      "qat_corruptions": [], "qat_corruption_p": 0.5}, quantize_step),
+)}

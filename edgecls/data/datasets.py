@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 
 FASHION_MNIST_LABELS = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -85,7 +85,7 @@ def find_fashion_mnist(root: str | os.PathLike | None = None) -> Path:
 
 def load_fashion_mnist(split: str = "train", root: str | os.PathLike | None = None) -> ArrayDataset:
     if split not in ("train", "test"):
-        raise ValueError(f"split={split!r}: use 'train' or 'test'")
+        raise ConfigError(f"split={split!r}: use 'train' or 'test'")
     d = find_fashion_mnist(root)
     prefix = "train" if split == "train" else "t10k"
 
@@ -102,7 +102,7 @@ def load_fashion_mnist(split: str = "train", root: str | os.PathLike | None = No
 
 def stratified_split(ds: ArrayDataset, val_fraction: float, seed: int) -> tuple[ArrayDataset, ArrayDataset]:
     if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction={val_fraction} must be in (0, 1)")
+        raise ConfigError(f"val_fraction={val_fraction} must be in (0, 1)")
     rng = np.random.default_rng(seed)
     train_idx, val_idx = [], []
     for c in np.unique(ds.labels):

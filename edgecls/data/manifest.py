@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ManifestError
+from ..errors import ConfigError, ManifestError
 from .datasets import ArrayDataset
 
 MANIFEST_NAMES = ("labels.csv", "labels.json")
@@ -207,7 +207,7 @@ def load_multilabel(source: str | os.PathLike, *, classes: tuple[str, ...] | lis
 def random_split(ds: ArrayDataset, val_fraction: float, seed: int) -> tuple[ArrayDataset, ArrayDataset]:
     """A seeded random train/val split of a multi-label set (label sets do not stratify like classes)."""
     if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction={val_fraction} must be in (0, 1)")
+        raise ConfigError(f"val_fraction={val_fraction} must be in (0, 1)")
     idx = np.random.default_rng(seed).permutation(len(ds))
     n_val = max(1, int(round(len(ds) * val_fraction)))
     return ds.subset(np.sort(idx[n_val:])), ds.subset(np.sort(idx[:n_val]))

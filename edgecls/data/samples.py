@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import require
+from ..errors import DataError, require
 
 COLOR = ("chelsea", "coffee", "astronaut", "rocket", "immunohistochemistry", "hubble_deep_field", "retina", "colorwheel")
 GRAY = ("camera", "coins", "moon")  # grayscale photos, replicated to RGB on purpose
@@ -23,7 +23,7 @@ def sample_images(names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]
     out = {}
     for name in names or COLOR + GRAY:
         if name not in COLOR + GRAY:
-            raise ValueError(f"unknown sample {name!r}; choose from {', '.join(COLOR + GRAY)}")
+            raise DataError(f"unknown sample {name!r}; choose from {', '.join(COLOR + GRAY)}")
         a = getattr(data, name)()
         out[name] = np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else np.ascontiguousarray(a[..., :3])
     return out

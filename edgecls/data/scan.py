@@ -17,10 +17,10 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import DataError, InputError
 from ..runtime.artifacts import file_sha256
 from ..runtime.decode import IMAGE_SUFFIXES
-from .datasets import ArrayDataset, DataError
+from .datasets import ArrayDataset
 
 IGNORED_NAMES = ("thumbs.db", "desktop.ini")  # OS litter: skipped quietly, still listed
 MIN_SIDE = 8  # smaller than this is an icon or a broken thumbnail, not a training picture

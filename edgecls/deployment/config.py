@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from ..configfile import SettingsFile, setting
-from .data import DeployError
+from ..configfile import SettingsFile, known_fields, setting
+from ..errors import DeployError, UnknownTargetError
 
 DEFAULT_TARGETS = ["onnxruntime", "openvino", "litert"]
 
@@ -21,25 +22,31 @@ class DeployConfig(SettingsFile):
                                         "train/ in DATA, else a stratified split of DATA")
     out: str = setting("deploy_out", "output folder: report.html/.md/.json, the model, every artifact; rerunning with "
                                      "the same folder resumes")
-    targets: list = setting(list(DEFAULT_TARGETS), "runtimes to ship: onnxruntime, openvino, litert, tensorrt (GPU machine)")
+    targets: list[str] = setting(list(DEFAULT_TARGETS), "runtimes to ship: onnxruntime, openvino, litert, tensorrt (GPU "
+                                                        "machine)", metavar="TARGET")
     max_drop: float = setting(1.0, "accuracy budget: INT8 may lose at most this many top-1 points (mAP x 100 for "
                                    "multi-label) against the FP32 artifact of the same runtime, on the validation "
-                                   "images (paired test)")
+                                   "images (paired test)", metavar="PTS")
     budget_ms: float | None = setting(None, "latency budget: end-to-end p50 per image (decode excluded) measured here; "
-                                            "the pick is the fastest artifact within the accuracy budget that fits")
+                                            "the pick is the fastest artifact within the accuracy budget that fits",
+                                     metavar="MS")
     arch: str = setting("efficientnet_lite0", "architecture, see `edgecls archs`")
-    recipe: str | None = setting(None, "a TrainConfig YAML to train with instead of the recipe chosen from the data")
-    train: dict = setting({}, "TrainConfig settings that override the recipe (e.g. {epochs: 3}); --epochs sets one")
+    recipe: str | None = setting(None, "a TrainConfig YAML to train with instead of the recipe chosen from the data",
+                                 metavar="YAML")
+    train: dict[str, Any] = setting({}, "TrainConfig settings that override the recipe (e.g. {epochs: 3}); --epochs sets one",
+                                    metavar="KEY=VALUE")
     val_fraction: float = setting(0.2, "share of each class held out for validation when there is no validation folder")
     seed: int = setting(0, "seed of the split, training and calibration subsets")
     strict: bool = setting(False, "stop with an error listing unreadable or non-image files instead of skipping them")
     dedup: bool = setting(True, "remove from validation the images that are byte-identical to a training image")
-    calibration: int = setting(300, "INT8 calibration images, taken from the training split (all of it when smaller)")
-    int8_keep_float: int = setting(12, "how many stages the INT8 fallback may keep in float before it gives up")
-    verify_images: int = setting(16, "validation images each export is checked against PyTorch on before it is kept")
-    bench_runs: int = setting(100, "timed runs per artifact in the latency benchmark")
-    bench_warmup: int = setting(10, "untimed warmup runs per artifact")
-    bench_threads: list = setting([0], "runtime thread counts to benchmark; 0 = the runtime's default")
+    calibration: int = setting(300, "INT8 calibration images, taken from the training split (all of it when smaller)",
+                               metavar="N")
+    int8_keep_float: int = setting(12, "how many stages the INT8 fallback may keep in float before it gives up", metavar="N")
+    verify_images: int = setting(16, "validation images each export is checked against PyTorch on before it is kept",
+                                 metavar="N")
+    bench_runs: int = setting(100, "timed runs per artifact in the latency benchmark", metavar="N")
+    bench_warmup: int = setting(10, "untimed warmup runs per artifact", metavar="N")
+    bench_threads: list[int] = setting([0], "runtime thread counts to benchmark; 0 = the runtime's default", metavar="N")
     bench_cold: bool = setting(True, "measure cold start (import, load, first inference) in a fresh process")
     threads: int | None = setting(None, "PyTorch threads for training and evaluation (default: PyTorch's own)")
     open_set: str | None = setting("msp", "open-set score of each artifact's rejection threshold: msp, max_logit or "
@@ -48,11 +55,13 @@ class DeployConfig(SettingsFile):
                                           "(Predictor(path, reject=True), predictor.start_monitor()); none: neither",
                                    ("msp", "max_logit", "energy", "none"))
     coverage: float = setting(0.95, "share of the known classes' validation images the open-set threshold keeps, in (0, 1)")
-    ood: list = setting([], "folders of images that are none of the classes (what the camera will also see): the "
-                            "report gives each artifact's AUROC, FPR at 95% TPR and rejection rate on each")
+    ood: list[str] = setting([], "folders of images that are none of the classes (what the camera will also see): the "
+                                 "report gives each artifact's AUROC, FPR at 95% TPR and rejection rate on each",
+                             metavar="DIR")
 
     def __post_init__(self) -> None:
-        from ..compress.targets import UnknownTargetError, target
+        from ..compress.targets import target
+        from ..train.config import TrainConfig
 
         if not self.data:
             raise DeployError("deploy needs DATA: a folder of class folders of your photos")
@@ -93,6 +102,7 @@ class DeployConfig(SettingsFile):
             raise DeployError("ood folders are measured against the open-set score: set open_set (msp, max_logit, energy)")
         if not isinstance(self.train, dict):
             raise DeployError("train: must be a mapping of TrainConfig settings")
+        known_fields(TrainConfig, self.train, DeployError, "training")  # a typo fails now, not after the data scan
 
 
 __all__ = ["DEFAULT_TARGETS", "DeployConfig"]

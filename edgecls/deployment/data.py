@@ -15,9 +15,9 @@ from typing import Callable
 
 import numpy as np
 
-from ..data.datasets import ArrayDataset, DataError
+from ..data.datasets import ArrayDataset
 from ..data.scan import FolderScan, ImageFile, duplicates, scan_folder
-from ..errors import DeployError
+from ..errors import DataError, DeployError
 
 VAL_NAMES = ("val", "valid", "validation")
 

@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 
 from .. import stats
-from ..errors import EdgeclsError
+from ..errors import DeployError, EdgeclsError
 from ..runtime.artifacts import atomic_write_bytes
 from .config import DeployConfig
-from .data import DeployError, content_digest, datasets, is_multilabel, listing, read_record, scan_data, truth
+from .data import content_digest, datasets, is_multilabel, listing, read_record, scan_data, truth
 from .stages import StageResult, Stages, digest
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InputError
 from ..stats import bootstrap
 
 N_BOOT = 1000
@@ -137,7 +138,7 @@ def paired_map(Y, ref_S, other_S, *, n_boot: int = N_BOOT, seed: int = 0) -> tup
     """(drop, lo, hi) of mAP(ref) - mAP(other), in mAP points (x 100), by a paired percentile bootstrap over images."""
     Y, R, O = np.asarray(Y, bool), np.asarray(ref_S), np.asarray(other_S)
     if R.shape != O.shape or R.shape != Y.shape or Y.ndim != 2 or len(Y) == 0:
-        raise ValueError(f"paired_map(): need truth and two score matrices of one shape (N, labels), got {Y.shape}, "
+        raise InputError(f"paired_map(): need truth and two score matrices of one shape (N, labels), got {Y.shape}, "
                          f"{R.shape}, {O.shape}")
     idx = np.arange(len(Y))
     est, lo, hi = bootstrap(lambda i: (mean_ap(Y[i], R[i]) - mean_ap(Y[i], O[i])) * 100, idx, n_boot=n_boot, seed=seed)
@@ -173,7 +174,6 @@ def evaluate(model, data, *, backend: str | None = None, n_boot: int = N_BOOT, b
     bootstrap 95% interval) and per-label AP/F1 on the images of `data` (a folder with labels.csv/labels.json, or the
     manifest), through the artifact's own runtime and preprocessing."""
     from ..data.manifest import load_multilabel
-    from ..errors import InputError
     from ..runtime.predictor import Predictor
     from ..runtime.scores import sigmoid
 

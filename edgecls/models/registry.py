@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from ..errors import UnknownArchError, WeightsUnavailableError, require
+from ..errors import SpecError, UnknownArchError, WeightsUnavailableError, require
 from ..runtime.spec import InputSpec, ModelSpec, Preprocess
 from .pretrained import imagenet_labels, load_efficientnet_lite0
 
@@ -86,11 +86,11 @@ def create_model(
     if labels is not None:
         labels = tuple(labels)
         if num_classes is not None and num_classes != len(labels):
-            raise ValueError(f"num_classes={num_classes} but {len(labels)} labels were given; drop one of them")
+            raise SpecError(f"num_classes={num_classes} but {len(labels)} labels were given; drop one of them")
         num_classes = len(labels)
     pre, inp = default_preprocess(a)
     if in_chans not in (1, 3):
-        raise ValueError(f"in_chans={in_chans} is not supported; use 1 or 3")
+        raise SpecError(f"in_chans={in_chans} is not supported; use 1 or 3")
     if in_chans == 1:
         pre = pre.replace(mean=(sum(pre.mean) / 3,), std=(sum(pre.std) / 3,))
     if input_size is not None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
+
 
 def _ranks(v: np.ndarray) -> np.ndarray:
     """1-based ranks, ties given their average rank."""
@@ -19,7 +21,7 @@ def auroc(known: np.ndarray, unknown: np.ndarray) -> float:
     """P(score of a known image > score of an unknown one), ties counting one half (Mann-Whitney U / n1 n2)."""
     a, b = np.asarray(known, np.float64), np.asarray(unknown, np.float64)
     if a.size == 0 or b.size == 0:
-        raise ValueError(f"auroc() needs scores of both kinds, got {a.size} known and {b.size} unknown")
+        raise InputError(f"auroc() needs scores of both kinds, got {a.size} known and {b.size} unknown")
     r = _ranks(np.concatenate([a, b]))
     return float((r[: a.size].sum() - a.size * (a.size + 1) / 2) / (a.size * b.size))
 

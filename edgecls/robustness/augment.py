@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.datasets import ArrayDataset
-from .corruptions import SEVERITIES, CorruptionError, check_names, check_severities, corrupt, image_seed
+from ..errors import CorruptionError
+from .corruptions import SEVERITIES, check_names, check_severities, corrupt, image_seed
 
 
 class CorruptedTrainingSet(ArrayDataset):

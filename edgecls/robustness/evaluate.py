@@ -34,7 +34,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .. import stats
-from .corruptions import CorruptionError, check_names, check_severities, corrupt, image_seed
+from ..errors import CorruptionError, DataError
+from .corruptions import check_names, check_severities, corrupt, image_seed
 
 RESULT_KIND = "edgecls.robustness.corruptions"
 SCHEMA_VERSION = 1
@@ -58,7 +59,6 @@ def load_image_set(data: str | Path, model_labels: Sequence[str], *, limit: int 
     """A folder as an ImageSet: `<class>/<images>` with class names among `model_labels` -> labelled; images directly in
     the folder, or agreement=True -> unlabelled (agreement with the reference). limit: a fixed, seeded, class-mixed
     subset of that many images."""
-    from ..data.datasets import DataError
     from ..data.scan import load_image_folder
     from ..runtime.decode import IMAGE_SUFFIXES, read_rgb
 

@@ -134,7 +134,8 @@ def explain(model_path: str | Path, images: Sequence[str | Path], out_dir: str |
     if not images:
         raise InputError("no image given; pass one or more image files")
     if steps < 2 or random_baselines < 1:
-        raise ValueError("steps must be >= 2 and random_baselines >= 1")
+        raise ExplainError(f"steps={steps}, random_baselines={random_baselines}: use steps >= 2 (points on each curve) "
+                           "and random_baselines >= 1")
     model, spec = load_pt(path)
     if spec.input.layout != "NCHW" or spec.input.dtype != "float32" or spec.input.normalized_in_graph:
         raise ExplainError(f"{path.name} takes {spec.input.layout} {spec.input.dtype} input; explain needs a .pt model on "

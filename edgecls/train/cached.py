@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..errors import TrainError
 from ..runtime import preprocess as _pre
 from ..runtime.spec import ModelSpec
 
@@ -72,9 +73,9 @@ def split_model(model: torch.nn.Module, spec: ModelSpec, stages: int, *, check: 
     family = get_arch(spec.arch).family
     blocks = getattr(model, "blocks", None)
     if family not in _AFTER_BLOCKS or blocks is None:
-        raise ValueError(f"freeze_stages supports the {', '.join(_AFTER_BLOCKS)} families, not {spec.arch!r}")
+        raise TrainError(f"freeze_stages supports the {', '.join(_AFTER_BLOCKS)} families, not {spec.arch!r}")
     if not 1 <= stages <= len(blocks):
-        raise ValueError(f"freeze_stages={stages}: {spec.arch} has {len(blocks)} stages (model.blocks); use 1..{len(blocks)}, "
+        raise TrainError(f"freeze_stages={stages}: {spec.arch} has {len(blocks)} stages (model.blocks); use 1..{len(blocks)}, "
                          "or 0 to train everything")
     split = Split(Prefix(model, stages), Tail(model, stages, _AFTER_BLOCKS[family]), stages)
     if check:
@@ -86,7 +87,7 @@ def split_model(model: torch.nn.Module, spec: ModelSpec, stages: int, *, check: 
         model.train(was)
         split.tail.train(was)
         if not torch.allclose(whole, parts, rtol=1e-4, atol=1e-4):
-            raise ValueError(f"{spec.arch}: the network does not split at stage {stages} as stem + blocks + head "
+            raise TrainError(f"{spec.arch}: the network does not split at stage {stages} as stem + blocks + head "
                              f"(max |diff| {float((whole - parts).abs().max()):.3g}); train it with freeze_stages: 0")
     return split
 
@@ -123,7 +124,7 @@ def _runner(prefix: Prefix, spec: ModelSpec, runtime: str, threads: int | None):
             req = compiled.create_infer_request()
             return lambda x: req.infer([x])[0], "openvino"
     if runtime not in ("auto", "torch", "openvino"):
-        raise ValueError(f"cache runtime {runtime!r}: use auto, openvino or torch")
+        raise TrainError(f"cache runtime {runtime!r}: use auto, openvino or torch")
 
     def run(x):
         with torch.inference_mode():

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ..configfile import SettingsFile
 from ..configfile import setting as _f
+from ..errors import TrainError
 
 OPTIMIZERS = ("adamw", "sgd")
 MODES = ("full", "linear_probe")
@@ -22,7 +23,7 @@ MULTILABEL_LOSSES = ("bce", "asymmetric")
 
 @dataclass
 class TrainConfig(SettingsFile):
-    _error = ValueError  # not annotated: a class attribute, not a dataclass field
+    _error = TrainError  # not annotated: a class attribute, not a dataclass field
     _what = "training"
     # what to train on
     data: str = _f("fashion-mnist", "training data: 'fashion-mnist' (IDX files) or an ImageFolder path root/<class>/<images>")
@@ -149,7 +150,7 @@ class TrainConfig(SettingsFile):
         ]
         for ok, msg in checks:
             if not ok:
-                raise ValueError(f"bad training config: {msg}")
+                raise TrainError(f"bad training config: {msg}")
 
     @property
     def is_fashion_mnist(self) -> bool:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..data.datasets import ArrayDataset, stratified_split
+from ..errors import TrainError
 from ..runtime import preprocess as _pre
 from ..runtime.denormals import flush_denormals
 from ..runtime.spec import ModelSpec
@@ -40,7 +41,7 @@ def fit_head(model: torch.nn.Module, ds: ArrayDataset, spec: ModelSpec, *, seed:
         ds = stratified_split(ds, MAX_IMAGES / len(ds), seed)[1]
     head = model.get_classifier()
     if not isinstance(head, torch.nn.Linear):
-        raise ValueError(f"head_init=linear_probe needs a Linear classifier; {spec.arch} has {type(head).__name__}")
+        raise TrainError(f"head_init=linear_probe needs a Linear classifier; {spec.arch} has {type(head).__name__}")
     with flush_denormals():
         feats = torch.from_numpy(pooled_features(model, ds, spec))
     y = torch.from_numpy(ds.labels)

@@ -15,8 +15,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..data.datasets import ArrayDataset, DataError, class_weights, load_fashion_mnist, stratified_split
+from ..data.datasets import ArrayDataset, class_weights, load_fashion_mnist, stratified_split
 from ..data.scan import load_image_folder
+from ..errors import DataError, TrainError
 from ..models import create_model
 from ..models.pt import save_pt
 from ..runtime import preprocess as _pre
@@ -190,7 +191,7 @@ def _teacher(cfg: TrainConfig, spec: ModelSpec, given: torch.nn.Module | None):
 
         given, tspec = load_pt(cfg.teacher)
         if (tspec.preprocess, tspec.input.channels) != (spec.preprocess, spec.input.channels) or tspec.labels != spec.labels:
-            raise ValueError(f"teacher {cfg.teacher} takes different inputs or labels than the student "
+            raise TrainError(f"teacher {cfg.teacher} takes different inputs or labels than the student "
                              f"(preprocess {tspec.preprocess} vs {spec.preprocess}; {tspec.num_classes} vs {spec.num_classes} "
                              "classes); train the teacher on the same data with edgecls")
     for p in given.parameters():
@@ -299,9 +300,9 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
             if tspec.input.channels == spec.input.channels:
                 spec = spec.replace(preprocess=tspec.preprocess)
     elif spec is None or tuple(train_ds.classes) != spec.labels:
-        raise ValueError("fine-tuning a given model needs its spec, and the data's classes must be its labels")
+        raise TrainError("fine-tuning a given model needs its spec, and the data's classes must be its labels")
     elif spec.multilabel != (cfg.task == "multilabel"):
-        raise ValueError(f"the given model is {spec.task} but task={cfg.task}; fine-tune it with task: {spec.task}")
+        raise TrainError(f"the given model is {spec.task} but task={cfg.task}; fine-tune it with task: {spec.task}")
     multilabel = cfg.task == "multilabel"
     metric = "val_map" if multilabel else "val_top1"
     metric_name = "val mAP" if multilabel else "val top-1"
@@ -322,7 +323,7 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
         from .cached import CachedSet, cache_features
 
         if world > 1:
-            raise ValueError("cache_features runs on one process; train without torchrun, or with cache_features: false")
+            raise TrainError("cache_features runs on one process; train without torchrun, or with cache_features: false")
         feats, cache_info = cache_features(split, train_ds, spec, mirror=cfg.augment != "none", threads=cfg.threads,
                                            console=con if rank == 0 else None, what="training images")
         val_feats, val_info = cache_features(split, val_ds, spec, mirror=False, threads=cfg.threads, console=con,

@@ -53,7 +53,8 @@ def write_gallery(model, spec, ds, logits: np.ndarray, temperature: float, out: 
                            "confidence": conf} for i, c, conf in picked]}
     from PIL import Image
 
-    from ..robustness.explain import ExplainError, find_target_layer, grad_cam, overlay
+    from ..errors import ExplainError
+    from ..robustness.explain import find_target_layer, grad_cam, overlay
     from ..runtime import preprocess as _pre
     from ..runtime.artifacts import atomic_write_with
 
