@@ -154,7 +154,7 @@ def test_threads_resize_the_process_pool_and_reload_live_models(executorch_artif
     assert first._session._method is not None and first._session._method is not method  # reloaded onto the new pool
     np.testing.assert_array_equal(first.infer(x), before)
     assert second.predict(photos["coffee"], color="RGB").label == "espresso"
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(edgecls.InputError, match="positive"):
         et.set_thread_count(0)
 
 
