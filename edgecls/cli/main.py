@@ -11,6 +11,16 @@ from pathlib import Path
 from ..errors import EdgeclsError
 
 
+def _runtime_name(text: str) -> str:
+    """--backend: any spelling of a runtime (onnx, ort, ov, tflite, trt, ...), resolved here at the edge."""
+    from ..runtime.runtimes import resolve
+
+    try:
+        return resolve(text).name
+    except EdgeclsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _console():
     from rich.console import Console
 
@@ -373,6 +383,8 @@ def cmd_demo(a) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..runtime.runtimes import RUNTIMES
+
     ap = argparse.ArgumentParser(prog="edgecls", description="Train, compress, export and run image classifiers on edge devices.")
     sub = ap.add_subparsers(dest="command", required=True)
 
@@ -380,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "verified against PyTorch")
     e.add_argument("source", help="an edgecls .pt file, or an arch name (see `edgecls archs`)")
     e.add_argument("--pretrained", action="store_true", help="with an arch name: load ImageNet weights")
-    e.add_argument("-f", "--format", nargs="+", default=["onnx", "openvino"], choices=["pt", "onnx", "openvino", "tflite", "tensorrt", "executorch"],
+    e.add_argument("-f", "--format", nargs="+", default=["onnx", "openvino"], choices=[r.format for r in RUNTIMES.values()],
                    help="formats to write: pt, onnx, openvino (.xml), tflite, tensorrt (.engine, NVIDIA GPU), executorch (.pte)")
     e.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "dynamic_int8", "int8", "int8_all"],
                    help="TFLite: fp32, fp16, dynamic_int8, int8 (PT2E), int8_all (all-int8 graph); TensorRT: fp32, fp16, int8; "
@@ -404,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="classify image files")
     p.add_argument("model")
     p.add_argument("images", nargs="+")
-    p.add_argument("--backend")
+    p.add_argument("--backend", type=_runtime_name)
     p.add_argument("--device", help="cpu or cuda (default: the backend's own: cuda for .engine, cpu otherwise)")
     p.add_argument("--threads", type=int)
     p.add_argument("-k", "--topk", type=int, default=5)
@@ -415,14 +427,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="show a model's spec: labels, preprocessing, lineage")
     i.add_argument("model")
-    i.add_argument("--backend")
+    i.add_argument("--backend", type=_runtime_name)
     i.add_argument("--json", action="store_true", help="print the full spec JSON")
     i.set_defaults(func=cmd_info)
 
     k = sub.add_parser("check", help="self-check: run the reference inputs an artifact carries on this device's runtime "
                        "and compare with what was verified at export (exit 0 pass, 1 fail)")
     k.add_argument("models", nargs="+", help="artifacts exported by edgecls (.onnx/.xml/.tflite/.pt/.engine/.trt/.plan)")
-    k.add_argument("--backend", help="force a runtime (default: by suffix)")
+    k.add_argument("--backend", type=_runtime_name, help="force a runtime (default: by suffix)")
     k.add_argument("--device", help="cpu or cuda (default: the backend's own: cuda for TensorRT, cpu otherwise)")
     k.add_argument("--threads", type=int, help="runtime threads (default: the runtime's own)")
     k.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -454,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="open-set score: msp (max softmax at the spec's temperature, default), max_logit, energy")
     f.add_argument("--coverage", type=float, default=0.95,
                    help="share of known validation images the threshold keeps, strictly between 0 and 1 (default 0.95)")
-    f.add_argument("--backend", help="force a runtime (default: by suffix)")
+    f.add_argument("--backend", type=_runtime_name, help="force a runtime (default: by suffix)")
     f.set_defaults(func=cmd_fit_reference)
 
     m = sub.add_parser("monitor", help="print a drift log (Predictor.start_monitor(log=...)): PSI per statistic per "
@@ -481,7 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--score", nargs="+", choices=["msp", "max_logit", "energy"],
                    help="--ood: open-set scores to compare (default: all three)")
     v.add_argument("--n-boot", type=int, default=1000, help="--ood: bootstrap resamples for the AUROC intervals (default 1000)")
-    v.add_argument("--backend", help="--ood and multi-label models: force a runtime (default: by suffix)")
+    v.add_argument("--backend", type=_runtime_name, help="--ood and multi-label models: force a runtime (default: by suffix)")
     v.description += (" A multi-label MODEL (task multilabel) is evaluated on --data's labels manifest instead: mAP, "
                       "micro/macro F1 at its thresholds (bootstrap 95%% intervals), per-label AP and F1."
                       " With --ood DIR...: how well each MODEL tells the known images of --data from unknown ones "
