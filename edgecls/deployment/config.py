@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..configfile import SettingsFile, setting
+from ..runtime.runtimes import RUNTIMES
 from .data import DeployError
 
 DEFAULT_TARGETS = ["onnxruntime", "openvino", "litert"]
+_INT8 = [r for r in RUNTIMES.values() if r.int8]  # the runtimes compress/deploy have an INT8 target for
 
 
 @dataclass
@@ -21,7 +23,8 @@ class DeployConfig(SettingsFile):
                                         "train/ in DATA, else a stratified split of DATA")
     out: str = setting("deploy_out", "output folder: report.html/.md/.json, the model, every artifact; rerunning with "
                                      "the same folder resumes")
-    targets: list = setting(list(DEFAULT_TARGETS), "runtimes to ship: onnxruntime, openvino, litert, tensorrt (GPU machine)")
+    targets: list = setting(list(DEFAULT_TARGETS), "runtimes to ship: " + ", ".join(
+        r.name + (" (GPU machine)" if r.device == "cuda" else "") for r in _INT8))
     max_drop: float = setting(1.0, "accuracy budget: INT8 may lose at most this many top-1 points (mAP x 100 for "
                                    "multi-label) against the FP32 artifact of the same runtime, on the validation "
                                    "images (paired test)")
@@ -57,7 +60,7 @@ class DeployConfig(SettingsFile):
         if not self.data:
             raise DeployError("deploy needs DATA: a folder of class folders of your photos")
         if not self.targets:
-            raise DeployError("give at least one target: onnxruntime, openvino, litert or tensorrt")
+            raise DeployError(f"give at least one target: {', '.join(r.name for r in _INT8[:-1])} or {_INT8[-1].name}")
         try:
             names = [target(t).name for t in self.targets]
         except UnknownTargetError as exc:
