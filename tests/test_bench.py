@@ -47,7 +47,7 @@ def bench_run(artifacts, photos, tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     data = _photo_folder(out / "data", photos)
     r = subprocess.run(
-        [sys.executable, "-m", "edgecls.bench", str(artifacts["onnx"]), str(artifacts["xml"]), "--runs", "12", "--warmup", "2",
+        [sys.executable, "-m", "edgecls.cli.bench", str(artifacts["onnx"]), str(artifacts["xml"]), "--runs", "12", "--warmup", "2",
          "--batch", "1", "2", "--threads", "1", "--accuracy", str(data), "--reference", str(artifacts["onnx"]), "-o", str(out / "rep"),
          "--budget-ms", "1000", "--cpus", str(min(os.sched_getaffinity(0)))],
         capture_output=True, text=True, timeout=600)
@@ -191,16 +191,16 @@ def test_pareto_points_are_one_per_artifact():
 
 def test_cli_errors_and_compare(bench_run, tmp_path):
     rep, _ = bench_run
-    r = subprocess.run([sys.executable, "-m", "edgecls.bench", str(tmp_path / "none.onnx")], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "edgecls.cli.bench", str(tmp_path / "none.onnx")], capture_output=True, text=True)
     assert r.returncode == 2 and "no such model" in r.stderr
     for bad_opt in (["--duration", "0"], ["--accuracy-limit", "0"], ["--warmup", "-1"]):
-        r = subprocess.run([sys.executable, "-m", "edgecls.bench", str(rep / "bench.json"), *bad_opt], capture_output=True, text=True)
+        r = subprocess.run([sys.executable, "-m", "edgecls.cli.bench", str(rep / "bench.json"), *bad_opt], capture_output=True, text=True)
         assert r.returncode == 2 and "--duration must be > 0" in r.stderr, bad_opt
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
-    r = subprocess.run([sys.executable, "-m", "edgecls.bench", "--compare", str(rep / "bench.json"), str(bad)], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "edgecls.cli.bench", "--compare", str(rep / "bench.json"), str(bad)], capture_output=True, text=True)
     assert r.returncode == 2 and "not an edgecls-bench result" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "edgecls.bench", "--compare", str(rep / "bench.json"), str(rep / "bench.json")],
+    r = subprocess.run([sys.executable, "-m", "edgecls.cli.bench", "--compare", str(rep / "bench.json"), str(rep / "bench.json")],
                        capture_output=True, text=True)
     assert r.returncode == 0 and "1.00" in r.stdout
 
@@ -261,14 +261,14 @@ def test_folder_with_an_engine_that_cannot_run_benches_the_rest(artifacts, tmp_p
     for f in (artifacts["onnx"], artifacts["onnx"].with_name(artifacts["onnx"].name + ".json")):
         shutil.copy(f, folder / f.name)
     (folder / "detector.engine").write_bytes(b"not a real engine")
-    r = subprocess.run([sys.executable, "-m", "edgecls.bench", str(folder), "--runs", "3", "--warmup", "1", "--no-cold",
+    r = subprocess.run([sys.executable, "-m", "edgecls.cli.bench", str(folder), "--runs", "3", "--warmup", "1", "--no-cold",
                         "--no-e2e", "-o", str(tmp_path / "rep")], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "skipped" in r.stdout and "detector.engine" in r.stdout and _why_an_engine_cannot_run_here() in r.stdout, r.stdout
     rows = json.loads((tmp_path / "rep" / "bench.json").read_text())["results"]
     assert [row["model"] for row in rows] == [artifacts["onnx"].name]
     (folder / artifacts["onnx"].name).unlink()
-    r = subprocess.run([sys.executable, "-m", "edgecls.bench", str(folder), "--runs", "3", "-o", str(tmp_path / "rep2")],
+    r = subprocess.run([sys.executable, "-m", "edgecls.cli.bench", str(folder), "--runs", "3", "-o", str(tmp_path / "rep2")],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "no artifact could be benchmarked" in r.stderr
 

@@ -3,7 +3,7 @@
 The Predictor picks a backend from it, export names its formats after it (exporters.FORMATS), compress/deploy key
 their INT8 targets by its names (compress.targets.TARGETS), and edgecls-bench scans folders for its suffixes. What
 only one layer needs (export options, INT8 builds, a runtime's own settings) stays in that layer. Plain data: this
-module imports nothing, so every layer, the device runtime included, can read it.
+module imports nothing but the error types, so every layer, the device runtime included, can read it.
 
 Names: `name` is the runtime's (Predictor(backend=...), bench rows, INT8 targets); `format` is the export format's,
 which is also what artifacts record in spec.artifact["format"] (so neither can be renamed). What users type in CLI
@@ -81,14 +81,6 @@ def runtime(name: str) -> Runtime:
     raise UnknownRuntimeError(f"unknown backend {name!r}{hint}; choose one of {', '.join(RUNTIMES)}")
 
 
-def for_format(fmt: str) -> Runtime:
-    """The row whose export format is `fmt` (as artifacts record it in spec.artifact["format"])."""
-    for r in RUNTIMES.values():
-        if r.format == fmt:
-            return r
-    raise UnknownRuntimeError(f"unknown format {fmt!r}; choose one of {', '.join(r.format for r in RUNTIMES.values())}")
-
-
 def for_suffix(path: str | Path) -> Runtime | None:
     """The row whose files end like `path` (case-insensitive), or None."""
     suffix = Path(path).suffix.lower()
@@ -120,5 +112,5 @@ def artifact_files(path: str | Path) -> list[Path]:
     return [main] + [main.with_suffix(c) for c in (found.companions if found else ()) if main.with_suffix(c).is_file()]
 
 
-__all__ = ["RUNTIMES", "Runtime", "artifact_files", "artifact_suffixes", "choices", "for_format", "for_suffix", "resolve",
+__all__ = ["RUNTIMES", "Runtime", "artifact_files", "artifact_suffixes", "choices", "for_suffix", "resolve",
            "runtime", "runtime_for"]
