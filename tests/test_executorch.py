@@ -186,7 +186,7 @@ def test_a_real_load_keeps_native_logs_out_of_stderr(executorch_artifacts):
     code = f"""
         import sys
         import edgecls
-        from edgecls.runtime.backends import executorch as executorch_backend as et
+        from edgecls.runtime.backends import executorch as et
         n = et.thread_count()
         p = edgecls.Predictor({str(executorch_artifacts['pte_int8'])!r}, threads=n + 1)  # resizing logs a line
         print(p.predict(__import__("numpy").full((300, 400, 3), 120, "uint8"), color="RGB").label)
