@@ -16,7 +16,7 @@ class ModelFileError(EdgeclsError, OSError):
 
 
 class InputError(EdgeclsError, ValueError):
-    """An image or batch handed to the Predictor cannot be used as given."""
+    """An argument, image or batch handed to the Predictor (or a runtime) cannot be used as given."""
 
 
 class InferenceError(EdgeclsError, RuntimeError):
@@ -88,8 +88,12 @@ class DeployError(EdgeclsError, ValueError):
     """A deploy setting or input that cannot work (the message says what to change)."""
 
 
-class UnknownTargetError(EdgeclsError, ValueError):
-    """A deploy/compress target name that is not in the table."""
+class UnknownRuntimeError(EdgeclsError, ValueError):
+    """A runtime, backend or format name that is not in the runtime table (edgecls.runtime.runtimes)."""
+
+
+class UnknownTargetError(UnknownRuntimeError):
+    """A deploy/compress target name that is not in the table, or a runtime that has no INT8 target."""
 
 
 class CompressError(EdgeclsError):

@@ -11,6 +11,7 @@ from PIL import Image
 
 import edgecls
 from edgecls import InputError, ModelFileError, SpecError
+from edgecls.errors import UnknownRuntimeError
 from edgecls.runtime.artifacts import sidecar_path
 
 
@@ -26,8 +27,10 @@ def test_unknown_suffix(tmp_path):
     p.write_bytes(b"x")
     with pytest.raises(ModelFileError, match="suffix"):
         edgecls.Predictor(p)
-    with pytest.raises(ValueError, match="unknown backend"):
+    with pytest.raises(UnknownRuntimeError, match="unknown backend 'tensorflow'.*onnxruntime"):
         edgecls.Predictor(p, backend="tensorflow")
+    with pytest.raises(UnknownRuntimeError, match="'onnx' is the format of runtime 'onnxruntime': pass backend='onnxruntime'"):
+        edgecls.Predictor(p, backend="onnx")  # the Python API takes runtime names; aliases are for CLI flags and configs
 
 
 def _copy_with_sidecar(src, dst):
@@ -232,9 +235,9 @@ def test_nan_in_float_batch(artifacts):
 def test_bad_constructor_arguments(artifacts):
     with pytest.raises(InputError, match="color"):
         edgecls.Predictor(artifacts["onnx"], color="rgb")
-    with pytest.raises(ValueError, match="threads"):
+    with pytest.raises(InputError, match="threads"):
         edgecls.Predictor(artifacts["onnx"], threads=0)
-    with pytest.raises(ValueError, match="device"):
+    with pytest.raises(InputError, match="device"):
         edgecls.Predictor(artifacts["onnx"], device="tpu")
     with pytest.raises(edgecls.errors.BackendUnavailableError, match="CUDAExecutionProvider"):  # onnxruntime-gpu missing
         edgecls.Predictor(artifacts["onnx"], device="cuda")

@@ -154,7 +154,7 @@ def test_threads_resize_the_process_pool_and_reload_live_models(executorch_artif
     assert first._session._method is not None and first._session._method is not method  # reloaded onto the new pool
     np.testing.assert_array_equal(first.infer(x), before)
     assert second.predict(photos["coffee"], color="RGB").label == "espresso"
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(edgecls.InputError, match="positive"):
         et.set_thread_count(0)
 
 
@@ -186,7 +186,7 @@ def test_a_real_load_keeps_native_logs_out_of_stderr(executorch_artifacts):
     code = f"""
         import sys
         import edgecls
-        from edgecls.runtime.backends import executorch as executorch_backend as et
+        from edgecls.runtime.backends import executorch as et
         n = et.thread_count()
         p = edgecls.Predictor({str(executorch_artifacts['pte_int8'])!r}, threads=n + 1)  # resizing logs a line
         print(p.predict(__import__("numpy").full((300, 400, 3), 120, "uint8"), color="RGB").label)

@@ -126,7 +126,7 @@ def test_openvino_cache_dir_fills_and_gives_the_same_answers(artifacts, photos, 
     x = plain.preprocess(photos["coffee"], color="RGB")
     np.testing.assert_allclose(again.infer(x), plain.infer(x), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(first.infer(x), plain.infer(x), rtol=1e-5, atol=1e-5)
-    with pytest.raises(ValueError, match="cache_dir is for runtimes that compile on load"):
+    with pytest.raises(edgecls.InputError, match="cache_dir is for runtimes that compile on load"):
         edgecls.Predictor(artifacts["onnx"], cache_dir=cache)
 
 

@@ -19,6 +19,7 @@ import edgecls
 from edgecls.errors import BackendUnavailableError, ExportError, InputError
 from edgecls.exporters import format_for
 from edgecls.runtime.backends import backend_for, cuda_rt
+from edgecls.runtime.runtimes import runtime_for
 
 # ModelOpt binds `tensorrt` when it is imported (to parse graphs for custom layers when TensorRT is present): import it
 # now, so it sees this machine as it is (no TensorRT), not the fake the tests install later
@@ -33,7 +34,7 @@ FACTS = {"gpu": "fake Orin", "compute_capability": "8.7"}
 
 def test_one_suffix_table_for_every_tensorrt_name(tmp_path):
     for name in ("m.engine", "m.trt", "m.plan", "M.TRT"):
-        assert backend_for(name).NAME == "tensorrt"
+        assert runtime_for(name).name == "tensorrt" and backend_for(name).__name__ == "edgecls.runtime.backends.tensorrt"
         assert format_for(name, None).name == "tensorrt" and format_for(name, "tensorrt").name == "tensorrt"
     from edgecls.cli.bench import collect
 
@@ -100,7 +101,7 @@ def test_every_tensorrt_name_edgecls_uses_exists_in_both_generations():
     ten_only = {"BuilderFlag.FP16", "BuilderFlag.INT8", "IInt8EntropyCalibrator2"}
     root = Path(edgecls.__file__).parent
     used = set()
-    for f in ("exporters/tensorrt.py", "backends/tensorrt_backend.py"):
+    for f in ("exporters/tensorrt.py", "runtime/backends/tensorrt.py"):
         used |= set(re.findall(r"\btrt\.([A-Za-z_]\w*(?:\.[A-Z_][A-Z0-9_]*)?)", (root / f).read_text()))
     assert "NetworkDefinitionCreationFlag.STRONGLY_TYPED" in used
     for version in VERSIONS:
@@ -286,3 +287,26 @@ def test_lite0_typed_onnx_for_tensorrt_agree_with_pytorch_on_cpu(lite0, photos, 
     int8 = compare(ref, run(tmp_path / "int8.onnx", True), "int8")
     check(int8, "int8", "int8.onnx")
     assert fp16.top1_agreement == 1.0 and int8.confident_top1_agreement == 1.0
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_tensorrt_session_provides_every_declared_attribute(version, fake, small_onnx, tmp_path, monkeypatch):
+    """An engine of the fake opened by the Predictor, on the runtime table's default device (cuda): its session has every
+    attribute Session declares, and close() releases it. No GPU here: besides the device query (the `fake` fixture),
+    the one CUDA object the constructor makes, a stream, is stood in for; nothing is run."""
+    from test_runtimes import check_declared
+
+    from edgecls.runtime.backends import Session
+
+    fake(version)
+    spec = _build(small_onnx, "dynamic", tmp_path, batch=(1, 4, 16))
+    monkeypatch.setattr(cuda_rt, "set_device", lambda index: None)
+    monkeypatch.setattr(cuda_rt, "Stream", lambda: object())
+    pred = edgecls.Predictor(tmp_path / "m.engine", spec=spec)
+    s = pred.session
+    assert isinstance(s, Session) and pred.backend_name == "tensorrt" and pred.device == s.device == "cuda:0"
+    check_declared(s, pred.spec)
+    assert s.input_shape == ("?", 224, 224, 3) and s.max_batch is None and s.input_dtypes == ("uint8",)
+    assert s.embedded_spec is None and s.selfcheck_blob is None  # a plan file has no metadata slot
+    pred.close()
+    assert s._engine is None and s._context is None

@@ -17,8 +17,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..runtime.backends import artifact_files, backend_for, takes_cache_dir
 from ..runtime.predictor import Predictor
+from ..runtime.runtimes import artifact_files, runtime_for
 from ..stats import wilson
 from . import power as _power
 from .cold import cold_start
@@ -196,9 +196,9 @@ def _restore(pools: dict) -> None:
 def bench_artifact(path: Path, opts: BenchOptions, progress: Callable[[str], None] = lambda s: None,
                    advance: Callable[[], None] = lambda: None) -> list[dict]:
     """Rows per thread count x batch size; the thread pools it changed are as they were when it returns."""
-    backend = backend_for(path)
-    pools = _thread_pools(backend.NAME)
-    cache = opts.cache_dir if opts.cache_dir and takes_cache_dir(backend) else None
+    rt = runtime_for(path)
+    pools = _thread_pools(rt.name)
+    cache = opts.cache_dir if opts.cache_dir and rt.compiled_cache else None
     try:
         return _bench_artifact(path, opts, progress, advance, pools, cache)
     finally:

@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 from ..errors import BackendUnavailableError, ConfigError, EdgeclsError, ModelFileError
-from ..runtime.backends import artifact_suffixes
+from ..runtime.runtimes import artifact_suffixes
 from .render import HelpFormatter
 
-SUFFIXES = artifact_suffixes()  # the backends' one suffix table (.engine/.trt/.plan included)
+SUFFIXES = artifact_suffixes()  # the runtime table's suffixes (.engine/.trt/.plan included)
 
 
 def parse_cpus(text: str) -> list[int]:

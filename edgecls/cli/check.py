@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+from .flags import add_backend_flag
+
 NAME = "check"
 HELP = ("self-check: run the reference inputs an artifact carries on this device's runtime and compare with what was "
         "verified at export (exit 0 pass, 1 fail)")
@@ -12,7 +14,7 @@ HELP = ("self-check: run the reference inputs an artifact carries on this device
 
 def add_arguments(p) -> None:
     p.add_argument("models", nargs="+", help="artifacts exported by edgecls (.onnx/.xml/.tflite/.pt/.engine/.trt/.plan)")
-    p.add_argument("--backend", help="force a runtime (default: by suffix)")
+    add_backend_flag(p)
     p.add_argument("--device", help="cpu or cuda (default: the backend's own: cuda for TensorRT, cpu otherwise)")
     p.add_argument("--threads", type=int, help="runtime threads (default: the runtime's own)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .flags import add_backend_flag
+
 NAME = "eval"
 HELP = ("accuracy of artifacts under common corruptions (ImageNet-C style) or small adversarial attacks, each on its own "
         "runtime, with intervals and paired tests against the reference (FP32) model")
@@ -56,7 +58,7 @@ def add_arguments(p) -> None:
                    "both. Fit the threshold first for rejection rates: edgecls fit-reference")
     p.add_argument("--score", nargs="+", choices=SCORES, help="--ood: open-set scores to compare (default: all three)")
     p.add_argument("--n-boot", type=int, default=1000, help="--ood: bootstrap resamples for the AUROC intervals (default 1000)")
-    p.add_argument("--backend", help="--ood and multi-label models: force a runtime (default: by suffix)")
+    add_backend_flag(p, "--ood and multi-label models: force a runtime (default: by suffix)")
 
 
 def run(a) -> int:

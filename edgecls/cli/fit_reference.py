@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .flags import add_backend_flag
+
 NAME = "fit-reference"
 HELP = ("fit an artifact's open-set threshold and drift reference on validation images of its known classes and store "
         "them in its spec (per artifact: INT8 gets its own)")
@@ -17,7 +19,7 @@ def add_arguments(p) -> None:
                    help="open-set score: msp (max softmax at the spec's temperature, default), max_logit, energy")
     p.add_argument("--coverage", type=float, default=0.95,
                    help="share of known validation images the threshold keeps, strictly between 0 and 1 (default 0.95)")
-    p.add_argument("--backend", help="force a runtime (default: by suffix)")
+    add_backend_flag(p)
 
 
 def run(a) -> int:

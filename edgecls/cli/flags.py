@@ -23,6 +23,23 @@ def key_value(text: str) -> tuple[str, Any]:
     return key.strip().replace("-", "_"), load_yaml(value)
 
 
+def runtime_name(text: str) -> str:
+    """--backend: any spelling of a runtime (onnx, ort, ov, tflite, trt, ...), resolved here at the user's edge to the
+    runtime table's name, which is all the API takes."""
+    from ..errors import EdgeclsError
+    from ..runtime.runtimes import resolve
+
+    try:
+        return resolve(text).name
+    except EdgeclsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_backend_flag(p: argparse.ArgumentParser, help: str = "force a runtime (default: by suffix)") -> None:  # noqa: A002
+    p.add_argument("--backend", type=runtime_name, help=help + "; any spelling: onnxruntime/onnx/ort, openvino/ov, "
+                   "litert/tflite, executorch/pte, tensorrt/trt, torch/pt")
+
+
 class _MergeKeyValues(argparse.Action):
     """Repeated `--train a=1 --train b=2` adds up, as one `--train a=1 b=2` does."""
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from .flags import add_backend_flag
+
 NAME = "info"
 HELP = "show a model's spec: labels, preprocessing, lineage"
 
 
 def add_arguments(p) -> None:
     p.add_argument("model")
-    p.add_argument("--backend")
+    add_backend_flag(p)
     p.add_argument("--json", action="store_true", help="print the full spec JSON")
 
 

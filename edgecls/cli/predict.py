@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from .flags import add_backend_flag
+
 NAME = "predict"
 HELP = "classify image files"
 
@@ -11,7 +13,7 @@ HELP = "classify image files"
 def add_arguments(p) -> None:
     p.add_argument("model")
     p.add_argument("images", nargs="+")
-    p.add_argument("--backend")
+    add_backend_flag(p)
     p.add_argument("--device", help="cpu or cuda (default: the backend's own: cuda for .engine, cpu otherwise)")
     p.add_argument("--threads", type=int)
     p.add_argument("-k", "--topk", type=int, default=5)

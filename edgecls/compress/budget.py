@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import stats
 from ..errors import EdgeclsError
+from ..runtime.runtimes import artifact_files
 from .targets import Int8Job, Int8Target
 
 FIRST_LAST = ("conv_stem", "conv_head", "classifier")
@@ -62,10 +63,7 @@ def blocks(model) -> list[str]:
 
 
 def _companions(path: Path) -> list[Path]:
-    out = [path, path.with_name(path.name + ".json")]
-    if path.suffix == ".xml":
-        out.append(path.with_suffix(".bin"))
-    return [p for p in out if p.exists()]
+    return [p for p in (*artifact_files(path), path.with_name(path.name + ".json")) if p.exists()]
 
 
 def remove_artifact(path: Path) -> None:

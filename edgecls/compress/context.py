@@ -63,7 +63,7 @@ class Context:
 
     def evaluate_artifact(self, path: Path, *, test: bool = True, correct: np.ndarray | None = None) -> dict:
         from .. import stats
-        from ..runtime.backends import artifact_files
+        from ..runtime.runtimes import artifact_files
 
         measured = self.correct(path) if correct is None else correct
         files = {"file_mb": round(sum(p.stat().st_size for p in artifact_files(Path(path))) / 1e6, 3)}

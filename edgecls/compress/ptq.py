@@ -213,9 +213,11 @@ def quantize_file(fmt: str, src: str | Path, dst: str | Path, spec: ModelSpec, c
 def _inherit_selfcheck(fmt: str, src: str | Path, staged: Path, spec: ModelSpec) -> None:
     """The float source's self-check inputs and float answers go with its INT8 version (judged by INT8 tolerances)."""
     from ..exporters.selfcheck import embed, qdq_graph_logits, read
+    from ..runtime.runtimes import for_suffix
     from ..runtime.selfcheck import with_precision
 
-    src_fmt = "onnx" if Path(src).suffix == ".onnx" else fmt
+    found = for_suffix(src)
+    src_fmt = found.format if found is not None else fmt  # an OpenVINO INT8 may start from an .onnx
     blob = read(src, src_fmt)
     if blob is not None:
         graph = qdq_graph_logits(staged, blob, spec) if fmt == "onnx" else None  # NNCF's IR has no exact float evaluation here

@@ -1,9 +1,11 @@
-"""The INT8 targets, as a table: target name -> how to build its FP32 and INT8 artifacts, how to evaluate them here.
+"""The INT8 targets, as a table: runtime name -> how to build its FP32 and INT8 artifacts, how to evaluate them here.
 
 One `max_drop` budget covers every runtime a user ships because every runtime is one row of this table: `edgecls
-compress` (`quantize: backends: [...]`) and `edgecls deploy --targets ...` both read it. Adding a target (say
-ExecuTorch `.pte`) is adding one `Int8Target` to TARGETS: its FP32 export, its INT8 build from the float model or
-the FP32 artifact plus calibration inputs, and what it needs to run.
+compress` (`quantize: backends: [...]`) and `edgecls deploy --targets ...` both read it. Its rows are keyed by the
+runtime table's names (edgecls.runtime.runtimes), whose `int8` flag says which runtimes have one; a target's suffix,
+device and accepted spellings are that table's. Adding a target (say ExecuTorch `.pte`) is setting the flag and adding
+one `Int8Target` here: its FP32 export, its INT8 build from the float model or the FP32 artifact plus calibration
+inputs, and what it needs to build.
 
 Calibration inputs are given in the FP32 artifact's own input format (for every target here: uint8 NHWC crops of
 training images, normalization in the graph), so the same images calibrate every runtime.
@@ -18,7 +20,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import UnknownTargetError
+from ..errors import UnknownRuntimeError, UnknownTargetError
+from ..runtime.runtimes import RUNTIMES, Runtime, resolve
 from ..runtime.spec import ModelSpec
 
 
@@ -39,16 +42,31 @@ class Int8Job:
 
 @dataclass(frozen=True)
 class Int8Target:
-    name: str  # what users write: --targets onnxruntime
-    aliases: tuple[str, ...]  # other accepted spellings (compress's historical `onnx`, `tflite`)
-    suffix: str
+    name: str  # the runtime table's name of its runtime (what users write: --targets onnxruntime, or a spelling of it)
     needs: tuple[tuple[str, str], ...]  # (python module, edgecls extra) to build AND run it
     export_float: Callable[[Any, ModelSpec, Path, dict | None], ModelSpec]  # (model, spec, dst, verify_images)
     build_int8: Callable[[Int8Job], ModelSpec]
     keep_float: bool  # honours keep_float: the fallback ladder can leave layers in float
     qat: bool  # compress's QAT fallback applies (NNCF fake quantization -> this runtime)
-    device: str = "cpu"  # where its artifacts run (the Predictor's device=)
     note: str = ""  # shown in reports: what INT8 scheme this is
+
+    @property
+    def runtime(self) -> Runtime:
+        return RUNTIMES[self.name]
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        """The other spellings users may write for it (the runtime table's: its format, its aliases)."""
+        return self.runtime.spellings[1:]
+
+    @property
+    def suffix(self) -> str:
+        return self.runtime.suffix
+
+    @property
+    def device(self) -> str:
+        """Where its artifacts run (the Predictor's device=)."""
+        return self.runtime.device
 
     def unavailable(self) -> str | None:
         """Why this target cannot be built or measured on this machine (None: it can)."""
@@ -128,26 +146,34 @@ def _tensorrt_int8(job: Int8Job) -> ModelSpec:
     return _export(job.model, job.spec, job.dst, job.verify_images, precision="int8", calibration=job.calibration)
 
 
+def _extra(name: str) -> str:
+    return RUNTIMES[name].extra
+
+
 TARGETS: dict[str, Int8Target] = {t.name: t for t in (
-    Int8Target("onnxruntime", ("onnx", "ort"), ".onnx", (("onnxruntime", "onnx"),), _float_graph, _ptq("onnx"),
+    Int8Target("onnxruntime", (("onnxruntime", _extra("onnxruntime")),), _float_graph, _ptq("onnx"),
                keep_float=True, qat=True, note="ONNX Runtime quantize_static: QDQ, int8 per-channel weights, uint8 activations"),
-    Int8Target("openvino", ("ov",), ".xml", (("openvino", "openvino"), ("nncf", "compress")), _float_graph, _ptq("openvino"),
+    Int8Target("openvino", (("openvino", _extra("openvino")), ("nncf", "compress")), _float_graph, _ptq("openvino"),
                keep_float=True, qat=True, note="NNCF post-training quantization (mixed preset)"),
-    Int8Target("litert", ("tflite",), ".tflite", (("litert_torch", "tflite-export"), ("ai_edge_litert", "tflite")),
+    Int8Target("litert", (("litert_torch", "tflite-export"), ("ai_edge_litert", _extra("litert"))),
                _float_tflite, _tflite_int8, keep_float=False, qat=False,
                note="litert-torch PT2E full-integer INT8 (float islands around SE/hard-swish allowed)"),
-    Int8Target("tensorrt", ("trt",), ".engine", (("tensorrt", "tensorrt"),), _float_tensorrt, _tensorrt_int8,
-               keep_float=False, qat=False, device="cuda", note="TensorRT INT8 engine"),
+    Int8Target("tensorrt", (("tensorrt", _extra("tensorrt")),), _float_tensorrt, _tensorrt_int8,
+               keep_float=False, qat=False, note="TensorRT INT8 engine"),
 )}
 
 
 def target(name: str) -> Int8Target:
-    """The target called `name` (or one of its aliases); an unknown name is an error listing the known ones."""
-    for t in TARGETS.values():
-        if name == t.name or name in t.aliases:
-            return t
+    """The target any spelling of a runtime names (a CLI flag's or config file's); an unknown name, or a runtime
+    without an INT8 target, is an error listing the known ones."""
     known = ", ".join(f"{t.name} ({', '.join(t.aliases)})" if t.aliases else t.name for t in TARGETS.values())
-    raise UnknownTargetError(f"unknown INT8 target {name!r}; known targets: {known}")
+    try:
+        found = resolve(name)
+    except UnknownRuntimeError:
+        raise UnknownTargetError(f"unknown INT8 target {name!r}; known targets: {known}") from None
+    if found.name not in TARGETS:
+        raise UnknownTargetError(f"{name!r} ({found.name}) has no INT8 target in compress/deploy; known targets: {known}")
+    return TARGETS[found.name]
 
 
 def evaluate(path: Path, inputs: np.ndarray, *, device: str = "cpu", threads: int | None = None, batch: int = 64) -> np.ndarray:

@@ -8,8 +8,10 @@ from typing import Any
 
 from ..configfile import SettingsFile, known_fields, setting
 from ..errors import DeployError, UnknownTargetError
+from ..runtime.runtimes import RUNTIMES
 
 DEFAULT_TARGETS = ["onnxruntime", "openvino", "litert"]
+_INT8 = [r for r in RUNTIMES.values() if r.int8]  # the runtimes compress/deploy have an INT8 target for
 
 
 @dataclass
@@ -22,8 +24,8 @@ class DeployConfig(SettingsFile):
                                         "train/ in DATA, else a stratified split of DATA")
     out: str = setting("deploy_out", "output folder: report.html/.md/.json, the model, every artifact; rerunning with "
                                      "the same folder resumes")
-    targets: list[str] = setting(list(DEFAULT_TARGETS), "runtimes to ship: onnxruntime, openvino, litert, tensorrt (GPU "
-                                                        "machine)", metavar="TARGET")
+    targets: list[str] = setting(list(DEFAULT_TARGETS), "runtimes to ship: " + ", ".join(
+        r.name + (" (GPU machine)" if r.device == "cuda" else "") for r in _INT8), metavar="TARGET")
     max_drop: float = setting(1.0, "accuracy budget: INT8 may lose at most this many top-1 points (mAP x 100 for "
                                    "multi-label) against the FP32 artifact of the same runtime, on the validation "
                                    "images (paired test)", metavar="PTS")
@@ -66,7 +68,7 @@ class DeployConfig(SettingsFile):
         if not self.data:
             raise DeployError("deploy needs DATA: a folder of class folders of your photos")
         if not self.targets:
-            raise DeployError("give at least one target: onnxruntime, openvino, litert or tensorrt")
+            raise DeployError(f"give at least one target: {', '.join(r.name for r in _INT8[:-1])} or {_INT8[-1].name}")
         try:
             names = [target(t).name for t in self.targets]
         except UnknownTargetError as exc:

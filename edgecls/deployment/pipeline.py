@@ -28,6 +28,7 @@ import numpy as np
 from .. import stats
 from ..errors import DeployError, EdgeclsError
 from ..runtime.artifacts import atomic_write_bytes
+from ..runtime.runtimes import artifact_files
 from .config import DeployConfig
 from .data import content_digest, datasets, is_multilabel, listing, read_record, scan_data, truth
 from .stages import StageResult, Stages, digest
@@ -605,7 +606,7 @@ def _acc_text(result: dict) -> str:
 def _artifact_result(path: Path, aspec, logits: np.ndarray, labels: np.ndarray) -> dict:
     """An artifact's row: its validation figures (top-1, or mAP and F1 at its thresholds for multi-label truth) with
     intervals, its size, and its lineage."""
-    files = [path] + ([path.with_suffix(".bin")] if path.suffix == ".xml" else [])
+    files = artifact_files(path)
     # the check of THIS file (INT8 by PTQ has none: evaluated on val); fitting the open-set threshold comes after it
     last = next((s for s in reversed(aspec.lineage) if s.step != "fit_reference"), None)
     verify = last.metrics if last is not None and last.step == "export" and last.metrics else None
@@ -627,8 +628,7 @@ def _artifact_result(path: Path, aspec, logits: np.ndarray, labels: np.ndarray) 
 def _move_artifact(src: Path, dst: Path) -> None:
     """An artifact, its companion weights (.bin) and its sidecar, renamed together (OpenVINO finds the .bin by stem)."""
     pairs = [(src, dst), (src.with_name(src.name + ".json"), dst.with_name(dst.name + ".json"))]
-    if src.suffix == ".xml":
-        pairs.append((src.with_suffix(".bin"), dst.with_suffix(".bin")))
+    pairs += [(f, dst.with_suffix(f.suffix)) for f in artifact_files(src)[1:]]
     for a, b in pairs:
         if a.exists():
             shutil.move(str(a), str(b))

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import ExportError
 from ..models.pt import embed_pt_spec, save_pt
 from ..runtime.artifacts import file_sha256, publish, staging
-from ..runtime.backends import BACKENDS
+from ..runtime.runtimes import RUNTIMES, Runtime, for_suffix
 from ..runtime.spec import ModelSpec
 from .executorch import embed_executorch_spec, torch_to_executorch
 from .onnx import DEFAULT_OPSET, embed_onnx_file, torch_to_onnx
@@ -32,21 +32,24 @@ from .verify import VerifyReport, verify_artifact
 
 @dataclass(frozen=True)
 class Format:
-    name: str
-    backend: str  # the backend that runs it: its suffixes (backends.BACKENDS, the one table) are this format's
+    runtime: Runtime  # the runtime table's row of the runtime that runs it: its format name and suffixes are this one's
     options: dict[str, Any]  # accepted options and their defaults
     build: Callable[..., ModelSpec]  # (model, spec, staged_path, **options) -> artifact spec
     embed: Callable[[Path, ModelSpec], None]  # rewrite the spec stored inside the file
     has_metadata_slot: bool = True  # False: the spec lives only in the sidecar, which then records the file's sha256
 
     @property
+    def name(self) -> str:
+        return self.runtime.format
+
+    @property
     def suffixes(self) -> tuple[str, ...]:
-        return BACKENDS[self.backend][1]
+        return self.runtime.suffixes
 
     @property
     def suffix(self) -> str:
-        """The suffix export names files with (the first of the backend's)."""
-        return self.suffixes[0]
+        """The suffix export names files with."""
+        return self.runtime.suffix
 
 
 def _build_pt(model, spec, path, **_):
@@ -67,7 +70,7 @@ def _build_tensorrt(model, spec, path, *, opset, dynamic_batch, fuse_preprocess,
     from ..errors import require
     from .tensorrt import gpu_facts
 
-    require("tensorrt", "tensorrt")  # fail before the ONNX export when the runtime or GPU is missing
+    require("tensorrt", RUNTIMES["tensorrt"].extra)  # fail before the ONNX export when the runtime or GPU is missing
     gpu_facts()
     onnx_path = Path(path).with_suffix(".src.onnx")
     onnx_spec = torch_to_onnx(model, spec, onnx_path, opset=opset, dynamic_batch=dynamic_batch, fuse_preprocess=fuse_preprocess)
@@ -80,16 +83,16 @@ def _build_tensorrt(model, spec, path, *, opset, dynamic_batch, fuse_preprocess,
 _TRT = {"precision": "fp32", "int8_source": "qdq", "calibration": None, "calibration_cache": None, "batch": None, "workspace_mib": 1024,
         "timing_cache": None, "dla_core": None}
 _GRAPH = {"opset": DEFAULT_OPSET, "dynamic_batch": False, "fuse_preprocess": True}
-FORMATS: dict[str, Format] = {
-    "pt": Format("pt", "torch", {}, _build_pt, embed_pt_spec),
-    "onnx": Format("onnx", "onnxruntime", dict(_GRAPH), torch_to_onnx, embed_onnx_file),
-    "openvino": Format("openvino", "openvino", {**_GRAPH, "fp16_weights": False}, _build_openvino, embed_openvino_file),
-    "tflite": Format("tflite", "litert", {"precision": "fp32", "calibration": None}, torch_to_tflite, embed_tflite_spec),
+FORMATS: dict[str, Format] = {f.name: f for f in (
+    Format(RUNTIMES["torch"], {}, _build_pt, embed_pt_spec),
+    Format(RUNTIMES["onnxruntime"], dict(_GRAPH), torch_to_onnx, embed_onnx_file),
+    Format(RUNTIMES["openvino"], {**_GRAPH, "fp16_weights": False}, _build_openvino, embed_openvino_file),
+    Format(RUNTIMES["litert"], {"precision": "fp32", "calibration": None}, torch_to_tflite, embed_tflite_spec),
     # the plan file (.engine/.trt/.plan) stays native (trtexec/C++ load it): its spec lives only in the sidecar
-    "tensorrt": Format("tensorrt", "tensorrt", {**_GRAPH, **_TRT}, _build_tensorrt, embed_tensorrt_spec, has_metadata_slot=False),
-    "executorch": Format("executorch", "executorch", {"precision": "fp32", "calibration": None, "keep_float": ()},
-                         torch_to_executorch, embed_executorch_spec),
-}
+    Format(RUNTIMES["tensorrt"], {**_GRAPH, **_TRT}, _build_tensorrt, embed_tensorrt_spec, has_metadata_slot=False),
+    Format(RUNTIMES["executorch"], {"precision": "fp32", "calibration": None, "keep_float": ()}, torch_to_executorch,
+           embed_executorch_spec),
+)}
 
 
 @dataclass(frozen=True)
@@ -111,17 +114,17 @@ def format_for(path: str | Path, format: str | None) -> Format:
             raise ExportError(f"{format} artifacts end in {' / '.join(fmt.suffixes)}; got {Path(path).name!r}: name the file "
                               f"{Path(path).stem}{fmt.suffix}, or leave format= out")
         return fmt
-    for fmt in FORMATS.values():
-        if Path(path).suffix.lower() in fmt.suffixes:
-            return fmt
-    known = ", ".join(s for f in FORMATS.values() for s in f.suffixes)
-    raise ExportError(f"cannot tell the format of {Path(path).name!r}; use a suffix of {known}")
+    found = for_suffix(path)
+    if found is None:
+        known = ", ".join(s for f in FORMATS.values() for s in f.suffixes)
+        raise ExportError(f"cannot tell the format of {Path(path).name!r}; use a suffix of {known}")
+    return FORMATS[found.format]
 
 
 def _staged_predictor(staged: Path, art_spec: ModelSpec):
     from ..runtime.predictor import Predictor
 
-    return Predictor(staged, spec=art_spec, device="cuda" if art_spec.artifact.get("format") == "tensorrt" else "cpu")
+    return Predictor(staged, spec=art_spec)  # on its runtime's default device: a TensorRT engine runs on the GPU only
 
 
 def export(

@@ -101,8 +101,7 @@ def verify_artifact(path: Path, artifact_spec: ModelSpec, model, model_spec: Mod
 
     pixels = reference_pixels(images, model_spec)
     ref = torch_logits(model, model_spec, pixels)
-    device = "cuda" if artifact_spec.artifact.get("format") == "tensorrt" else "cpu"  # engines run on the GPU only
-    pred = Predictor(path, spec=artifact_spec, device=device)
+    pred = Predictor(path, spec=artifact_spec)  # on its runtime's default device: a TensorRT engine runs on the GPU only
     got = pred.infer(np.concatenate([_pre.to_input(px, artifact_spec) for px in pixels]))
     precision = artifact_spec.artifact.get("precision", "fp32")
     report = compare(ref, got, precision)

@@ -7,12 +7,12 @@ import threading
 
 import numpy as np
 
-from ..errors import SpecError
+from ..errors import InputError, SpecError
+from ..runtime.backends import Session
 from ..runtime.denormals import flush_denormals
 from ..runtime.spec import ModelSpec
 from .pt import load_pt, read_pt, require_torch
 
-NAME, SUFFIXES, EXTRA = "torch", (".pt",), "torch"
 _DEVICES = ("cpu", "cuda")
 
 
@@ -25,15 +25,15 @@ def weights_io(state: dict) -> tuple[int | None, int | None]:
     return (int(conv.shape[1]) if conv is not None else None), (int(linear.shape[0]) if linear is not None else None)
 
 
-class TorchSession:
+class TorchSession(Session):
     def __init__(self, path, device: str = "cpu", threads: int | None = None, spec: ModelSpec | None = None):
         torch = require_torch()
         from ..runtime.selfcheck import SELFCHECK_KEY
 
         if device not in _DEVICES:
-            raise ValueError(f"device={device!r} is not valid for torch; choose one of {', '.join(_DEVICES)}")
+            raise InputError(f"device={device!r} is not valid for torch; choose one of {', '.join(_DEVICES)}")
         if device == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device='cuda' asked for, but torch sees no CUDA GPU; use device='cpu'")
+            raise InputError("device='cuda' asked for, but torch sees no CUDA GPU; use device='cpu'")
         self._torch = torch
         # The model is built from the file's own spec, never from spec=: what the weights are is the file's to say,
         # and the Predictor checks a given spec against it (shape, classes) like on every other backend.
@@ -49,7 +49,7 @@ class TorchSession:
         blob = payload.get(SELFCHECK_KEY)
         self.selfcheck_blob = blob.numpy().tobytes() if blob is not None else None
         self._model = model.to(device).eval()
-        self._device = device
+        self.device = device
         i = own.input
         self.input_shape = ("N", channels or i.channels, i.height, i.width)
         self.num_classes = classes or own.num_classes
@@ -75,12 +75,12 @@ class TorchSession:
     def run(self, batch: np.ndarray) -> np.ndarray:
         torch = self._torch
         with self._lock, self._thread_count(), torch.inference_mode(), flush_denormals():
-            out = self._model(torch.from_numpy(np.ascontiguousarray(batch)).to(self._device))
+            out = self._model(torch.from_numpy(np.ascontiguousarray(batch)).to(self.device))
         return out.float().cpu().numpy()
 
     def close(self) -> None:
         self._model = None
 
 
-def open(path, device: str = "cpu", threads: int | None = None, spec: ModelSpec | None = None) -> TorchSession:  # noqa: A001
+def open(path, *, device: str, threads: int | None, spec: ModelSpec | None, cache_dir: str | None) -> TorchSession:  # noqa: A001
     return TorchSession(path, device, threads, spec)

@@ -15,8 +15,9 @@ import numpy as np
 from ..errors import InferenceError, InputError, ModelFileError, SpecError
 from . import preprocess as _pre
 from .artifacts import file_sha256, read_sidecar, sidecar_path
-from .backends import backend_for, takes_cache_dir
+from .backends import Session, backend_for
 from .images import load_image
+from .runtimes import runtime_for
 from .scores import labels_above, ood_score, sigmoid, softmax, topk_indices
 from .spec import ModelSpec, OpenSet
 
@@ -129,7 +130,7 @@ def resolve_thresholds(thresholds: Any, spec: ModelSpec) -> np.ndarray | None:
     return t
 
 
-def _check_spec(spec: ModelSpec, session: Any, path: Path) -> None:
+def _check_spec(spec: ModelSpec, session: Session, path: Path) -> None:
     want = spec.input.shape[1:]
     have = tuple(session.input_shape[1:])
     if len(have) != len(want) or any(isinstance(h, int) and h != w for h, w in zip(have, want)):
@@ -142,7 +143,7 @@ def _check_spec(spec: ModelSpec, session: Any, path: Path) -> None:
             f"{path.name}: the model outputs {session.num_classes} classes but the spec has {spec.num_classes} labels; "
             "the spec belongs to another model: pass the spec that belongs to this file (its sidecar), or re-export"
         )
-    dtypes = getattr(session, "input_dtypes", None)  # what run() takes, as the runtime reports it
+    dtypes = session.input_dtypes  # what run() takes, as the runtime reports it; () when it does not say
     if dtypes and spec.input.dtype not in dtypes:
         raise SpecError(
             f"{path.name}: the spec says input dtype {spec.input.dtype} but the model takes {' or '.join(dtypes)}; "
@@ -171,7 +172,9 @@ def _warn_int8_saturation(spec: ModelSpec, backend: str, path: Path) -> None:
 class Predictor:
     """Load an artifact (.pt, .onnx, .xml, .tflite, .engine, .pte) and classify images with the preprocessing stored in its spec.
 
-    backend: None picks by suffix; a name from edgecls.runtime.backends.BACKENDS ('onnxruntime', 'executorch', ...) forces one.
+    backend: None picks by suffix; a runtime's name (edgecls.runtime.runtimes.RUNTIMES: 'onnxruntime', 'executorch', ...)
+        forces one.
+    device: where it runs; None: the runtime's default (cpu; cuda for TensorRT engines, which run nowhere else).
     color: default channel order of numpy frames ('BGR' for OpenCV capture); None requires it per call.
     threads: the runtime's threads (PyTorch's count is process-wide: it is set around each call and restored;
         ExecuTorch's pool is process-wide too: the last Predictor's `threads` applies to every .pte model).
@@ -219,19 +222,18 @@ class Predictor:
         if color not in (None, "RGB", "BGR"):
             raise InputError(f"color={color!r} is not valid; use 'RGB' or 'BGR'")
         if threads is not None and (not isinstance(threads, int) or threads <= 0):
-            raise ValueError(f"threads={threads!r} must be a positive integer or None")
-        self.backend = backend_for(self.path, backend)
-        # device None: the backend's own default (cpu; cuda for TensorRT engines, which run nowhere else)
-        opts = {"threads": threads, "spec": spec} | ({"device": device} if device is not None else {})
-        if cache_dir is not None:
-            if not takes_cache_dir(self.backend):
-                raise ValueError(f"cache_dir is for runtimes that compile on load (OpenVINO .xml); {self.backend.NAME} "
-                                 f"loads {self.path.name} without a compile step, so leave cache_dir out")
-            opts["cache_dir"] = os.path.expanduser(str(cache_dir))
-        self._session = self.backend.open(self.path, **opts)
+            raise InputError(f"threads={threads!r} must be a positive integer or None")
+        self.runtime = runtime_for(self.path, backend)
+        if cache_dir is not None and not self.runtime.compiled_cache:
+            raise InputError(f"cache_dir is for runtimes that compile on load (OpenVINO .xml); {self.runtime.name} "
+                             f"loads {self.path.name} without a compile step, so leave cache_dir out")
+        self.backend = backend_for(self.path, self.runtime.name)
+        self._session = self.backend.open(
+            self.path, device=self.runtime.device if device is None else device, threads=threads, spec=spec,
+            cache_dir=os.path.expanduser(str(cache_dir)) if cache_dir is not None else None)
         self.spec = _resolve_spec(self.path, spec, self._session.embedded_spec)
         _check_spec(self.spec, self._session, self.path)
-        _warn_int8_saturation(self.spec, self.backend.NAME, self.path)
+        _warn_int8_saturation(self.spec, self.runtime.name, self.path)
         if self.spec.multilabel and reject not in (None, False):
             raise InputError(f"{self.path.name} is a multi-label model: it answers 'none of its labels' itself (every "
                              "score under its threshold), so reject= does not apply; leave it out")
@@ -239,7 +241,7 @@ class Predictor:
         self.thresholds = resolve_thresholds(thresholds, self.spec)  # multi-label: per label; None otherwise
         self.monitor = None  # a DriftMonitor once start_monitor() is called; predict() and stream() feed it
         self.color, self.topk, self.threads = color, int(topk), threads
-        self.device = device or getattr(self._session, "device", None) or ("cuda" if self.backend.NAME == "tensorrt" else "cpu")
+        self.device = device or self._session.device
         self.workers = int(workers)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -262,10 +264,10 @@ class Predictor:
 
     @property
     def backend_name(self) -> str:
-        return self.backend.NAME
+        return self.runtime.name
 
     @property
-    def session(self):
+    def session(self) -> Session:
         """The backend's session (the runtime's own objects, for what edgecls does not wrap); gone after close()."""
         if self._session is None:
             raise InferenceError(f"this Predictor for {self.path.name} was closed; create a new Predictor to run it again")
@@ -445,7 +447,7 @@ class Predictor:
                 self._pool.shutdown(wait=True)
                 self._pool = None
         session, self._session = self._session, None
-        if session is not None and hasattr(session, "close"):
+        if session is not None:
             session.close()
 
     def __enter__(self) -> Predictor:

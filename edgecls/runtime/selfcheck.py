@@ -22,11 +22,15 @@ import io
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import preprocess as _pre
 from .spec import ModelSpec
+
+if TYPE_CHECKING:  # the backends import this module for SELFCHECK_KEY
+    from .backends import Session
 
 SELFCHECK_KEY = "edgecls.selfcheck"
 COMPANION_SUFFIX = ".check.npz"
@@ -134,9 +138,9 @@ def companion_path(artifact: str | Path) -> Path:
     return p.with_name(p.name + COMPANION_SUFFIX)
 
 
-def find(artifact: str | Path, session) -> tuple[bytes | None, str]:
+def find(artifact: str | Path, session: Session) -> tuple[bytes | None, str]:
     """(record, where it came from): the format's own slot (the session read it), else the companion file."""
-    blob = getattr(session, "selfcheck_blob", None)
+    blob = session.selfcheck_blob
     if blob:
         return blob, "embedded"
     side = companion_path(artifact)

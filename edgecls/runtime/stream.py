@@ -55,7 +55,7 @@ class Capture:
 
         for name, v in (("open_timeout_s", open_timeout_s), ("read_timeout_s", read_timeout_s)):
             if not v > 0:
-                raise ValueError(f"{name}={v} must be > 0 seconds")
+                raise InputError(f"{name}={v} must be > 0 seconds")
         self.cv2, self.source, self.reconnect, self.backoff_s = cv2, source, reconnect, backoff_s
         self.timeouts_ms = (int(open_timeout_s * 1000), int(read_timeout_s * 1000))
         self.stop = stop or threading.Event()
@@ -127,7 +127,7 @@ def stream(
     open_timeout_s / read_timeout_s: for URLs (rtsp, http...), how long to wait to connect and for the next data.
     """
     if smoothing is not None and not 0.0 < smoothing <= 1.0:
-        raise ValueError(f"smoothing={smoothing} must be in (0, 1]: the weight of the newest frame's scores")
+        raise InputError(f"smoothing={smoothing} must be in (0, 1]: the weight of the newest frame's scores")
     stop = threading.Event()
     if isinstance(source, (int, str)):
         cap: Capture | None = Capture(source, reconnect, backoff_s, open_timeout_s=open_timeout_s,
@@ -189,12 +189,11 @@ def stream(
                 p = predictor.scores(logits)
                 smoothed = p if smoothed is None else smoothing * p + (1 - smoothing) * smoothed
                 # open-set rejection judges the current frame's own score (a logit score has no smoothed version)
-                ood = predictor.ood_scores(logits) if getattr(predictor, "open_set", None) is not None else None
+                ood = predictor.ood_scores(logits) if predictor.open_set is not None else None
                 pred = predictor.to_predictions(smoothed, ood=ood)[0]
             else:
                 pred = predictor.postprocess(logits)[0]
-            if getattr(predictor, "monitor", None) is not None:
-                predictor.observe(x, logits, [pred])
+            predictor.observe(x, logits, [pred])  # a no-op without a drift monitor
             yield StreamResult(i, t, pred, (time.monotonic() - t) * 1e3, dropped[0], frame)
     finally:
         stop.set()

@@ -1,84 +1,58 @@
-"""One module per runtime, behind one small protocol; found by file suffix, an explicit name wins.
+"""One module per runtime, each behind the one interface declared here; which module opens a file is the runtime
+table's to say (edgecls.runtime.runtimes: by suffix, or by an explicit backend name).
 
-A backend module defines NAME, SUFFIXES, EXTRA and `open(path, device, threads, spec=None) -> Session` (plus
-`cache_dir=` where the runtime has a compiled-model cache: `takes_cache_dir()`);
-a Session has `run(batch) -> logits`, the spec embedded in the file's own metadata slot (or None), and the
-input shape / class count it really has, so the Predictor can check the spec against the model.
-Adding a runtime means adding one module and one line to BACKENDS.
+A backend module has `open()` as `Backend` declares it, and a `Session` subclass: everything the Predictor, the
+self-check and edgecls-bench read of a loaded model is declared once, in `Session`, with defaults where a runtime may
+have nothing to say. Adding a runtime means one module here and one row in the table.
 """
 
 from __future__ import annotations
 
+import abc
 import importlib
 from pathlib import Path
-from types import ModuleType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from ...errors import ModelFileError
+from ..runtimes import runtime_for
 
-# A TensorRT plan file goes by three names in the wild: .engine (trtexec's examples, Ultralytics, DeepStream), .trt
-# and .plan (Triton's model repository). All three are the same native file; the first is what export writes.
-TENSORRT_SUFFIXES = (".engine", ".trt", ".plan")
-
-# name -> (module, suffixes); modules import their runtime lazily so a missing one only matters when used.
-# This is the one suffix table: the Predictor, export (exporters.format_for) and edgecls-bench's folder scan read it.
-BACKENDS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "torch": ("edgecls.models.torch_backend", (".pt",)),
-    "onnxruntime": ("edgecls.runtime.backends.onnxruntime", (".onnx",)),
-    "openvino": ("edgecls.runtime.backends.openvino", (".xml",)),
-    "litert": ("edgecls.runtime.backends.litert", (".tflite",)),
-    "tensorrt": ("edgecls.runtime.backends.tensorrt", TENSORRT_SUFFIXES),
-    "executorch": ("edgecls.runtime.backends.executorch", (".pte",)),
-}
+if TYPE_CHECKING:
+    from ..spec import ModelSpec
 
 
-def artifact_suffixes() -> tuple[str, ...]:
-    """Every suffix a backend opens, in table order (edgecls-bench scans folders for these)."""
-    return tuple(s for _, suffixes in BACKENDS.values() for s in suffixes)
+class Session(abc.ABC):
+    """A model loaded on one runtime. A backend sets each attribute without a default; the others it sets where
+    its runtime says more than the default."""
 
-
-def artifact_files(path: Path) -> list[Path]:
-    """The files one artifact is made of (an OpenVINO .xml and its .bin), for sizes and copies."""
-    files = [Path(path)]
-    if files[0].suffix == ".xml" and files[0].with_suffix(".bin").is_file():
-        files.append(files[0].with_suffix(".bin"))
-    return files
-
-
-def backend_name_for(path: str | Path) -> str | None:
-    """The backend a file's suffix selects, or None; imports nothing."""
-    suffix = Path(path).suffix.lower()
-    return next((name for name, (_, suffixes) in BACKENDS.items() if suffix in suffixes), None)
-
-
-class Session(Protocol):
-    embedded_spec: object  # ModelSpec | None
     input_shape: tuple  # the artifact's input shape; a non-int entry is a dynamic dimension
-    num_classes: int | None
-    max_batch: int | None  # None: any batch in one call
+    num_classes: int | None = None  # the output's last dimension; None: dynamic, the spec's count is taken
+    max_batch: int | None = None  # the one batch size it runs (larger batches go as several calls); None: any
+    input_dtypes: tuple[str, ...] = ()  # numpy dtype names run() takes; (): the runtime does not say, nothing to check
+    device: str = "cpu"  # where it runs, as the runtime names it (TensorRT: "cuda:0")
+    embedded_spec: ModelSpec | None = None  # the spec in the file's own metadata slot; None: the sidecar has it
+    selfcheck_blob: bytes | None = None  # the self-check record in the file's own slot; None: the companion file has it
 
-    def run(self, batch: np.ndarray) -> np.ndarray: ...
+    @abc.abstractmethod
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """A preprocessed batch (max_batch rows when that is set) -> logits (N, classes); callable from many threads."""
+
+    def close(self) -> None:  # noqa: B027 - a runtime whose objects need no release keeps this one
+        """Release the runtime's memory, thread pools and file handles; run() is not called afterwards."""
 
 
-def takes_cache_dir(module: ModuleType) -> bool:
-    import inspect
+class Backend(Protocol):
+    """A backend module (runtimes.Runtime.module). The Predictor passes every argument: device from the table when
+    the caller gave none; spec is the caller's (what a file without its own needs to load); cache_dir only where the
+    table says the runtime has a compiled cache (compiled_cache), None for every other."""
 
-    return "cache_dir" in inspect.signature(module.open).parameters
+    def open(self, path: Path, *, device: str, threads: int | None, spec: ModelSpec | None,
+             cache_dir: str | None) -> Session: ...
 
 
-def backend_for(path: str | Path, backend: str | None = None) -> ModuleType:
-    if backend is not None:
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-        return importlib.import_module(BACKENDS[backend][0])
-    name = backend_name_for(path)
-    if name is not None:
-        return importlib.import_module(BACKENDS[name][0])
-    suffix = Path(path).suffix.lower()
-    known = ", ".join(f"{s} ({n})" for n, (_, ss) in BACKENDS.items() for s in ss)
-    raise ModelFileError(
-        f"cannot tell the runtime for {Path(path).name!r} from its suffix {suffix or '(none)'}; known: {known}. "
-        "Rename the file or pass backend=..."
-    )
+def backend_for(path: str | Path, backend: str | None = None) -> Backend:
+    """The module that opens `path`: the runtime called `backend`, else the one its suffix selects; imported now."""
+    return importlib.import_module(runtime_for(path, backend).module)
+
+
+__all__ = ["Backend", "Session", "backend_for"]

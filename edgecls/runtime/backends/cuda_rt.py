@@ -11,7 +11,7 @@ import ctypes
 
 import numpy as np
 
-from ...errors import BackendUnavailableError
+from ...errors import BackendUnavailableError, InputError
 
 
 def runtime():
@@ -56,7 +56,7 @@ def device_facts(index: int = 0) -> dict:
     if n == 0:
         raise BackendUnavailableError(f"TensorRT needs an NVIDIA GPU and CUDA sees none here ({why})")
     if not 0 <= index < n:
-        raise ValueError(f"device cuda:{index} does not exist; this machine has {n} CUDA device(s)")
+        raise InputError(f"device cuda:{index} does not exist; this machine has {n} CUDA device(s)")
     prop = check(runtime().cudaGetDeviceProperties(index), "cudaGetDeviceProperties")
     name = prop.name.split(b"\0", 1)[0].decode() if isinstance(prop.name, bytes) else str(prop.name)
     return {"gpu": name, "compute_capability": f"{prop.major}.{prop.minor}"}

@@ -35,10 +35,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import BackendUnavailableError, ModelFileError
+from ...errors import BackendUnavailableError, InputError, ModelFileError
+from ..runtimes import RUNTIMES
 from ..spec import ModelSpec
+from . import Session
 
-NAME, SUFFIXES, EXTRA = "executorch", (".pte",), "executorch"
+EXTRA = RUNTIMES["executorch"].extra
 LOG_ENV = "EDGECLS_EXECUTORCH_LOG"
 SPEC_METHOD, LABELS_METHOD = "edgecls_spec", "labels"  # constant methods carrying the spec (exporters/executorch.py)
 
@@ -46,6 +48,8 @@ _LOCK = threading.RLock()
 _SESSIONS: weakref.WeakSet = weakref.WeakSet()
 _EXT = None  # the runtime extension module, imported on first use
 _NATIVE_LINE = re.compile(r"^\[[\w./+-]+:\d+\] ")  # ET_LOG's "[file.cpp:123] message"
+# c10::ScalarType codes (what TensorInfo.dtype() returns) that have a numpy name
+_SCALAR_TYPES = {0: "uint8", 1: "int8", 2: "int16", 3: "int32", 4: "int64", 5: "float16", 6: "float32", 7: "float64"}
 
 
 @contextlib.contextmanager
@@ -134,7 +138,7 @@ def thread_count() -> int:
 def set_thread_count(threads: int) -> None:
     """Resize ExecuTorch's process-wide pool; every live ExecuTorch session is reloaded onto the new one."""
     if not isinstance(threads, int) or threads <= 0:
-        raise ValueError(f"threads={threads!r} must be a positive integer")
+        raise InputError(f"threads={threads!r} must be a positive integer")
     ext = runtime()
     with _LOCK:
         with native_logs():
@@ -171,10 +175,10 @@ def _check_header(p: Path) -> None:
                              "`edgecls export -f executorch`")
 
 
-class ExecuTorchSession:
+class ExecuTorchSession(Session):
     def __init__(self, path, device: str = "cpu", threads: int | None = None):
         if device != "cpu":
-            raise ValueError(f"device={device!r} is not supported by the ExecuTorch backend here (XNNPACK); use device='cpu'")
+            raise InputError(f"device={device!r} is not supported by the ExecuTorch backend here (XNNPACK); use device='cpu'")
         self.path = Path(path)
         _check_header(self.path)
         self._program = self._method = None
@@ -186,10 +190,17 @@ class ExecuTorchSession:
             _SESSIONS.add(self)
         meta = self._method.method_meta()
         self.input_shape = tuple(int(d) for d in meta.input_tensor_meta(0).sizes())
+        dtype = _SCALAR_TYPES.get(int(meta.input_tensor_meta(0).dtype()))
+        self.input_dtypes = (dtype,) if dtype else ()  # bfloat16 and the like: no numpy name, so nothing to check
         out = tuple(int(d) for d in meta.output_tensor_meta(0).sizes())
         self.num_classes = out[-1] if out else None
         self.max_batch = self.input_shape[0] if self.input_shape else None
         self._torch = sys.modules["torch"]  # loaded with the runtime extension (runtime())
+
+    def close(self) -> None:
+        with _LOCK:  # a pool resize reloads every live session; a closed one is not live any more
+            _SESSIONS.discard(self)
+            self._unload()
 
     def _load(self) -> None:
         ext = runtime()
@@ -229,5 +240,5 @@ class ExecuTorchSession:
         return y.numpy()
 
 
-def open(path, device: str = "cpu", threads: int | None = None, spec: ModelSpec | None = None) -> ExecuTorchSession:  # noqa: A001
+def open(path, *, device: str, threads: int | None, spec: ModelSpec | None, cache_dir: str | None) -> ExecuTorchSession:  # noqa: A001
     return ExecuTorchSession(path, device, threads)

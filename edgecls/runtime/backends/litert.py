@@ -11,12 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import BackendUnavailableError, ModelFileError, require
+from ...errors import BackendUnavailableError, InputError, ModelFileError, require
 from ..artifacts import missing_model_file
+from ..runtimes import RUNTIMES
 from ..selfcheck import SELFCHECK_KEY
 from ..spec import SPEC_KEY, ModelSpec
+from . import Session
 
-NAME, SUFFIXES, EXTRA = "litert", (".tflite",), "tflite"
+EXTRA = RUNTIMES["litert"].extra
 
 
 def _interpreter_class():
@@ -30,13 +32,13 @@ def _interpreter_class():
     return Interpreter
 
 
-class LiteRTSession:
+class LiteRTSession(Session):
     def __init__(self, path, device: str = "cpu", threads: int | None = None):
         p = Path(path)
         if not p.is_file():
             raise missing_model_file(p)
         if device != "cpu":
-            raise ValueError(f"device={device!r} is not supported by the LiteRT backend here; use device='cpu'")
+            raise InputError(f"device={device!r} is not supported by the LiteRT backend here; use device='cpu'")
         data = p.read_bytes()
         if len(data) < 8 or data[4:8] != b"TFL3":
             raise ModelFileError(f"{p} is not a LiteRT/TFLite flatbuffer (no TFL3 identifier); the file is corrupt or of "
@@ -82,13 +84,13 @@ class LiteRTSession:
         return y
 
 
-def open(path, device: str = "cpu", threads: int | None = None, spec: ModelSpec | None = None) -> LiteRTSession:  # noqa: A001
+def open(path, *, device: str, threads: int | None, spec: ModelSpec | None, cache_dir: str | None) -> LiteRTSession:  # noqa: A001
     return LiteRTSession(path, device, threads)
 
 
 def read_tflite_metadata(data: bytes) -> dict[str, bytes]:
     """name -> bytes of the flatbuffer's metadata entries (no interpreter needed; export embeds the spec there)."""
-    schema = require("ai_edge_litert.schema_py_generated", "tflite")
+    schema = require("ai_edge_litert.schema_py_generated", EXTRA)
     model = schema.Model.GetRootAs(data, 0)
     out = {}
     for i in range(model.MetadataLength()):

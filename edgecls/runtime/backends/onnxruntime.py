@@ -6,12 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import BackendUnavailableError, ModelFileError, require
+from ...errors import BackendUnavailableError, InputError, ModelFileError, require
 from ..artifacts import missing_model_file
+from ..runtimes import RUNTIMES
 from ..selfcheck import SELFCHECK_KEY, from_text
 from ..spec import SPEC_KEY, ModelSpec
+from . import Session
 
-NAME, SUFFIXES, EXTRA = "onnxruntime", (".onnx",), "onnx"
+EXTRA = RUNTIMES["onnxruntime"].extra
 
 _ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8", "tensor(int8)": "int8"}
 _PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
@@ -22,7 +24,7 @@ def _session(ort, path, device: str, threads: int | None, spinning: bool = False
     if not p.is_file():
         raise missing_model_file(p)
     if device not in _PROVIDERS:
-        raise ValueError(f"device={device!r} is not valid for onnxruntime; choose one of {', '.join(_PROVIDERS)}")
+        raise InputError(f"device={device!r} is not valid for onnxruntime; choose one of {', '.join(_PROVIDERS)}")
     provider = _PROVIDERS[device]
     available = ort.get_available_providers()
     if provider not in available:
@@ -49,7 +51,7 @@ def _session(ort, path, device: str, threads: int | None, spinning: bool = False
         ) from exc
 
 
-class OrtSession:
+class OrtSession(Session):
     def __init__(self, path, device: str = "cpu", threads: int | None = None, spinning: bool = False):
         ort = require("onnxruntime", EXTRA)
         self._sess = _session(ort, path, device, threads, spinning)
@@ -66,6 +68,7 @@ class OrtSession:
         self.max_batch = first if isinstance(first, int) else None
         self.providers = self._sess.get_providers()
         self.input_dtypes = (_ORT_TYPES.get(inp.type, inp.type),)
+        self.device = device
 
     def close(self) -> None:
         self._sess = None  # the InferenceSession owns the weights and the thread pools: dropping it frees them
@@ -75,5 +78,5 @@ class OrtSession:
         return self._sess.run([self._out_name], {self._in_name: batch})[0]
 
 
-def open(path, device: str = "cpu", threads: int | None = None, spec: ModelSpec | None = None) -> OrtSession:  # noqa: A001
+def open(path, *, device: str, threads: int | None, spec: ModelSpec | None, cache_dir: str | None) -> OrtSession:  # noqa: A001
     return OrtSession(path, device, threads)

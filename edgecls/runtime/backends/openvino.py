@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import ModelFileError, require
+from ...errors import InputError, ModelFileError, require
 from ..artifacts import file_sha256, missing_model_file
+from ..runtimes import RUNTIMES
 from ..selfcheck import SELFCHECK_KEY, from_text
 from ..spec import SPEC_KEY, ModelSpec
+from . import Session
 
-NAME, SUFFIXES, EXTRA = "openvino", (".xml",), "openvino"
+EXTRA = RUNTIMES["openvino"].extra
 WEIGHTS_KEY = "edgecls.weights_sha256"  # rt_info key: sha256 of the .bin the .xml was written with
 _OV_TYPES = {"f32": "float32", "f16": "float16", "u8": "uint8", "i8": "int8"}
 _DEVICES = {"cpu": "CPU", "gpu": "GPU", "npu": "NPU", "auto": "AUTO"}
@@ -49,7 +51,7 @@ def check_weights(model, path) -> None:
         )
 
 
-class OvSession:
+class OvSession(Session):
     def __init__(self, path, device: str = "cpu", threads: int | None = None, cache_dir: str | None = None, inference_precision: str = "f32"):
         core, model = _read(path)
         check_weights(model, path)
@@ -57,7 +59,7 @@ class OvSession:
         has = model.has_rt_info([SELFCHECK_KEY])
         self.selfcheck_blob = from_text(model.get_rt_info([SELFCHECK_KEY]).astype(str)) if has else None
         if device not in _DEVICES:
-            raise ValueError(f"device={device!r} is not valid for OpenVINO; choose one of {', '.join(_DEVICES)}")
+            raise InputError(f"device={device!r} is not valid for OpenVINO; choose one of {', '.join(_DEVICES)}")
         # f32: on CPUs with bf16/AMX OpenVINO otherwise computes in bf16 and silently moves logits ~3%;
         # what was verified at export is what runs
         config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": inference_precision}
@@ -76,6 +78,7 @@ class OvSession:
         self.max_batch = self.input_shape[0] if isinstance(self.input_shape[0], int) else None
         et = model.inputs[0].get_element_type().get_type_name()
         self.input_dtypes = (_OV_TYPES.get(et, et),)
+        self.device = device
         self.loaded_from_cache = bool(self._compiled.get_property("LOADED_FROM_CACHE")) if cache_dir else False
         self._local = threading.local()  # an InferRequest is not thread-safe: one per calling thread
 
@@ -114,6 +117,5 @@ class OvSession:
         return req.get_output_tensor(0).data.copy()
 
 
-def open(path, device: str = "cpu", threads: int | None = None, spec: ModelSpec | None = None,  # noqa: A001
-         cache_dir: str | None = None) -> OvSession:
+def open(path, *, device: str, threads: int | None, spec: ModelSpec | None, cache_dir: str | None) -> OvSession:  # noqa: A001
     return OvSession(path, device, threads, cache_dir=cache_dir)

@@ -19,10 +19,11 @@ import numpy as np
 
 from ...errors import InputError, ModelFileError, require
 from ..artifacts import missing_model_file
+from ..runtimes import RUNTIMES
 from ..spec import ModelSpec
-from . import TENSORRT_SUFFIXES
+from . import Session
 
-NAME, SUFFIXES, EXTRA = "tensorrt", TENSORRT_SUFFIXES, "tensorrt"
+EXTRA = RUNTIMES["tensorrt"].extra
 
 
 def cuda_index(device: str) -> int:
@@ -30,7 +31,7 @@ def cuda_index(device: str) -> int:
         return 0
     if device.startswith("cuda:") and device[5:].isdigit():
         return int(device[5:])
-    raise ValueError(f"device={device!r} is not valid for TensorRT, which runs on the GPU; use device='cuda' or 'cuda:N'")
+    raise InputError(f"device={device!r} is not valid for TensorRT, which runs on the GPU; use device='cuda' or 'cuda:N'")
 
 
 def check_built_here(trt_version: str, facts: dict, recorded: dict, path: Path) -> None:
@@ -94,7 +95,7 @@ class _Slot:
         self.graph = None
 
 
-class TensorRTSession:
+class TensorRTSession(Session):
     def __init__(self, path, device: str = "cuda", threads: int | None = None, spec: ModelSpec | None = None,
                  cuda_graph: bool = True):
         trt = require("tensorrt", EXTRA)
@@ -123,7 +124,7 @@ class TensorRTSession:
         self.device = f"cuda:{self._index}"
         self.input_shape = self._io.shape
         self.num_classes = self._io.num_classes
-        self.embedded_spec = None  # the plan file has no metadata slot; the Predictor reads the sidecar
+        # embedded_spec and selfcheck_blob stay None: a plan file has no metadata slot (the sidecar and companion have them)
         # a dynamic engine takes any batch up to its profile's max: run() splits, so the Predictor need not
         self._limit = self._io.batch_range[1]
         self.max_batch = None if self._io.dynamic else self._io.shape[0]
@@ -186,6 +187,15 @@ class TensorRTSession:
         with self._lock:
             return np.concatenate([self._run_chunk(x[i : i + self._limit]) for i in range(0, len(x), self._limit)])
 
+    def close(self) -> None:
+        with self._lock:  # a run in flight finishes first: these are its buffers
+            self._slots = {}  # each slot's graph and buffers free themselves as the last reference goes
+            # TensorRT wants a context released before its engine, and the engine before its runtime
+            self._context = None
+            self._engine = None
+            self._runtime = None
+            self._stream = None
 
-def open(path, device: str = "cuda", threads: int | None = None, spec: ModelSpec | None = None) -> TensorRTSession:  # noqa: A001
+
+def open(path, *, device: str, threads: int | None, spec: ModelSpec | None, cache_dir: str | None) -> TensorRTSession:  # noqa: A001
     return TensorRTSession(path, device, threads, spec)
