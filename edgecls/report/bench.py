@@ -10,6 +10,7 @@ import io
 import json
 from pathlib import Path
 
+from ..errors import InputError
 from ..runtime.artifacts import atomic_write_bytes
 from . import document
 from .document import Section
@@ -39,18 +40,19 @@ def validate(result: dict) -> None:
 
 
 def load_result(path: str | Path) -> dict:
+    """A bench.json written by edgecls-bench (InputError when it is unreadable or not one)."""
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read bench result {path}: {exc}") from exc
+        raise InputError(f"cannot read bench result {path}: {exc}") from exc
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise ValueError(f"{path} is not an edgecls-bench result (schema {SCHEMA})")
+        raise InputError(f"{path} is not an edgecls-bench result (schema {SCHEMA})")
     try:
         validate(data)
     except ModuleNotFoundError:  # a device install without jsonschema: the schema tag above is all we can check
         pass
     except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
+        raise InputError(f"{path}: {exc}") from None
     return data
 
 
