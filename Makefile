@@ -1,11 +1,11 @@
 # Two commands for a fresh machine:
 #   make demo   install everything, export pretrained EfficientNet-Lite0, classify real photos on every CPU backend
-#   make test   install everything and run the test suite (what CI runs)
+#   make test   install everything and run the test suite (what CI runs); make test-fast: the quick subset
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install data clean bench
+.PHONY: demo test test-fast install data clean bench
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,10 @@ demo: install
 
 test: install
 	EDGECLS_REQUIRE_DATA=1 $(BIN)/python -m pytest -q tests
+
+# the edit-test loop: every test not marked slow (<= 5 min here); `make test` runs everything, as CI does
+test-fast: install
+	EDGECLS_REQUIRE_DATA=1 $(BIN)/python -m pytest -q -m "not slow" tests
 
 bench: install
 	$(BIN)/python benchmarks/preprocess_bench.py

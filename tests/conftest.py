@@ -130,3 +130,16 @@ def executorch_artifacts(lite0, photos, tmp_path_factory):
             "pte": edgecls.export(model, spec, d / "lite0.pte").path,
             "pte_int8": int8_executorch(model, spec, photos, d / "lite0_int8.pte").path,
         }
+
+
+# Fixtures that cost more than ~30 s each here (a deploy run, a training run, ExecuTorch lowering, INT8 builds): a test
+# that needs one is slow, whatever its own body costs, so `make test-fast` (-m "not slow") never builds them.
+SLOW_FIXTURES = {"deployed", "ml_deployed", "trained", "exported", "executorch_artifacts", "quantized_artifacts"}
+
+
+def pytest_collection_modifyitems(config, items):
+    import pytest
+
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -63,6 +63,7 @@ def check_agrees(pred: edgecls.Predictor, precision: str, reference, photos) -> 
     assert dp <= PROB_TOL[precision], f"{pred.backend_name} {precision}: max |softmax diff| {dp:.3f} > {PROB_TOL[precision]}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key,precision", CPU_CASES, ids=[k for k, _ in CPU_CASES])
 def test_cpu_backend_agrees_with_pytorch(key, precision, request, reference, photos):
     path = request.getfixturevalue(FIXTURE.get(key, "artifacts"))[key]  # builds only the exports this case needs

@@ -27,6 +27,7 @@ def lite0_cifar(cifar10_small):
     return model, spec, val
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stages", [5, 7])  # the recipe's split, and the last one (only conv_head + classifier train)
 def test_cached_activations_give_the_full_models_logits(lite0_cifar, stages):
     model, spec, val = lite0_cifar
@@ -57,6 +58,7 @@ def test_split_rejects_stage_counts_the_model_does_not_have(lite0_cifar):
         split_model(model, spec, 8)
 
 
+@pytest.mark.slow
 def test_training_on_cached_activations(cifar10_small, tmp_path):
     train_dir, val_dir = cifar10_small
     cfg = TrainConfig(data=str(train_dir), val_dir=str(val_dir), arch="efficientnet_lite0", pretrained=True,
@@ -86,6 +88,7 @@ def test_training_on_cached_activations(cifar10_small, tmp_path):
     assert top1 == pytest.approx(r.metrics["summary"]["val_top1"])
 
 
+@pytest.mark.slow
 def test_frozen_stages_without_cache_keep_batchnorm_statistics(cifar10_small, tmp_path):
     train_dir, val_dir = cifar10_small
     cfg = TrainConfig(data=str(train_dir), val_dir=str(val_dir), arch="efficientnet_lite0", pretrained=True,

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
 
@@ -28,6 +29,7 @@ def test_info(artifacts):
     assert spec["arch"] == "efficientnet_lite0"
 
 
+@pytest.mark.slow
 def test_export_from_pt(artifacts, tmp_path):
     r = run("export", artifacts["pt"], "-f", "onnx", "-o", tmp_path, "--name", "again", "--dynamic-batch")
     assert r.returncode == 0, r.stderr
@@ -62,6 +64,7 @@ def test_compress_config_errors_exit_2(tmp_path):
     assert r.returncode == 2 and "each step is one of prune, finetune, quantize" in r.stderr
 
 
+@pytest.mark.slow
 def test_labels_and_paths_with_markup_are_printed_as_text(photos, tmp_path):
     """Labels come from the model file: rich must print them, not interpret them. `tench[/]` crashed `edgecls info`
     with a MarkupError; `[link=...]` made the terminal show a hyperlink; `[onnx/fp32]` vanished from `wrote` lines."""

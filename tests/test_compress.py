@@ -62,6 +62,7 @@ def test_pruned_model_is_smaller_and_reloads_from_a_weights_only_pt(tmp_path):
     assert r.report.top1_agreement == 1.0
 
 
+@pytest.mark.slow
 def test_ptq_int8_onnx_and_openvino_agree_with_fp32_on_photos(artifacts, predictors, photos, tmp_path):
     from edgecls.data.samples import photo_crops
 
@@ -212,6 +213,7 @@ def test_quantize_options_are_checked_before_any_export(cifar10_small, tmp_path)
 MAX_DROP = 3.0  # top-1 points on 200 val images: a budget INT8 can miss (100 was met by construction)
 
 
+@pytest.mark.slow
 @needs_fmnist
 def test_pipeline_prune_distill_quantize_within_budget(tiny_teacher, tmp_path):
     cfg = _pipeline(tmp_path, tiny_teacher, [
@@ -245,6 +247,7 @@ def test_pipeline_prune_distill_quantize_within_budget(tiny_teacher, tmp_path):
     assert [s.step for s in pruned.spec.lineage][-2:] == ["prune", "distill"]
 
 
+@pytest.mark.slow
 @needs_fmnist
 def test_max_drop_triggers_the_fallback_and_fails_with_a_report(tiny_teacher, tmp_path):
     # a budget INT8 cannot meet (it would have to beat the float model by 50 points): every fallback is tried
@@ -261,6 +264,7 @@ def test_max_drop_triggers_the_fallback_and_fails_with_a_report(tiny_teacher, tm
     assert "max_drop=-50" in saved["error"] and len(saved["rows"]) == len(err.value.rows)
 
 
+@pytest.mark.slow
 @needs_fmnist
 def test_qat_exports_qdq_that_onnxruntime_and_openvino_run(tiny_teacher, tmp_path):
     # with QAT's corruption augmentation on (contrast, a quarter of the reads): it is recorded in the lineage
@@ -339,6 +343,7 @@ def test_max_drop_in_yaml_applies_to_every_quantize_step_without_its_own(tmp_pat
         CompressConfig.from_dict({"model": "m.pt", "max_drop": "half a point", "steps": []})
 
 
+@pytest.mark.slow
 @needs_fmnist
 def test_tflite_int8_is_one_more_backend_under_the_same_budget(tiny_teacher, tmp_path):
     """One `backends:` list for every INT8 target: TFLite (LiteRT PT2E) is judged like ONNX Runtime, by the paired

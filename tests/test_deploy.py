@@ -67,6 +67,7 @@ def deployed(ants_bees, unknown_images, tmp_path_factory):
     return r, out
 
 
+@pytest.mark.slow
 def test_deploy_writes_a_report_with_every_section(deployed):
     r, out = deployed
     rep = json.loads((out / "report.json").read_text())
@@ -150,6 +151,7 @@ def test_deploy_picks_per_target_and_overall_with_a_reason(deployed):
     assert o["path"] == fastest["path"]
 
 
+@pytest.mark.slow
 def test_rerun_reuses_every_stage_and_a_new_budget_redoes_only_int8(deployed, ants_bees, unknown_images):
     r, out = deployed
     before = {n: s.key for n, s in r.stages.items()}
@@ -247,6 +249,7 @@ def test_user_errors_are_typed_and_say_what_to_do(tmp_path, cifar10_small):
     assert r.returncode == 2 and r.stderr.strip().startswith("edgecls: error: ") and len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_resume_after_kill_9_redoes_only_what_was_not_finished(cifar10_small, tmp_path):
     """kill -9 in the middle of training; the rerun reuses the data and recipe stages, continues training from the
     last finished epoch, and no final folder ever holds a half-written stage."""

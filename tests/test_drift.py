@@ -42,6 +42,7 @@ def _run(onnx, frames, tmp_path, window=len, **kw):
     return mon, events, log
 
 
+@pytest.mark.slow
 def test_in_distribution_stream_raises_nothing(monitored, tmp_path):
     """The reference's own photos in another order and batching: fit-time and run-time statistics are one code path."""
     onnx, files, frames = monitored
@@ -107,6 +108,7 @@ def test_input_stats_measure_what_they_name(lite0, photos):
     assert input_stats(fast(red, "RGB", spec), spec)["red_balance"][0] > base["red_balance"][0] + 0.2
 
 
+@pytest.mark.slow
 def test_psi_and_bad_inputs(monitored, lite0, tmp_path, capsys):
     assert psi(np.array([10, 10]), np.array([0.5, 0.5])) == pytest.approx(0.0)
     assert psi(np.array([90, 10]), np.array([0.5, 0.5])) == pytest.approx(0.4 * np.log(0.9 / 0.5) + 0.4 * np.log(0.5 / 0.1), rel=0.05)
@@ -153,6 +155,7 @@ def fresh(monitored, hymenoptera):
     return pred, x, pred.infer(x)
 
 
+@pytest.mark.slow
 def test_fresh_in_distribution_photos_raise_nothing_where_a_fixed_psi_threshold_cried_wolf(fresh):
     """153 reference photos spread over 20 class bins (ImageNet answers for ants and bees: 'bee', 'ant' and many rare
     ones): PSI of the class histogram is about 19 * (1/244 + 1/153) = 0.2 with nothing changed, so the old fixed 0.25

@@ -182,6 +182,7 @@ def test_native_logs_are_captured_and_other_stderr_passes(tmp_path):
     assert "cpuinfo_utils.cpp:87" in shown.stderr and shown.stdout.split() == ["0"]
 
 
+@pytest.mark.slow
 def test_a_real_load_keeps_native_logs_out_of_stderr(executorch_artifacts):
     code = f"""
         import sys
@@ -202,6 +203,7 @@ def test_a_real_load_keeps_native_logs_out_of_stderr(executorch_artifacts):
     assert loud.returncode == 0 and "Resetting threadpool" in loud.stderr
 
 
+@pytest.mark.slow
 def test_keep_float_leaves_the_named_modules_float(tmp_path):
     """keep_float (the accuracy-budget fallback) on a small random MobileNetV3: its classifier and SE blocks stay
     float; the hard-swish activations are float anyway (XNNPACK's quantizer has no INT8 pattern for them)."""
@@ -228,6 +230,7 @@ def test_export_option_errors(lite0, tmp_path):
     assert not [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
 
 
+@pytest.mark.slow
 def test_cli_info_and_bench_rows(executorch_artifacts, tmp_path):
     r = subprocess.run([sys.executable, "-m", "edgecls", "info", executorch_artifacts["pte_int8"]], capture_output=True,
                        text=True, timeout=300)
@@ -243,6 +246,7 @@ def test_cli_info_and_bench_rows(executorch_artifacts, tmp_path):
         assert cold["peak_rss_mb"] > 0 and cold["load_ms"] > 0 and row["end_to_end_ms"]["p50"] > 0
 
 
+@pytest.mark.slow
 def test_cli_export_refuses_a_precision_executorch_lacks(tmp_path):
     r = subprocess.run([sys.executable, "-m", "edgecls", "export", "efficientnet_lite0", "-f", "executorch", "--precision",
                         "fp16", "-o", tmp_path], capture_output=True, text=True, timeout=600)

@@ -62,6 +62,7 @@ def test_bad_options_are_errors(lite0, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_publish_moves_only_the_artifact_its_companions_and_sidecar(artifacts, tmp_path):
     """A staging folder that also holds other files (QAT stages its ONNX next to the IR) publishes only the IR pair,
     and the sidecar travels with it in the same publish."""
@@ -97,6 +98,7 @@ class TracedBranch(torch.nn.Module):
         return logits.flip(-1)
 
 
+@pytest.mark.slow
 def test_failed_verification_inside_export_publishes_nothing(lite0, tmp_path):
     """export() itself runs the check, raises, and leaves the previous artifact and sidecar untouched, no leftovers."""
     model, spec = lite0
@@ -113,6 +115,7 @@ class Killed(BaseException):
     """Stands in for the process dying: nothing after it runs but `finally` blocks."""
 
 
+@pytest.mark.slow
 def test_crash_between_the_openvino_renames_is_caught_at_load(lite0, tmp_path, monkeypatch):
     """The .xml/.bin pair is published by two renames. A writer that dies between them leaves the new weights beside
     the old topology: same shapes, so OpenVINO would run it. The checksum in the .xml catches it at load."""
@@ -143,6 +146,7 @@ def test_crash_between_the_openvino_renames_is_caught_at_load(lite0, tmp_path, m
     assert edgecls.Predictor(target).spec.arch == "efficientnet_lite0"
 
 
+@pytest.mark.slow
 def test_sidecar_only_format_checks_the_file_it_describes(lite0, artifacts, tmp_path):
     """Where the spec lives only in the sidecar (TensorRT engines), export records the file's sha256 there: a sidecar
     from another build is refused. Shown with an ONNX file that has no embedded spec, on the real ORT runtime."""
@@ -171,6 +175,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_kill_during_export_leaves_a_loadable_artifact(lite0, tmp_path):
     model, spec = lite0
     target = tmp_path / "m.onnx"

@@ -15,6 +15,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -55,6 +56,7 @@ def mutated(draw):
     return bytes(data)
 
 
+@pytest.mark.slow
 @settings(max_examples=budget(400), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.one_of(mutated(), st.binary(max_size=65536)))
 def test_decoding_mutated_files_gives_an_image_or_input_error(tmp_path, data):

@@ -112,6 +112,7 @@ def test_exif_orientation_is_the_same_in_training_and_every_predictor_input(mess
     assert pred.predict(path.read_bytes()).index == pred.predict(path).index
 
 
+@pytest.mark.slow
 def test_training_on_the_messy_folder_skips_and_lists(messy, tmp_path):
     r = train(TrainConfig(data=str(messy / "train"), val_dir=str(messy / "val"), arch="mobilenetv3_small_050",
                           input_size=32, epochs=1, batch_size=4, ema=False, threads=2, out_dir=str(tmp_path / "run")))

@@ -167,6 +167,7 @@ def trained(mosaics, tmp_path_factory):
     return train(cfg)
 
 
+@pytest.mark.slow
 def test_a_small_multilabel_run_learns_and_records_task_and_thresholds(trained, mosaics):
     spec = trained.spec
     assert spec.task == "multilabel" and spec.labels == ("airplane", "automobile", "cat", "ship")
@@ -196,6 +197,7 @@ def exported(trained, tmp_path_factory):
                                             for fmt in ("onnx", "xml", "tflite")}}
 
 
+@pytest.mark.slow
 def test_thresholds_travel_in_every_format_and_labels_agree_across_runtimes(exported, trained, mosaics):
     images = sorted(mosaics[1].glob("*.png"))[:24]
     want = trained.spec.thresholds
@@ -238,6 +240,7 @@ def test_threshold_overrides_and_their_errors(exported, mosaics):
         assert all(t.score >= 1.0 for t in strict.predict(image).labels)
 
 
+@pytest.mark.slow
 def test_thresholds_are_refused_on_a_single_label_model(lite0, photos, tmp_path):
     pt = edgecls.export(*lite0, tmp_path / "lite0.pt").path
     with edgecls.Predictor(pt, color="RGB") as pred:
@@ -250,6 +253,7 @@ def test_thresholds_are_refused_on_a_single_label_model(lite0, photos, tmp_path)
 
 
 # --- INT8 under an mAP budget ------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_int8_budget_is_judged_in_map_and_thresholds_are_refit_per_artifact(trained, mosaics, tmp_path):
     from sklearn.metrics import average_precision_score
 
@@ -337,6 +341,7 @@ def _scores(path, images) -> np.ndarray:
         return sigmoid(np.concatenate([pred.infer(pred.preprocess(im, color="RGB")) for im in images]))
 
 
+@pytest.mark.slow
 def test_deploy_trains_exports_and_judges_multilabel_data_in_map(ml_deployed, mosaics):
     """Catches: deploy refusing manifests or training single-label, artifacts scored by top-1, a stored mAP that is
     not the artifact's (recomputed here through the Predictor from the files), INT8 judged by McNemar instead of

@@ -34,6 +34,7 @@ def fitted(artifacts, hymenoptera, tmp_path_factory):
     return onnx, spec
 
 
+@pytest.mark.slow
 def test_threshold_is_stored_and_rejects_unknown_images(fitted, hymenoptera, cifar10_small):
     onnx, spec = fitted
     known_files = list_images(hymenoptera / "val")
@@ -63,6 +64,7 @@ def test_threshold_is_stored_and_rejects_unknown_images(fitted, hymenoptera, cif
             assert "unknown" in repr(p) and q.label in repr(p)
 
 
+@pytest.mark.slow
 def test_each_artifact_gets_its_own_threshold_on_another_runtime(artifacts, fitted, hymenoptera, cifar10_small, tmp_path):
     """OpenVINO runs the same logits path: its own fit lands in its own spec, and it rejects the same images."""
     onnx, spec = fitted
@@ -76,6 +78,7 @@ def test_each_artifact_gets_its_own_threshold_on_another_runtime(artifacts, fitt
     assert np.mean(np.array(a) == np.array(b)) >= 0.95
 
 
+@pytest.mark.slow
 def test_evaluate_ood_reports_auroc_fpr_and_rejection(fitted, hymenoptera, cifar10_small):
     onnx, spec = fitted
     r = evaluate_ood(onnx, hymenoptera / "val", [cifar10_small[1]], n_boot=200)
@@ -135,6 +138,7 @@ def test_auroc_and_fpr_against_sklearn():
     assert fpr_at_tpr(a, b) == pytest.approx((b >= t).mean())
 
 
+@pytest.mark.slow
 def test_bad_inputs_are_typed_errors(fitted, hymenoptera, tmp_path, lite0):
     onnx, spec = fitted
     with pytest.raises(SpecError, match="out of range for score 'msp'"):
@@ -167,6 +171,7 @@ def test_bad_inputs_are_typed_errors(fitted, hymenoptera, tmp_path, lite0):
         edgecls.Predictor(onnx, reject="yes")
 
 
+@pytest.mark.slow
 def test_cli_eval_and_errors(fitted, hymenoptera, cifar10_small, tmp_path, capsys):
     from edgecls.cli.main import main
 

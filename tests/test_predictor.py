@@ -28,6 +28,7 @@ def test_known_photos(predictors, photos, name):
     assert coffee.index == ESPRESSO and coffee.label == "espresso"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", BACKENDS)
 def test_top5_sets_match_pytorch_on_every_photo(predictors, photos, name):
     base = predictors["pt"]
@@ -38,6 +39,7 @@ def test_top5_sets_match_pytorch_on_every_photo(predictors, photos, name):
         assert {t.index for t in got.topk} == want
 
 
+@pytest.mark.slow
 def test_fast_path_keeps_confident_answers_of_the_reference(lite0, predictors, photos):
     """Where the reference preprocessing gives a confident answer (p > 0.5), the fast path gives the same top-1."""
     model, spec = lite0
@@ -130,6 +132,7 @@ def test_openvino_cache_dir_fills_and_gives_the_same_answers(artifacts, photos, 
         edgecls.Predictor(artifacts["onnx"], cache_dir=cache)
 
 
+@pytest.mark.slow
 def test_close_releases_the_runtime_session(artifacts, photos):
     """close() drops the session (the runtime's memory, threads and file handles go with it); later calls say why."""
     import gc

@@ -43,6 +43,7 @@ def test_given_recipe_replaces_the_table_and_overrides_win():
         choose_recipe(PHOTOS, "efficientnet_lite0", overrides={"epochz": 2})
 
 
+@pytest.mark.slow
 def test_linear_probe_head_classifies_its_training_photos(hymenoptera, tmp_path):
     """The fitted head is copied into the model: the model itself then predicts what the fitted probe predicts."""
     for cls in ("ants", "bees"):

@@ -136,6 +136,7 @@ def test_eval_cli_errors(artifacts, hymenoptera, tmp_path, capsys):
     fails("--data", str(tmp_path), match="holds no images")
 
 
+@pytest.mark.slow
 def test_explain_lite0_maps_beat_random_maps(artifacts, photos, tmp_path, capsys):
     """Grad-CAM of pretrained Lite0 on the espresso photo: deleting the map's top pixels first kills the espresso score
     faster than deleting by a random map as coarse, and inserting them first restores it faster. A map for the wrong
@@ -172,6 +173,7 @@ def test_explain_errors(artifacts, photos, tmp_path, capsys):
         assert err.startswith("edgecls: error: ") and match in err and len(err.splitlines()) == 1, err
 
 
+@pytest.mark.slow
 def test_adversarial_pgd_breaks_the_pt_and_transfers(artifacts, photos, tmp_path, capsys):
     """`edgecls eval PT ONNX XML --adversarial 2`: PGD at 2 grey levels out of 255 takes most of the float model's
     answers (a no-op attack, a sign error or a gradient taken from the wrong tensor would leave them), the pictures
@@ -245,6 +247,7 @@ def test_adversarial_errors(artifacts, photos, tmp_path, capsys):
     fails([artifacts["pt"], artifacts["onnx"]], "--adversarial", "2", "--pgd-steps", "1", match="PGD needs 2 or more steps")
 
 
+@pytest.mark.slow
 def test_training_report_gallery_of_confident_mistakes(cifar10_small, tmp_path, monkeypatch):
     """A tiny real CIFAR-10 run (4 classes, one epoch: plenty of mistakes): the gallery shows the N most confident
     WRONG validation predictions, most confident first, each with a Grad-CAM overlay beside metrics.json; checked

@@ -92,6 +92,7 @@ def int8_pair(artifacts, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_self_check_catches_saturating_int8_on_a_cpu_without_vnni(int8_pair):
     """Full-range INT8 on an AVX2 CPU without VNNI: ONNX Runtime's U8S8 kernels saturate, the runtime no longer
     computes the Q/DQ graph it was given, and the check says so; 7-bit weights (overflow fix) pass. With VNNI both

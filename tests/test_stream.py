@@ -102,6 +102,7 @@ def test_stream_bad_sources(predictors, tmp_path):
     assert not _reader_threads()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["onnx", "xml", "pt", "tflite"])
 def test_threads_sharing_one_predictor_match_serial(predictors, photos, name):
     pred = predictors[name]

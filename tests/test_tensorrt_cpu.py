@@ -148,6 +148,7 @@ def test_fp16_on_11_goes_through_autocast_and_builds_strongly_typed(fake, small_
     assert io == {"INPUT": "UINT8", "OUTPUT": "FLOAT"}  # the app still feeds uint8 pixels, gets float logits
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("version", VERSIONS)
 def test_int8_default_is_symmetric_qdq_built_strongly_typed(version, fake, small_onnx, tmp_path):
     trt = fake(version)
@@ -208,6 +209,7 @@ def test_set_input_shape_refusal_is_an_error_not_ignored(version, fake, small_on
         io.bind(ctx, 17)
 
 
+@pytest.mark.slow
 def test_cli_dynamic_batch_engine_gets_the_default_profile(fake, tmp_path):
     from edgecls.cli.main import main
     from edgecls.runtime.artifacts import read_sidecar
@@ -249,6 +251,7 @@ def test_gpu_check_script_refuses_unknown_arguments():
     assert r.returncode == 0 and "--cpu-dry-run" in r.stdout
 
 
+@pytest.mark.slow
 def test_lite0_typed_onnx_for_tensorrt_agree_with_pytorch_on_cpu(lite0, photos, tmp_path):
     """The ONNX files TensorRT 11 builds from, made and checked on this CPU with the pretrained model and real photos:
     AutoCast FP16 within the fp16 export tolerance, and the Q/DQ INT8 symmetric (every zero-point 0, int8

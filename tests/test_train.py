@@ -36,6 +36,7 @@ def test_fashion_mnist_reader_matches_the_format():
     assert np.bincount(test_ds.labels).tolist() == [1000] * 10
 
 
+@pytest.mark.slow
 @needs_fmnist
 def test_tiny_training_end_to_end_flows_into_predictor(tmp_path):
     r = train(TrainConfig(**TINY, epochs=3, out_dir=str(tmp_path)))
@@ -62,6 +63,7 @@ def _fm_images(n: int) -> dict:
     return {f"fm{i}": np.repeat(ds.images[i], 3, axis=2) for i in range(n)}
 
 
+@pytest.mark.slow
 @needs_fmnist
 def test_resume_after_kill_matches_an_uninterrupted_run(tmp_path):
     cfg = dict(TINY, epochs=3, limit_train=640, limit_val=128)
@@ -85,6 +87,7 @@ def test_resume_after_kill_matches_an_uninterrupted_run(tmp_path):
     assert worst < 1e-2, worst
 
 
+@pytest.mark.slow
 @needs_fmnist
 def test_ddp_two_cpu_processes(tmp_path):
     out = tmp_path / "ddp"
@@ -111,6 +114,7 @@ def _photo_folder(root: Path, photos: dict, classes: dict[str, list[str]], per: 
     return root
 
 
+@pytest.mark.slow
 def test_image_folder_training_and_linear_probe(tmp_path, photos):
     root = _photo_folder(tmp_path / "data", photos, {"cat": ["chelsea"], "drink": ["coffee"], "space": ["rocket", "hubble_deep_field"]})
     ds = load_image_folder(root)
