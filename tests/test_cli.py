@@ -88,3 +88,8 @@ def test_labels_and_paths_with_markup_are_printed_as_text(photos, tmp_path):
     assert all(label in text[0] for label in labels) and "m[1].pt" in text[0]
     assert any(label in text[1] for label in labels)
     assert "[onnx/fp32]" in text[2]
+
+
+def test_python_dash_m_edgecls_runs_the_cli():
+    r = subprocess.run([sys.executable, "-m", "edgecls", "--help"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and all(c in r.stdout for c in ("deploy", "export", "predict", "check")), r.stderr

@@ -368,3 +368,24 @@ def test_tflite_int8_is_one_more_backend_under_the_same_budget(tiny_teacher, tmp
             run(bad)
     with pytest.raises(CompressError, match="unknown INT8 target 'coreml'"):
         run(_pipeline(tmp_path / "x", tiny_teacher, [{"quantize": {"backends": ["coreml"]}}]))
+
+
+def test_fold_batchnorm_keeps_the_outputs_and_removes_the_pairs():
+    """Folding (what QAT exports through) is exact in eval mode: a real timm MobileNetV3 with non-trivial BatchNorm
+    statistics answers the same before and after, and no folded BatchNorm is left to run."""
+    from edgecls.compress.fold import fold_batchnorm
+
+    model, _ = edgecls.create_model("mobilenetv3_small_050", num_classes=5)
+    gen = torch.Generator().manual_seed(0)
+    for m in model.modules():  # statistics as training leaves them, not the identity of a fresh layer
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.5, generator=gen)
+            m.running_var.uniform_(0.5, 2.0, generator=gen)
+    model.eval()
+    x = torch.rand(2, 3, 224, 224, generator=gen)
+    folded, n = fold_batchnorm(model, x)
+    assert n > 10
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), model(x), rtol=1e-4, atol=1e-4)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules()) <= sum(
+        isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) - n

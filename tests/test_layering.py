@@ -162,3 +162,16 @@ def test_version_comes_from_package_metadata_with_a_fallback(tmp_path):
             "s.loader.exec_module(m); print(m.package_version())" % (REPO / "edgecls" / "version.py"))
     r = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert r.returncode == 0 and r.stdout.strip() == "0+unknown", r.stderr
+
+
+def test_every_module_imports():
+    """Each module loads on its own (the fast subset reaches the ones only slow tests run: QAT, PT2E, plots)."""
+    import importlib
+    import pkgutil
+
+    import edgecls
+
+    names = [m.name for m in pkgutil.walk_packages(edgecls.__path__, "edgecls.") if not m.name.endswith("__main__")]
+    assert len(names) > 100
+    for name in names:
+        importlib.import_module(name)

@@ -176,3 +176,14 @@ def test_missing_fashion_mnist_fails_under_make_test_and_skips_otherwise(monkeyp
     outcome = pytest.fail.Exception if required else pytest.skip.Exception
     with pytest.raises(outcome, match="apt-get install dataset-fashion-mnist"):
         conftest.fashion_mnist_dir()
+
+
+def test_most_confident_mistakes_are_the_wrong_answers_ranked_by_confidence():
+    from edgecls.train.mistakes import most_confident_mistakes
+
+    logits = np.array([[4.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 1.0], [2.0, 0.0, 0.0], [0.0, 5.0, 0.0]])
+    labels = np.array([0, 0, 2, 1, 1])  # wrong: image 1 (says 1), image 3 (says 0); right: 0, 2, 4
+    got = most_confident_mistakes(logits, labels, temperature=1.0, n=5)
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    assert [(i, pred) for i, pred, _ in got] == [(1, 1), (3, 0)]  # p[1, 1] = 0.91 > p[3, 0] = 0.79
+    assert [s for _, _, s in got] == pytest.approx([p[1, 1], p[3, 0]])
