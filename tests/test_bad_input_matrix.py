@@ -327,6 +327,8 @@ CASES = [
     # --- export -----------------------------------------------------------------------------------------------
     Case("export-unknown-option", lambda c: edgecls.export(c.model, c.spec, c.tmp / "m.onnx", fp16_weights=True), ExportError,
          "does not take option", "it takes"),
+    Case("export-option-typo", lambda c: edgecls.export(c.model, c.spec, c.tmp / "m.onnx", dynamic_bach=True), ExportError,
+         "does not take option", "did you mean 'dynamic_batch'"),
     Case("export-unknown-suffix", lambda c: edgecls.export(c.model, c.spec, c.tmp / "m.caffemodel"), ExportError, "cannot tell the format",
          "use a suffix of"),
     Case("export-format-suffix-mismatch", lambda c: edgecls.export(c.model, c.spec, c.tmp / "m.onnx", format="openvino"), ExportError,

@@ -146,7 +146,10 @@ def export(
     fmt = format_for(final, format)
     unknown = sorted(set(options) - set(fmt.options))
     if unknown:
-        raise ExportError(f"{fmt.name} export does not take option(s) {unknown}; it takes {sorted(fmt.options) or 'none'}")
+        from ..configfile import did_you_mean
+
+        hints = "".join(did_you_mean(k, fmt.options) for k in unknown)
+        raise ExportError(f"{fmt.name} export does not take option(s) {unknown}{hints}; it takes {sorted(fmt.options) or 'none'}")
     opts = {**fmt.options, **options}
     from ..data.samples import sample_images
 
