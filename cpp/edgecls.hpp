@@ -721,7 +721,8 @@ struct Result {
     std::vector<float> logits;
 };
 
-// What every runtime's classifier does with a frame; a runtime supplies the input buffer and infer().
+// What every runtime's classifier does with a frame; a runtime supplies the input buffer and infer(). One object
+// holds one input buffer and one inference request: use one per thread (the Python Predictor keeps one per thread).
 class Classifier {
    public:
     virtual ~Classifier() = default;

@@ -206,7 +206,8 @@ def cpp_artifacts(artifacts, lite0, sources, tmp_path_factory) -> dict[str, Path
             s = ood_score(logits, score, temperature)
             spec_os = p.spec.replace(temperature=temperature, open_set=OpenSet(score=score, threshold=_gap_threshold(s)))
         out[name] = _restamped(out[src], d / f"{name}.xml", spec_os)
-    ml = base.replace(task="multilabel", thresholds=tuple(0.9 if i % 2 else 0.8 for i in range(base.num_classes)))
+    # thresholds at logits ~6 and ~7 (ImageNet logits as multi-label scores): about 2 labels per image, some with none
+    ml = base.replace(task="multilabel", thresholds=tuple(0.999 if i % 2 else 0.9975 for i in range(base.num_classes)))
     out["fp32_multilabel"] = _restamped(fp32, d / "fp32_multilabel.xml", ml)
     out["onnx"] = artifacts["onnx"]
     return out
@@ -242,8 +243,8 @@ def test_cpp_agrees_with_python(request, camera_app, sources, tmp_path, name):
             cc = cpp_side(camera_app, path, source, tmp_path / set_name)
             assert len(cc) == len(py) > 0, (set_name, len(cc), len(py))
             sizes = source_sizes(source)
-            row = {"artifact": name, "images": set_name, "n": len(py), "top1": 0, "max_logit_diff": 0.0, "max_pixel_diff": 0.0,
-                   "values_differing": 0.0, "unknown": 0, "borderline_labels": 0}
+            row = {"artifact": name, "images": set_name, "n": len(py), "top1": 0, "answers": 0, "unknown": 0, "near": 0,
+                   "max_logit_diff": 0.0, "max_pixel_diff": 0.0, "values_differing": 0.0, "labels": 0, "labels_differing": 0}
             for (x, logits, p), (cx, c), (h, w) in zip(py, cc, sizes):
                 assert cx.shape == x.shape and cx.dtype == x.dtype
                 levels = grey_levels(cx, x, spec)
@@ -251,34 +252,59 @@ def test_cpp_agrees_with_python(request, camera_app, sources, tmp_path, name):
                 assert levels.max() <= 1.0 + 1e-3, (set_name, c["source"], levels.max())
                 if not last_step_bicubic(h, w, spec):
                     assert levels.max() < 1e-3, (set_name, c["source"], (h, w), levels.max())
-                diff = float(np.abs(np.asarray(c["logits"], np.float32) - logits).max())
+                dz = float(np.abs(np.asarray(c["logits"], np.float64) - logits).max())
                 if np.array_equal(cx, x):  # same runtime library, same input: the same logits, exactly
-                    assert diff <= CROSS_BUILD.get(name, 0.0), (set_name, c["source"], diff)
-                row["max_logit_diff"] = max(row["max_logit_diff"], diff)
+                    assert dz <= CROSS_BUILD.get(name, 0.0), (set_name, c["source"], dz)
+                row["max_logit_diff"] = max(row["max_logit_diff"], dz)
                 row["max_pixel_diff"] = max(row["max_pixel_diff"], float(levels.max()))
                 row["values_differing"] = max(row["values_differing"], float((levels > 1e-3).mean()))
-                # the answer: the same class, or "unknown" for the same images
-                assert (c["index"], c["known"]) == (p.index, p.known), (set_name, c["source"], c["label"], p)
-                row["top1"] += c["index"] == p.index
-                row["unknown"] += not p.known
-                if p.ood_score is not None:
-                    assert c["ood_score"] == pytest.approx(p.ood_score, rel=0.05, abs=0.05)
+                row["near"] += _same_answer(c, p, logits, dz, spec, pred.open_set)
+                row["top1"] += c["topk"][0][0] == p.topk[0].index
+                row["answers"] += (c["index"], c["known"]) == (p.index, p.known)
+                row["unknown"] += not p.known and not c["known"]
                 if spec.multilabel:
-                    row["borderline_labels"] += _same_labels(c, p, logits, diff, spec)
-                else:
-                    assert c["score"] == pytest.approx(p.score, abs=0.05)
-                    assert [t[0] for t in c["topk"]][:1] == [p.topk[0].index]
+                    row["labels"] += len(p.labels)
+                    row["labels_differing"] += _same_labels(c, p, logits, dz, spec)
             assert row["max_logit_diff"] < 0.5, row
             TABLE.append(row)
-    if "openset" in name:
-        unknown = sum(r["unknown"] for r in TABLE if r["artifact"] == name)
-        total = sum(r["n"] for r in TABLE if r["artifact"] == name)
-        assert 0 < unknown < total, (name, unknown, total)  # the threshold splits the images: both answers are checked
+    rows = [r for r in TABLE if r["artifact"] == name]
+    total = sum(r["n"] for r in rows)
+    # most answers are decided, not waved through (INT8 energy scores crowd near the threshold: 9 of 61 were this close)
+    assert sum(r["near"] for r in rows) <= 0.25 * total, rows
+    if "openset" in name:  # the threshold splits the images: both answers are checked
+        assert 0 < sum(r["unknown"] for r in rows) < total, rows
+
+
+def _same_answer(c: dict, p, logits: np.ndarray, dz: float, spec: ModelSpec, open_set: OpenSet | None) -> bool:
+    """The C++ answer is the Predictor's: the same top class and, with rejection, "unknown" for the same images, with
+    scores within what the two sides' logit difference dz can move them (a softmax probability by at most dz / 2T,
+    max_logit and energy by at most dz). Where dz could reorder the top two classes or carry the open-set score across
+    the threshold, the answer may differ; returns whether this image was that close (then only the bounds hold)."""
+    t = spec.temperature
+    z = np.sort(logits.astype(np.float64))[::-1]
+    near_tie = dz > 0 and z[0] - z[1] <= 2 * dz  # identical logits (dz 0) answer identically, exact ties included
+    bound = dz / (2 * t) + 1e-9 if not spec.multilabel else dz / 4 + 1e-9  # sigmoid's slope is at most 1/4
+    assert abs(c["score"] - p.score) <= bound, (c["source"], c["score"], p.score, dz)
+    if not near_tie:
+        assert c["topk"][0][0] == p.topk[0].index, (c["source"], c["topk"][:2], p.topk[:2])
+    near_threshold = False
+    if open_set is not None:
+        ood_bound = bound if open_set.score == "msp" else dz + 1e-9
+        assert abs(c["ood_score"] - p.ood_score) <= ood_bound, (c["source"], c["ood_score"], p.ood_score, dz)
+        near_threshold = dz > 0 and abs(p.ood_score - open_set.threshold) <= ood_bound
+        if not near_threshold:
+            assert c["known"] == p.known, (c["source"], c["ood_score"], p.ood_score, open_set.threshold)
+    else:
+        assert c["known"] and c["ood_score"] is None
+    assert (c["index"], c["label"]) == ((c["topk"][0][0], c["topk"][0][1]) if c["known"] else (-1, UNKNOWN))
+    if not (near_tie or near_threshold):
+        assert (c["index"], c["known"]) == (p.index, p.known), (c["source"], c["label"], p)
+    return bool(near_tie or near_threshold)
 
 
 def _same_labels(c: dict, p, logits: np.ndarray, logit_diff: float, spec: ModelSpec) -> int:
     """Multi-label: the same labels on both sides, except those whose sigmoid lies within what the logit difference
-    can move it (slope <= 1/4) of their threshold; returns how many were that close."""
+    can move it (slope <= 1/4) of their threshold; returns how many labels differ."""
     t = np.asarray(spec.label_thresholds)
     probs = 1 / (1 + np.exp(-logits.astype(np.float64)))
     near = np.abs(probs - t) <= 0.25 * logit_diff + 1e-9
@@ -286,7 +312,7 @@ def _same_labels(c: dict, p, logits: np.ndarray, logit_diff: float, spec: ModelS
     want = {x.index for x in p.labels}
     assert {i for i in got ^ want if not near[i]} == set(), (c["source"], sorted(got ^ want))
     assert [t_[2] for t_ in c["labels"]] == sorted((t_[2] for t_ in c["labels"]), reverse=True)
-    return int(near.sum())
+    return len(got ^ want)
 
 
 @pytest.mark.slow
@@ -296,11 +322,14 @@ def test_agreement_table(camera_app):
     want = {c for c in CASES if not c.startswith("pte") or cpp_build.executorch_cmake_dir()}
     if done != want:
         pytest.skip(f"run with the agreement tests (missing: {sorted(want - done)})")
-    print("\n| artifact | images | n | top-1 equal | unknown (both) | max abs logit diff | max pixel diff (grey levels) | values differing |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| artifact | images | n | top-1 equal | answer equal | unknown (both) | near a tie or the threshold | "
+          "max abs logit diff | max pixel diff (grey levels) | values differing (max per image) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in TABLE:
-        print(f"| {r['artifact']} | {r['images']} | {r['n']} | {r['top1']}/{r['n']} | {r['unknown']} | {r['max_logit_diff']:.4f} | "
-              f"{r['max_pixel_diff']:.0f} | {100 * r['values_differing']:.1f}% |")
+        print(f"| {r['artifact']} | {r['images']} | {r['n']} | {r['top1']}/{r['n']} | {r['answers']}/{r['n']} | {r['unknown']} | "
+              f"{r['near']} | {r['max_logit_diff']:.4f} | {r['max_pixel_diff']:.0f} | {100 * r['values_differing']:.1f}% |")
+    for r in (r for r in TABLE if r["labels"]):
+        print(f"multi-label {r['images']}: {r['labels']} labels given by Python, {r['labels_differing']} differing in C++")
 
 
 @pytest.mark.slow
@@ -370,7 +399,7 @@ def test_damaged_files_and_specs_exit_2_with_one_line(camera_app, artifacts, sou
           r"schema_version 2 is newer than this edgecls C\+\+ reader supports \(1\)")
     # no spec inside: the sidecar is read; none, or another model's, is refused
     bare = _copy_xml(xml, tmp_path / "bare.xml", text.replace(m.group(0), ""))
-    fails(bare, r"bare\.xml carries no edgecls spec .* no sidecar bare\.xml\.json")
+    fails(bare, r"bare\.xml carries no edgecls spec .* no sidecar .*bare\.xml\.json")
     Path(str(bare) + ".json").write_text(spec.to_json())
     ok = run_app(camera_app, bare, "--json", "--image", img)
     assert ok.returncode == 0 and json.loads(ok.stdout)["label"] == "espresso", ok.stderr
