@@ -5,7 +5,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast install data clean bench
+.PHONY: demo test test-fast install data cpp-deps clean bench
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed data
+install: $(VENV)/.installed data cpp-deps
 
 # Real training data, offline: Fashion-MNIST from Debian's dataset-fashion-mnist (tests skip with a reason without it)
 FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
@@ -27,6 +27,15 @@ $(FMNIST):
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		(apt-get install -y -qq dataset-fashion-mnist || (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist)) >/dev/null; \
 	else echo "note: install Debian's dataset-fashion-mnist (as root) for the training tests and recipe"; fi
+
+# The C++ side (examples/cpp, tests/test_cpp.py): Debian's CMake, g++, OpenCV 4.6, nlohmann-json and OpenSSL; OpenVINO's
+# C++ headers and CMake config come with its pip wheel. Without them tests/test_cpp.py skips with the reason.
+CPP_PACKAGES := cmake g++ libopencv-dev nlohmann-json3-dev libssl-dev
+cpp-deps:
+	@if dpkg -s $(CPP_PACKAGES) >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get install -y -qq --no-install-recommends $(CPP_PACKAGES) || (apt-get update -qq && apt-get install -y -qq --no-install-recommends $(CPP_PACKAGES))) >/dev/null; \
+	else echo "note: install the Debian packages $(CPP_PACKAGES) (as root) for the C++ example and its tests"; fi
 
 demo: install
 	$(BIN)/edgecls demo -o demo_out
