@@ -222,7 +222,11 @@ class Repository:
                                      "the new file beside it and rename it over the old one, then load again")
             slot = ModelSlot(name, path, pred, before, version, cfg, self.metrics, self.infer_pool, self.decode_pool)
             spec = pred.spec
-            for n in sorted({1, slot.batch}):  # the runtime allocates per batch shape on its first run: not in a request
+            # a runtime allocates (ONNX Runtime's arena, OpenVINO's shapes) on the first run of each batch size: here,
+            # not in a request and not as memory growth later
+            sizes = {slot.batch} if pred.max_batch else {*range(1, min(slot.batch, 16) + 1),
+                                                         *(2**k for k in range(5, 11) if 2**k < slot.batch), slot.batch}
+            for n in sorted(sizes):
                 pred.infer(np.zeros((n, *spec.input.shape[1:]), np.dtype(spec.input.dtype)))
             if spec.reference is not None and not spec.multilabel:
                 pred.start_monitor(on_drift=lambda e, slot=slot: self._drift(slot, e))
