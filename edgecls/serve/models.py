@@ -71,7 +71,10 @@ class ModelSlot:
 
     # --- admission ------------------------------------------------------------------------------------------------
     def check_room(self, n: int) -> None:
-        """503 with Retry-After when `n` more images would exceed the queue bound."""
+        """503 with Retry-After when `n` more images would exceed the queue bound (413 when they never could)."""
+        if n > self.cfg.max_queue:
+            raise RequestError(413, f"{n} images in one request, more than model {self.name} ever holds at once "
+                                    f"({self.cfg.max_queue}, --max-queue); split the request")
         if self.admitted + n > self.cfg.max_queue:
             raise RequestError(503, f"model {self.name} has {self.admitted} images in flight, the most it holds is "
                                     f"{self.cfg.max_queue}; retry shortly", {"Retry-After": "1"})
