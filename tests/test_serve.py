@@ -195,11 +195,13 @@ def test_stalled_clients_cost_a_socket_not_a_worker(server, photo_bytes):
     """100 connections announce a body and send none, one sends nothing at all, one half a header: meanwhile real
     requests are answered at once; the stalled ones get 408 after --read-timeout; no thread is started for them."""
     proc, port = server
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    warm = [Payload(photo_bytes["coffee"], "espresso")]
+    asyncio.run(closed_loop("127.0.0.1", port, warm, clients=4, requests=8, duration_s=60, headers=headers))  # pools up
     baseline = threads_of(proc.pid)
     silent = socket.create_connection(("127.0.0.1", port), timeout=30)
     half = socket.create_connection(("127.0.0.1", port), timeout=30)
     half.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Le")
-    headers = {"Authorization": f"Bearer {TOKEN}"}
 
     async def scenario():
         stall = Stallers("127.0.0.1", port, 100, headers=headers)
@@ -207,8 +209,7 @@ def test_stalled_clients_cost_a_socket_not_a_worker(server, photo_bytes):
         opened = stall.open
         peak = threads_of(proc.pid)
         t = time.monotonic()
-        real = await closed_loop("127.0.0.1", port, [Payload(photo_bytes["coffee"], "espresso")], clients=4, requests=12,
-                                 duration_s=60, headers=headers)
+        real = await closed_loop("127.0.0.1", port, warm, clients=4, requests=12, duration_s=60, headers=headers)
         served_s = time.monotonic() - t
         await asyncio.sleep(READ_TIMEOUT + 1.0)  # every stalled request has met its deadline by now
         answers = dict(stall.answers)

@@ -76,6 +76,22 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def enough_files(connections: int) -> None:
+    """Raise the soft open-file limit to cover `connections` sockets (often 1024 by default), up to the hard limit."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = connections + 256  # model files, pipes, the runtime's own
+    if soft != resource.RLIM_INFINITY and soft < want:
+        new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        if new < want:
+            log.warning("open files are limited to %d (ulimit -n): fewer than --max-connections %d; connections past "
+                        "it are refused by the kernel", new, connections)
+
+
 def url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
@@ -102,6 +118,7 @@ def serve(models: dict[str, Path], cfg: ServeConfig, *, announce: Callable[[str]
         log.addHandler(handler)
         log.setLevel(logging.INFO)
     disable_created_metrics()  # a *_created series per counter: noise for a scrape of one process
+    enough_files(cfg.max_connections)
     keys = KeyRing(cfg.api_key_file)
     if not cfg.loopback and not keys.tokens:
         log.warning("listening on %s without --api-key-file: anyone who can reach this address can use and reload "
@@ -140,4 +157,4 @@ def serve(models: dict[str, Path], cfg: ServeConfig, *, announce: Callable[[str]
         sock.close()
 
 
-__all__ = ["bind", "protocol_with_header_deadline", "serve", "url"]
+__all__ = ["bind", "enough_files", "protocol_with_header_deadline", "serve", "url"]
