@@ -101,6 +101,28 @@ def test_hot_swap_under_load(artifacts, payloads, tmp_path):
         assert call_json(port, "POST", "/v1/predict", payloads[0].body)[1]["label"] == payloads[0].label
 
 
+def test_drift_events_and_rejection(artifacts, hymenoptera, tmp_path):
+    """An artifact carrying a drift reference and an open-set threshold (fit-reference on the ants/bees photos): the
+    server answers known/ood_score with --reject, feeds the monitor, and counts a darkened stream's drift event."""
+    from PIL import Image
+
+    from edgecls.openset import fit_reference, list_images
+
+    model = tmp_path / "bugs.onnx"
+    shutil.copy(artifacts["onnx_dyn"], model)
+    fit_reference(model, hymenoptera / "val")
+    files = list_images(hymenoptera / "val")[:40]
+    dark = [jpeg((np.asarray(Image.open(f).convert("RGB")) * 0.35).astype(np.uint8)) for f in files]
+    with running_server([model], "--reject", "--drift-window", "40", log=tmp_path / "server.log") as (_, port):
+        r = asyncio.run(closed_loop("127.0.0.1", port, [Payload(b) for b in dark], clients=4, requests=40, duration_s=300))
+        assert r.ok == 40 and r.exactly_once()
+        code, answer = call_json(port, "POST", "/v1/predict", dark[0])
+        assert code == 200 and isinstance(answer["known"], bool) and 0 <= answer["ood_score"] <= 1
+        text = call(port, "GET", "/metrics")[2].decode()
+        assert metric(text, "edgecls_drift_events_total", model="bugs", statistic="brightness") >= 1, text[-2000:]
+        assert call_json(port, "GET", "/v1/models")[1]["models"][0]["drift_events"] >= 1
+
+
 def test_full_queue_answers_503_with_retry_after(artifacts, payloads, tmp_path):
     with running_server([artifacts["onnx_dyn"]], "--max-batch", "1", "--max-queue", "2", "--workers", "1", "--threads", "1",
                         log=tmp_path / "server.log") as (_, port):

@@ -54,11 +54,14 @@ class ServeConfig(SettingsFile):
     device: str | None = setting(None, "cpu or cuda (default: the runtime's own)")
     topk: int = setting(5, "classes in each answer's top-k unless the request asks for fewer or more", metavar="K")
     reject: bool = setting(False, "answer 'unknown' (known: false) below the open-set threshold stored in the artifact")
+    drift_window: int = setting(250, "images per drift comparison, for artifacts that carry a drift reference (edgecls "
+                                     "fit-reference); events are counted in /metrics", metavar="N")
     allow_unchecked: bool = setting(False, "load artifacts that carry no self-check data (by default a model must pass "
                                            "its self-check here before it serves, at start and on every reload)")
 
     def __post_init__(self) -> None:
         positive = {"max_batch": self.max_batch, "workers": self.workers, "max_queue": self.max_queue,
+                    "drift_window": self.drift_window,
                     "max_bytes": self.max_bytes, "max_pixels": self.max_pixels, "max_images": self.max_images,
                     "max_connections": self.max_connections, "topk": self.topk,
                     "threads": self.threads or 1, "decode_threads": self.decode_threads or 1}

@@ -232,7 +232,7 @@ class Repository:
             for n in sorted(sizes):
                 pred.infer(np.zeros((n, *spec.input.shape[1:]), np.dtype(spec.input.dtype)))
             if spec.reference is not None and not spec.multilabel:
-                pred.start_monitor(on_drift=lambda e, slot=slot: self._drift(slot, e))
+                pred.start_monitor(window=cfg.drift_window, on_drift=lambda e, slot=slot: self._drift(slot, e))
         except BaseException:
             pred.close()
             raise
