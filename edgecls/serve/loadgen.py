@@ -73,10 +73,13 @@ class Result:
 
 
 class Connection:
+    """One keep-alive connection, opened on first use and again after the server closed it."""
+
     def __init__(self, host: str, port: int, timeout_s: float):
         self.host, self.port, self.timeout_s = host, port, timeout_s
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.last_used = time.monotonic()
 
     async def request(self, head: bytes, body: bytes) -> tuple[int, dict, bytes]:
         if self.writer is None:
@@ -90,6 +93,7 @@ class Connection:
             raise
         if headers.get(b"connection", b"").lower() == b"close":
             self.close()
+        self.last_used = time.monotonic()
         return status, headers, data
 
     async def _response(self) -> tuple[int, dict, bytes]:
@@ -180,9 +184,11 @@ async def closed_loop(host: str, port: int, payloads: list[Payload], *, clients:
 
 async def open_loop(host: str, port: int, payloads: list[Payload], *, rate: float, requests: int, duration_s: float,
                     max_connections: int = 256, path: str = "/v1/predict", headers: dict[str, str] | None = None,
-                    timeout_s: float = 30.0, seed: int = 0, tag: str = "o") -> Result:
+                    timeout_s: float = 30.0, seed: int = 0, tag: str = "o", max_idle_s: float = 2.0) -> Result:
     """Requests at Poisson arrivals of `rate` per second until `requests` or `duration_s`; a request waits for one of
-    `max_connections` connections if all are busy, and that wait is part of its latency."""
+    `max_connections` connections if all are busy, and that wait is part of its latency. A connection idle for over
+    `max_idle_s` is closed rather than reused: below the server's keep-alive timeout (5 s by default), so a request is
+    never written into a connection the server is closing at that moment (what HTTP clients retry; this one counts)."""
     run = _Run(host, port, payloads, path, headers, timeout_s, tag)
     rng = random.Random(seed)
     idle: list[Connection] = []
@@ -191,6 +197,8 @@ async def open_loop(host: str, port: int, payloads: list[Payload], *, rate: floa
 
     async def one(i: int, due: float) -> None:
         async with slots:
+            while idle and time.monotonic() - idle[0].last_used > max_idle_s:
+                idle.pop(0).close()
             conn = idle.pop() if idle else Connection(host, port, timeout_s)
             await run.one(conn, i, due)
             idle.append(conn)
