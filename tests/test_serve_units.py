@@ -109,8 +109,10 @@ def test_protocol_requests_parse_or_say_why():
                             "data": [{"b64": base64.b64encode(files[0]).decode()}]}]})
     assert r.images == files[:1]
     bad = [({"inputs": []}, b"", 400, "exactly one input"),
-           ({"inputs": [{"name": "image", "datatype": "UINT8", "shape": [1, 200, 200, 3], "data": [0]}]}, b"", 413, "pixel limit"),
-           ({"inputs": [{"name": "image", "datatype": "UINT8", "shape": [1, 2, 2, 4], "data": [0] * 16}]}, b"", 400, "[N, H, W, 3]"),
+           ({"inputs": [{"name": "image", "datatype": "UINT8", "shape": [1, 200, 200, 3], "data": [0]}]}, b"", 413,
+            "pixel limit"),
+           ({"inputs": [{"name": "image", "datatype": "UINT8", "shape": [1, 2, 2, 4], "data": [0] * 16}]}, b"", 400,
+            "[N, H, W, 3]"),
            ({"inputs": [{"name": "image_bytes", "datatype": "BYTES", "shape": [2],
                          "parameters": {"binary_data_size": 6}}]}, b"\x09\0\0\0ab", 400, "data ends first"),
            ({"inputs": [{"name": "image_bytes", "datatype": "BYTES", "shape": [1], "data": ["%%%"]}]}, b"", 400, "base64"),
