@@ -19,6 +19,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..errors import RequestError
+
 
 @dataclass(eq=False)
 class Job:
@@ -123,7 +125,8 @@ class Batcher:
         while self._queue:
             job = self._queue.popleft()
             if not job.future.done():
-                job.future.set_exception(RuntimeError("the model was unloaded before this image ran"))
+                job.future.set_exception(RequestError(503, "the model was unloaded before this image ran (the server "
+                                                          "is stopping); retry", {"Retry-After": "1"}))
         if self._free is not None:
             for _ in range(self.workers):
                 await self._free.acquire()
