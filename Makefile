@@ -18,7 +18,14 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed data cpp-deps
+# tritonclient, the client tests/test_serve.py and benchmarks/serve_load.py talk to `edgecls serve` with, in a venv of its
+# own: it pins ml-dtypes<=0.5.4, older than what the onnx/jax stack in .venv has (as a client on another machine would be)
+TRITON_VENV ?= .venv-tritonclient
+$(TRITON_VENV)/bin/python:
+	$(PY) -m venv $(TRITON_VENV)
+	$(TRITON_VENV)/bin/pip install -q 'tritonclient[http]==2.73.0'
+
+install: $(VENV)/.installed $(TRITON_VENV)/bin/python data cpp-deps
 
 # Real training data, offline: Fashion-MNIST from Debian's dataset-fashion-mnist (tests skip with a reason without it)
 FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
@@ -51,4 +58,4 @@ bench: install
 	$(BIN)/python benchmarks/preprocess_bench.py
 
 clean:
-	rm -rf $(VENV) demo_out .pytest_cache
+	rm -rf $(VENV) $(TRITON_VENV) demo_out .pytest_cache

@@ -19,6 +19,14 @@ class InputError(EdgeclsError, ValueError):
     """An argument, image or batch handed to the Predictor (or a runtime) cannot be used as given."""
 
 
+class ImageFormatError(InputError):
+    """Image bytes in a format the caller does not accept (a server decodes only JPEG, PNG and WebP)."""
+
+
+class ImageTooLargeError(InputError):
+    """An image over a pixel limit, refused from its header before its pixels are decoded."""
+
+
 class InferenceError(EdgeclsError, RuntimeError):
     """The runtime ran but its output cannot be used (NaN/inf logits), or the Predictor was closed."""
 
@@ -104,6 +112,17 @@ class CompressError(EdgeclsError):
     def __init__(self, message: str, rows: list[dict] | None = None):
         super().__init__(message)
         self.rows = rows or []
+
+
+class RequestError(EdgeclsError):
+    """A request to `edgecls serve` that cannot be answered as sent: `status` is the HTTP status it gets (400 bad
+    input, 401 no or wrong token, 404 no such model, 408 too slow, 413 too large, 415 not an accepted image format, 503
+    queue full, 504 deadline passed), `headers` what goes with it (Retry-After, WWW-Authenticate, Connection: close)."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.headers = headers or {}
 
 
 def require(module: str, extra: str):

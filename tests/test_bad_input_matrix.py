@@ -21,8 +21,8 @@ import onnx
 import pytest
 import torch
 from PIL import Image
+from serve_client import bomb_png
 from test_export import TracedBranch  # data-dependent control flow that ONNX tracing freezes
-from test_http_attack import bomb_png
 
 import edgecls
 from edgecls import BackendUnavailableError, ExportError, InferenceError, InputError, ModelFileError, ModelSpec, SpecError

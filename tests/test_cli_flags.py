@@ -16,6 +16,7 @@ from edgecls.compress.config import CompressConfig
 from edgecls.configfile import setting
 from edgecls.deployment.config import DeployConfig
 from edgecls.errors import CompressError, ConfigError, DeployError, TrainError
+from edgecls.serve.config import ServeConfig
 from edgecls.train.config import TrainConfig
 
 
@@ -36,6 +37,7 @@ def test_every_config_setting_has_a_flag_and_no_flag_is_made_up():
     assert dests("train") == fields(TrainConfig) | {"config"}
     assert dests("deploy") == fields(DeployConfig) | {"config", "epochs"}  # --epochs: a shortcut into train
     assert dests("compress") == fields(CompressConfig) - {"steps"} | {"config"}  # steps: a list of mappings, YAML only
+    assert dests("serve") == fields(ServeConfig) | {"models"}
 
 
 def test_flag_spellings_the_readme_and_scripts_use_still_parse(tmp_path):

@@ -1,15 +1,10 @@
-"""The examples run for real: a folder to CSV, the video overlay, the HTTP service on loopback."""
+"""The examples run for real: a folder to CSV, the video overlay (the HTTP service is `edgecls serve`: test_serve.py)."""
 
 from __future__ import annotations
 
 import csv
-import io
-import json
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import cv2
@@ -47,25 +42,3 @@ def test_webcam_example_on_a_video(artifacts, photos, tmp_path):
     assert r.stdout.count("espresso") == 8
     cap = cv2.VideoCapture(str(out))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 8
-
-
-def test_http_service(artifacts, photos):
-    proc = subprocess.Popen([sys.executable, EXAMPLES / "http_service.py", artifacts["onnx"], "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-        url = line.strip().split(" on ")[1]
-        buf = io.BytesIO()
-        Image.fromarray(photos["coffee"]).save(buf, format="JPEG")
-        with urllib.request.urlopen(urllib.request.Request(url, data=buf.getvalue()), timeout=60) as resp:
-            body = json.loads(resp.read())
-        assert body["label"] == "espresso" and len(body["topk"]) == 5
-        try:
-            urllib.request.urlopen(urllib.request.Request(url, data=b"nope"), timeout=60)
-            raise AssertionError("bytes that are no image must be refused")
-        except urllib.error.HTTPError as exc:
-            assert exc.code == 415 and "JPEG, PNG or WebP" in json.loads(exc.read())["error"]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        time.sleep(0.1)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ImageFormatError, ImageTooLargeError, InputError
 
 # the image files edgecls reads from folders (training, calibration, evaluation), by suffix
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
@@ -41,11 +41,16 @@ def upright(im: Any) -> Any:
     return ImageOps.exif_transpose(im) if orientation not in (None, 1) else im
 
 
-def open_image(src: str | os.PathLike | bytes | bytearray | memoryview, *, draft: tuple[int, int] | None = None) -> Any:
+def open_image(src: str | os.PathLike | bytes | bytearray | memoryview, *, draft: tuple[int, int] | None = None,
+               formats: tuple[str, ...] | None = None, max_pixels: int | None = None) -> Any:
     """Decode a file or its bytes fully (a truncated file fails here, not later), EXIF orientation applied.
 
     draft: let the JPEG decoder reduce the image to about this (width, height) while decoding (much faster for a
     check of a large photo); the whole stream is still read, so a truncated file still fails.
+    formats: the only PIL formats tried (e.g. ("JPEG", "PNG", "WEBP") for bytes from a network: an EPS upload then
+    never reaches Ghostscript); another format is an ImageFormatError.
+    max_pixels: width x height read from the header, checked before any pixel is decoded (a 20000x20000 PNG of a few
+    KB would take 1.2 GB); over it is an ImageTooLargeError.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -57,15 +62,23 @@ def open_image(src: str | os.PathLike | bytes | bytearray | memoryview, *, draft
             raise InputError(f"image file not found: {p}; check the path")
         what, fh = str(p), p
     try:
-        with Image.open(fh) as im:
+        with Image.open(fh, formats=formats) as im:
+            if max_pixels is not None and im.width * im.height > max_pixels:
+                raise ImageTooLargeError(f"{what}: the image is {im.width}x{im.height}, over the {max_pixels:,}-pixel "
+                                         "limit; downscale it")
             if draft is not None and im.format == "JPEG":
                 im.draft("RGB" if im.mode in ("RGB", "YCbCr") else im.mode, draft)
             im.load()
             return upright(im)
+    except InputError:  # the pixel limit above (a ValueError, which the last clause would call corrupt)
+        raise
     except UnidentifiedImageError as exc:
+        if formats is not None:
+            named = f"{', '.join(formats[:-1])} or {formats[-1]}" if len(formats) > 1 else formats[0]
+            raise ImageFormatError(f"{what} is not a {named} image (the formats accepted here); send one of those") from exc
         raise InputError(f"{what} is not an image file PIL can read (corrupt or unsupported format); convert it to JPEG or PNG") from exc
     except Image.DecompressionBombError as exc:
-        raise InputError(f"{what} is too large to decode safely ({exc}); downscale it first") from exc
+        raise ImageTooLargeError(f"{what} is too large to decode safely ({exc}); downscale it first") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:  # truncated/corrupt data
         raise InputError(f"{what} could not be decoded ({exc}); the file is truncated or corrupt: save it again from the original") from exc
 

@@ -53,10 +53,10 @@ def _check_array(a: np.ndarray, channels: int, what: str) -> np.ndarray:
     return a
 
 
-def _from_file(src: Path | bytes | bytearray | memoryview, channels: int, what: str) -> np.ndarray:
+def _from_file(src: Path | bytes | bytearray | memoryview, channels: int, what: str, **limits: Any) -> np.ndarray:
     from .decode import open_image, to_rgb
 
-    im = open_image(src)  # EXIF orientation applied; a truncated or non-image file is an InputError here
+    im = open_image(src, **limits)  # EXIF orientation applied; a truncated or non-image file is an InputError here
     if channels == 1 and im.mode in ("L", "1"):
         return _check_array(np.asarray(im.convert("L")), channels, what)  # a grayscale model keeps the file's own gray
     return _check_array(to_rgb(im), channels, what)
@@ -77,6 +77,14 @@ def _from_pil(im: Any, channels: int, what: str) -> np.ndarray:
     if mode not in ("RGB", "L"):
         raise InputError(f"{what} has PIL mode {mode}; convert it to 'RGB' first")
     return _check_array(np.asarray(im), channels, what)
+
+
+def image_from_bytes(data: bytes | bytearray | memoryview, *, channels: int = 3, formats: tuple[str, ...] | None = None,
+                     max_pixels: int | None = None) -> np.ndarray:
+    """Encoded image bytes from an untrusted sender (a network request) -> uint8 HxWx3 RGB (HxW for a grayscale model
+    given a gray file), as load_image reads bytes, but only `formats` are tried (ImageFormatError) and the pixel count is
+    checked from the header before decoding (ImageTooLargeError); see decode.open_image."""
+    return _from_file(data, channels, "image bytes", formats=formats, max_pixels=max_pixels)
 
 
 def load_image(x: Any, *, color: str | None, channels: int = 3) -> tuple[np.ndarray, str]:
