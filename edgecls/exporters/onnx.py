@@ -62,7 +62,7 @@ def torch_to_onnx(
 ) -> ModelSpec:
     """Write `model` as ONNX at `path` (not atomically: export() handles that) and return the artifact's spec."""
     torch = require("torch", "torch")
-    onnx = require("onnx", "onnx")
+    onnx = require("onnx", "torch")
     if not (MIN_OPSET <= int(opset) <= MAX_OPSET):
         raise ExportError(f"opset={opset} is outside {MIN_OPSET}..{MAX_OPSET}: pass an opset in that range "
                           f"({DEFAULT_OPSET}, the default, is the newest TensorRT on JetPack 5 reads)")
@@ -105,7 +105,7 @@ def embed_onnx_spec(m, spec: ModelSpec) -> None:
 
 
 def embed_onnx_file(path: str | Path, spec: ModelSpec) -> None:
-    onnx = require("onnx", "onnx")
+    onnx = require("onnx", "torch")
     m = onnx.load(str(path))
     embed_onnx_spec(m, spec)
     onnx.save(m, str(path))

@@ -74,7 +74,8 @@ class OvSession(Session):
         ps = model.inputs[0].get_partial_shape()
         self.input_shape = tuple(d.get_length() if d.is_static else "?" for d in ps)
         out = model.outputs[0].get_partial_shape()
-        self.num_classes = out[-1].get_length() if out[-1].is_static else None
+        last = out[len(out) - 1]  # OpenVINO before 2024.2 takes no negative index
+        self.num_classes = last.get_length() if last.is_static else None
         self.max_batch = self.input_shape[0] if isinstance(self.input_shape[0], int) else None
         et = model.inputs[0].get_element_type().get_type_name()
         self.input_dtypes = (_OV_TYPES.get(et, et),)
