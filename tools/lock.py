@@ -106,6 +106,8 @@ def problems() -> list[str]:
     extras = tuple(e for e in meta.get("optional-dependencies", {}) if e not in ("onnx-gpu", "tensorrt", "tensorrt-export"))
     out = []
     for req in project_requirements(extras):
+        if not applies(req, {""}):  # for another Python or platform than the lock's
+            continue
         name = canonicalize_name(req.name)
         if name not in pins:
             out.append(f"{req}: not in {LOCK.name}")

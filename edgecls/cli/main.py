@@ -14,7 +14,7 @@ from ..errors import EdgeclsError
 from .render import HelpFormatter
 
 # the order `edgecls --help` lists them in
-COMMANDS = ("export", "predict", "info", "check", "train", "compress", "archs", "fit_reference", "monitor", "deploy", "eval",
+COMMANDS = ("export", "predict", "info", "check", "adopt", "train", "compress", "archs", "fit_reference", "monitor", "deploy", "eval",
             "explain", "demo")
 
 

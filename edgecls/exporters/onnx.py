@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import ExportError, require
+from ..runtime.graphs import GRAPH_KEY
 from ..runtime.spec import SPEC_KEY, InputSpec, ModelSpec
 
 DEFAULT_OPSET = 17
@@ -92,11 +93,14 @@ def torch_to_onnx(
 
 
 def embed_onnx_spec(m, spec: ModelSpec) -> None:
-    """Spec JSON in metadata_props; labels also as a plain key so other tools can read them."""
+    """Spec JSON in metadata_props; labels also as a plain key so other tools can read them; the fingerprint of the
+    graph the spec is written for (runtime/graphs.py: the serialized GraphProto, as the file will hold it)."""
+    import hashlib
     import json
 
+    graph = hashlib.sha256(m.graph.SerializeToString()).hexdigest()
     props = {p.key: p for p in m.metadata_props}
-    for key, value in ((SPEC_KEY, spec.to_json(indent=None)), ("labels", json.dumps(list(spec.labels)))):
+    for key, value in ((SPEC_KEY, spec.to_json(indent=None)), ("labels", json.dumps(list(spec.labels))), (GRAPH_KEY, graph)):
         if key in props:
             props[key].value = value
         else:

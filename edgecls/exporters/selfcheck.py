@@ -79,6 +79,10 @@ def read(path: str | Path, fmt: str) -> bytes | None:
         ov = require("openvino", "openvino")
         model = ov.Core().read_model(str(path))
         return sc.from_text(model.get_rt_info([sc.SELFCHECK_KEY]).astype(str)) if model.has_rt_info([sc.SELFCHECK_KEY]) else None
+    if fmt == "tflite":
+        from ..runtime.backends.litert import read_tflite_metadata
+
+        return read_tflite_metadata(path.read_bytes()).get(sc.SELFCHECK_KEY)
     side = sc.companion_path(path)
     return side.read_bytes() if side.is_file() else None
 

@@ -83,7 +83,9 @@ def _resolve_spec(path: Path, given: ModelSpec | None, embedded: ModelSpec | Non
     if side is None:
         raise SpecError(
             f"{path} carries no edgecls spec in its metadata and has no sidecar {sidecar_path(path).name}; "
-            "copy the .json that `edgecls export` wrote next to it, or pass spec=ModelSpec.from_json(...)"
+            "copy the .json that `edgecls export` wrote next to it, or pass spec=ModelSpec.from_json(...). If another "
+            "tool made this file from an edgecls export (quantized, simplified, converted), adopt it: "
+            f"`edgecls adopt {path.name} --spec-from ORIGINAL`"
         )
     # a format without a metadata slot (a TensorRT engine): export records the file's checksum in the sidecar, so a
     # sidecar from another export (copied, or left by a crash between the two renames) is caught, not trusted
