@@ -123,3 +123,18 @@ def test_log_path_is_per_run(tmp_path):
     a.parent.mkdir()
     a.write_text("")
     assert log_path(tmp_path, "demo") != a  # a second run in the same second gets its own file
+
+
+@pytest.mark.slow
+def test_export_keeps_the_converters_lines_in_the_log(artifacts, tmp_path):
+    """A real conversion (LiteRT-Torch: per-pass progress, absl and XNNPACK INFO lines): the terminal gets the log's
+    path and edgecls's "wrote" line; the log gets the converter's lines."""
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "edgecls", "export", str(artifacts["pt"]), "-f", "tflite", "-o", str(out)],
+                       capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "250"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    (log,) = (out / "logs").glob("export-*.log")
+    shown = r.stdout + r.stderr
+    assert str(log) in shown and "wrote" in shown, shown
+    assert "LiteRT-Torch" not in shown and "XNNPACK" not in shown, shown
+    assert "LiteRT-Torch Convert" in log.read_text()
