@@ -7,6 +7,7 @@ self-check on this machine. Each tool runs for real, through its own save path."
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -165,6 +166,10 @@ def test_onnxslim_and_quantize_static(artifacts, photos, tmp_path, capsys):
     p = adopted(q, capsys)
     assert p.spec.artifact["precision"] == "int8" and "onnx.quantize" in p.spec.lineage[-1].params["tool"]
     assert p.self_check_result.graph_rel_diff is not None  # judged against the Q/DQ graph's exact answers
+    assert p.spec.lineage[-1].params["overflow_fix"] == "enable"  # reduce_range's 7-bit weights, read from the file
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # so no U8S8-saturation warning on a CPU without VNNI
+        edgecls.Predictor(q)
     loads(q, photos)
     assert main(["check", str(q)]) == 0
 

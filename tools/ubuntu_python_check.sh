@@ -71,4 +71,7 @@ for mode in lowest newest; do
 done
 echo "ALL PASSED"
 EOF
+# the runtimes read /proc/cpuinfo (ONNX Runtime aborts without it) and /sys
+for d in proc sys dev; do mountpoint -q "$root/$d" || mount --bind "/$d" "$root/$d"; done
+trap 'for d in dev sys proc; do umount "$root/$d" 2>/dev/null || true; done' EXIT
 chroot "$root" env -i PATH=/usr/bin:/bin HOME=/root LANG=C.UTF-8 bash /work/check.sh

@@ -16,6 +16,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import ExportError, ModelFileError, SelfCheckError, SpecError, require
 from ..runtime import selfcheck as sc
 from ..runtime.artifacts import missing_model_file, publish, read_sidecar, sidecar_path, staging
@@ -62,8 +64,10 @@ def adopt(path: str | Path, spec_from: str | Path | None = None) -> AdoptResult:
     was = base.artifact.get("precision", "fp32")
     art = {k: v for k, v in base.artifact.items() if k != "sha256"}
     spec = base.replace(artifact={**art, "format": fmt, "precision": facts["precision"], "tool": facts["tool"]})
-    spec = spec.with_step("adopt", {"tool": facts["tool"], "precision": f"{was} -> {facts['precision']}",
-                                    "spec_from": source, "format": fmt})
+    params = {"tool": facts["tool"], "precision": f"{was} -> {facts['precision']}", "spec_from": source, "format": fmt}
+    if "overflow_fix" in facts:
+        params["overflow_fix"] = facts["overflow_fix"]
+    spec = spec.with_step("adopt", params)
     from ..runtime.predictor import Predictor
 
     with staging(path) as staged:
@@ -164,8 +168,17 @@ ONNX_INT8_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMa
 
 
 def inspect(path: Path, fmt: str) -> dict:
-    """{"precision": what the graph computes in (fp32, fp16, dynamic_int8, int8), "tool": what wrote it}."""
+    """{"precision": what the graph computes in (fp32, fp16, dynamic_int8, int8), "tool": what wrote it} and, for INT8
+    ONNX and OpenVINO, "overflow_fix": "enable" when every int8 weight lies in the 7-bit range (OpenVINO's and ONNX
+    Runtime's advice for x86 CPUs without VNNI, whose U8S8 kernels saturate on full-range weights)."""
     return {"onnx": _inspect_onnx, "openvino": _inspect_openvino, "tflite": _inspect_tflite}[fmt](path)
+
+
+def _weight_range(arrays) -> dict:
+    """{"overflow_fix": "enable"} when every int8 weight is in the 7-bit range, else {}: a full range seen in the stored
+    weights does not prove the tool did not use another fix (NNCF's OverflowFix.ENABLE stores full-range int8 here)."""
+    peak = max((int(np.abs(a.astype(np.int16)).max()) for a in arrays if a.size), default=None)
+    return {"overflow_fix": "enable"} if peak is not None and peak <= 64 else {}
 
 
 def _inspect_onnx(path: Path) -> dict:
@@ -181,7 +194,14 @@ def _inspect_onnx(path: Path) -> dict:
     else:
         precision = "fp32"
     tool = " ".join(x for x in (m.producer_name, m.producer_version) if x) or "an unnamed ONNX producer"
-    return {"precision": precision, "tool": tool}
+    out = {"precision": precision, "tool": tool}
+    if precision == "int8":
+        from onnx import numpy_helper
+
+        weights = {n.input[0] for n in m.graph.node if n.op_type == "DequantizeLinear"}  # not the zero points
+        out |= _weight_range(numpy_helper.to_array(t) for t in m.graph.initializer
+                             if t.data_type == onnx.TensorProto.INT8 and t.name in weights)
+    return out
 
 
 def _inspect_openvino(path: Path) -> dict:
@@ -192,7 +212,16 @@ def _inspect_openvino(path: Path) -> dict:
     precision = "int8" if types & {"FakeQuantize", "FakeConvert"} else "fp16" if f16 else "fp32"
     version = model.get_rt_info(["Runtime_version"]).astype(str) if model.has_rt_info(["Runtime_version"]) else ""
     tool = ("NNCF + " if model.has_rt_info(["nncf"]) else "") + f"OpenVINO save_model {version}".strip()
-    return {"precision": precision, "tool": tool}
+    out = {"precision": precision, "tool": tool}
+    if precision == "int8":
+        out |= _weight_range(op.get_data() for op in model.get_ordered_ops() if _int8_weights(op))
+    return out
+
+
+def _int8_weights(op) -> bool:
+    """An i8 Constant decompressed by a Convert: compressed weights (zero points are subtracted after the Convert)."""
+    return (op.get_type_name() == "Constant" and op.get_output_element_type(0).get_type_name() == "i8"
+            and any(t.get_node().get_type_name() == "Convert" for t in op.output(0).get_target_inputs()))
 
 
 def _inspect_tflite(path: Path) -> dict:

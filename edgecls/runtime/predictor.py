@@ -158,7 +158,7 @@ def _warn_int8_saturation(spec: ModelSpec, backend: str, path: Path) -> None:
     saturate (see cpuinfo). Say so once at load, not silently lose accuracy."""
     if spec.artifact.get("precision") != "int8" or backend not in ("onnxruntime", "openvino"):
         return
-    steps = [s for s in spec.lineage if s.step in ("quantize", "qat")]
+    steps = [s for s in spec.lineage if s.step in ("quantize", "qat", "adopt")]  # adopt: what the adopted file's weights are
     if steps and steps[-1].params.get("overflow_fix") == "enable":
         return
     from .cpuinfo import cpu_model_and_flags, int8_saturates
