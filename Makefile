@@ -1,5 +1,5 @@
 # Two commands for a fresh machine:
-#   make demo   install everything, export pretrained EfficientNet-Lite0, classify real photos on every CPU backend
+#   make demo   install what the demo needs, export pretrained EfficientNet-Lite0, classify real photos on every CPU backend
 #   make test   install everything and run the test suite (what CI runs); make test-fast: the quick subset
 PY ?= python3
 VENV ?= .venv
@@ -11,11 +11,25 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# torch and torchvision first, by exact version: pip takes both from the local wheel cache on this project's
-# machines; resolving them through the extras alone could pull a different CUDA build
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install -q -e '.[dev]'
+# The exact versions CI runs and the suite passed with (pyproject.toml declares ranges); tools/lock.py rewrites it
+LOCK := constraints.txt
+PIP := $(BIN)/pip install -q -c $(LOCK)
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu: PyTorch's CPU build instead of the CUDA one (no NVIDIA libraries)
+TORCH_FROM := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+# What `edgecls demo` runs on: export to every CPU format, INT8 (NNCF, ONNX Runtime, PT2E), ExecuTorch, the bench
+# report. Not the robustness, ModelOpt and test tooling that `make test` adds.
+DEMO_EXTRAS := torch,onnx,openvino,tflite-export,compress,executorch,bench
+
+# torch and torchvision first: pip takes both from the local wheel cache on this project's machines; resolving them
+# through the extras alone could pull a different CUDA build
+$(VENV)/.installed: pyproject.toml $(LOCK) | $(BIN)/python
+	$(PIP) $(TORCH_FROM) torch torchvision
+	$(PIP) -e '.[dev]'
+	touch $@ $(VENV)/.installed-demo
+
+$(VENV)/.installed-demo: pyproject.toml $(LOCK) | $(BIN)/python
+	$(PIP) $(TORCH_FROM) torch torchvision
+	$(PIP) -e '.[$(DEMO_EXTRAS)]'
 	touch $@
 
 # tritonclient, the client tests/test_serve.py and benchmarks/serve_load.py talk to `edgecls serve` with, in a venv of its
@@ -44,7 +58,7 @@ cpp-deps:
 		(apt-get install -y -qq --no-install-recommends $(CPP_PACKAGES) || (apt-get update -qq && apt-get install -y -qq --no-install-recommends $(CPP_PACKAGES))) >/dev/null; \
 	else echo "note: install the Debian packages $(CPP_PACKAGES) (as root) for the C++ example and its tests"; fi
 
-demo: install
+demo: $(VENV)/.installed-demo
 	$(BIN)/edgecls demo -o demo_out
 
 test: install

@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from .errors import (
+    ArtifactChangedError,
     BackendUnavailableError,
     EdgeclsError,
     ExportError,
@@ -26,6 +27,7 @@ from .runtime.spec import InputSpec, LineageStep, ModelSpec, Preprocess
 
 # name -> module holding it; resolved on first access (PEP 562), so help() and editors see the real signature
 _LAZY = {
+    "adopt": "edgecls.exporters.adopt",
     "create_model": "edgecls.models",
     "list_archs": "edgecls.models",
     "export": "edgecls.exporters",
@@ -64,8 +66,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "BackendUnavailableError", "DeployConfig", "DeployResult", "EdgeclsError", "ExportError", "InferenceError",
-    "InputError", "InputSpec", "LineageStep", "ModelFileError", "ModelSpec", "Prediction", "Predictor", "Preprocess",
-    "SpecError", "Top", "UnknownArchError", "WeightsUnavailableError", "__version__", "create_model", "deploy", "export",
-    "list_archs", "load", "save",
+    "ArtifactChangedError", "BackendUnavailableError", "DeployConfig", "DeployResult", "EdgeclsError", "ExportError",
+    "InferenceError", "InputError", "InputSpec", "LineageStep", "ModelFileError", "ModelSpec", "Prediction", "Predictor",
+    "Preprocess", "SpecError", "Top", "UnknownArchError", "WeightsUnavailableError", "__version__", "adopt", "create_model",
+    "deploy", "export", "list_archs", "load", "save",
 ]

@@ -15,6 +15,11 @@ class ModelFileError(EdgeclsError, OSError):
     """A model file is missing, truncated, corrupt or of an unknown kind."""
 
 
+class ArtifactChangedError(ModelFileError):
+    """A file edgecls exported was changed by another tool (re-saved with FP16 weights, quantized, simplified): its graph
+    is not the one the spec it carries was written for. `edgecls adopt FILE` re-embeds the spec for the new graph."""
+
+
 class InputError(EdgeclsError, ValueError):
     """An argument, image or batch handed to the Predictor (or a runtime) cannot be used as given."""
 

@@ -89,6 +89,15 @@ def predictors(artifacts):
     return {name: edgecls.Predictor(path, threads=2) for name, path in artifacts.items()}
 
 
+@pytest.fixture(scope="session")
+def dists(tmp_path_factory) -> tuple[Path, Path]:
+    """(sdist, wheel) that `python -m build` makes from a copy of the tracked source, built once per session and shared
+    by the tests that install it (tests/packaging_env.py)."""
+    from packaging_env import build
+
+    return build(tmp_path_factory.mktemp("dists"))
+
+
 # Fuzz tests run a fixed budget; in CI the examples are derandomized so a run is reproducible.
 from hypothesis import settings as _hsettings  # noqa: E402
 

@@ -35,8 +35,9 @@ def fields(cls) -> set[str]:
 
 def test_every_config_setting_has_a_flag_and_no_flag_is_made_up():
     assert dests("train") == fields(TrainConfig) | {"config"}
-    assert dests("deploy") == fields(DeployConfig) | {"config", "epochs"}  # --epochs: a shortcut into train
-    assert dests("compress") == fields(CompressConfig) - {"steps"} | {"config"}  # steps: a list of mappings, YAML only
+    # --epochs: a shortcut into train; --verbose: where other tools' output goes (edgecls.quiet), not a setting
+    assert dests("deploy") == fields(DeployConfig) | {"config", "epochs", "verbose"}
+    assert dests("compress") == fields(CompressConfig) - {"steps"} | {"config", "verbose"}  # steps: a list of mappings, YAML only
     assert dests("serve") == fields(ServeConfig) | {"models"}
 
 
@@ -79,7 +80,7 @@ def test_export_flags_are_the_options_of_the_format_table():
     from edgecls.exporters import FORMATS
 
     options = set().union(*(f.options for f in FORMATS.values()))
-    own = {"source", "pretrained", "format", "out_dir", "name", "no_verify"}  # what to export and where, not how
+    own = {"source", "pretrained", "format", "out_dir", "name", "no_verify", "verbose"}  # what to export and where, not how
     assert dests("export") - own == options
     p = parser_of("export")
     assert next(a for a in p._actions if a.dest == "format").choices == list(FORMATS)

@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..runtime.opencv import load_cv2
 from ..runtime.predictor import Predictor
 from ..runtime.runtimes import artifact_files, runtime_for
 from ..stats import wilson
@@ -47,10 +48,9 @@ class BenchOptions:
 
 def camera_frame(channels: int) -> np.ndarray:
     """A 1080p uint8 BGR frame of a real photo (scikit-image's coffee, upscaled), as a camera delivers it."""
-    import cv2
-
     from ..data.samples import sample_images
 
+    cv2 = load_cv2()
     try:
         rgb = sample_images(("coffee",))["coffee"]
     except Exception:  # noqa: BLE001 - scikit-image is optional on a device: fall back to a gradient frame
@@ -174,7 +174,7 @@ def agreement(pred: Predictor, reference: str, source: str | None, limit: int) -
 
 def _thread_pools(backend: str) -> dict:
     """OpenCV's (and PyTorch's, ExecuTorch's) process-wide thread counts, which a Predictor with `threads` sets."""
-    import cv2
+    cv2 = load_cv2()
 
     pools = {"cv2": (cv2.getNumThreads(), cv2.setNumThreads)}
     if backend == "torch":

@@ -8,11 +8,12 @@ HELP = "prune -> fine-tune/distill -> INT8 (PTQ/QAT) from a YAML config, under -
 
 def add_arguments(p) -> None:
     from ..compress.config import CompressConfig
-    from .flags import add_config_flags
+    from .flags import add_config_flags, add_verbose_flag
 
     p.add_argument("config", help="YAML: model, data, steps (see benchmarks/compress_*.yaml)")
     add_config_flags(p, CompressConfig, skip=("steps",), short={"out_dir": "-o"},
                      more_help={"model": "; overrides the config's", "max_drop": "; given here, it overrides every step's own"})
+    add_verbose_flag(p)
 
 
 def run(a) -> int:
@@ -20,7 +21,8 @@ def run(a) -> int:
 
     from ..compress import CompressConfig
     from ..compress import run as compress
-    from .flags import settings
+    from ..quiet import terminal
+    from .flags import quietly, settings
 
     cfg = settings(a, CompressConfig, a.config)
     if a.max_drop is not None:  # the YAML's max_drop fills the steps without their own; the flag's sets every one
@@ -28,6 +30,10 @@ def run(a) -> int:
     cfg = CompressConfig.from_dict(cfg)
     if a.max_drop is not None:
         cfg.set_max_drop(a.max_drop)
-    compress(cfg)
-    print(f"report: {Path(cfg.out_dir) / 'compress.json'}")
-    return 0
+
+    def body() -> int:
+        compress(cfg)
+        print(f"report: {Path(cfg.out_dir) / 'compress.json'}", file=terminal())
+        return 0
+
+    return quietly(a, cfg.out_dir, body)

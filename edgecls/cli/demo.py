@@ -21,11 +21,16 @@ ESPRESSO = 967
 
 
 def add_arguments(p) -> None:
+    from .flags import add_verbose_flag
+
     p.add_argument("-o", "--out-dir", default="demo_out")
+    add_verbose_flag(p)
 
 
 def run(a) -> int:
-    return run_demo(Path(a.out_dir))
+    from .flags import quietly
+
+    return quietly(a, a.out_dir, lambda: run_demo(Path(a.out_dir)))
 
 
 def run_demo(out_dir: Path) -> int:

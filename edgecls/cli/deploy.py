@@ -12,20 +12,21 @@ DESCRIPTION = ("Train on your photos, quantize under one accuracy budget, export
 def add_arguments(p) -> None:
     from ..compress.targets import TARGETS
     from ..deployment.config import DeployConfig
-    from .flags import add_config_flags
+    from .flags import add_config_flags, add_verbose_flag
 
     p.add_argument("--config", help="YAML of deploy settings (the DeployConfig fields); flags override it")
     aliases = ", ".join(f"{a}={t.name}" for t in TARGETS.values() for a in t.aliases)
     add_config_flags(p, DeployConfig, positional=("data",), short={"out": "-o"},
                      more_help={"targets": f"; aliases: {aliases}", "train": "; e.g. --train lr=5e-4 batch_size=16"})
     p.add_argument("--epochs", type=int, help="training epochs (overrides the recipe's)")
+    add_verbose_flag(p)
 
 
 def run(a) -> int:
     from ..deployment.config import DeployConfig
     from ..deployment.pipeline import deploy
     from ..errors import DeployError
-    from .flags import given
+    from .flags import given, quietly
 
     base = DeployConfig.read_yaml(a.config) if a.config else {}
     train = base.get("train") or {}
@@ -35,5 +36,10 @@ def run(a) -> int:
     cfg["train"] = {**train, **(a.train or {}), **({} if a.epochs is None else {"epochs": a.epochs})}
     if not cfg.get("data"):
         raise DeployError("give DATA, the folder of your photos (or data: in --config)")
-    deploy(config=cfg)  # it prints the pick and where the report is
-    return 0
+    out = DeployConfig.from_dict(cfg).out  # a bad setting fails here, before any log is opened
+
+    def body() -> int:
+        deploy(config=cfg)  # it prints the pick and where the report is
+        return 0
+
+    return quietly(a, out, body)

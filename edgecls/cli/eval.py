@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .flags import add_backend_flag
+from .flags import add_backend_flag, add_verbose_flag
 
 NAME = "eval"
 HELP = ("accuracy of artifacts under common corruptions (ImageNet-C style) or small adversarial attacks, each on its own "
@@ -59,9 +59,16 @@ def add_arguments(p) -> None:
     p.add_argument("--score", nargs="+", choices=SCORES, help="--ood: open-set scores to compare (default: all three)")
     p.add_argument("--n-boot", type=int, default=1000, help="--ood: bootstrap resamples for the AUROC intervals (default 1000)")
     add_backend_flag(p, "--ood and multi-label models: force a runtime (default: by suffix)")
+    add_verbose_flag(p)
 
 
 def run(a) -> int:
+    from .flags import quietly
+
+    return quietly(a, a.out_dir, lambda: _evaluate(a))
+
+
+def _evaluate(a) -> int:
     """Multi-label models by mAP/F1; then --ood; then corruptions (the default without --ood or --adversarial) and
     --adversarial into one robustness report."""
     from ..errors import ConfigError
@@ -104,6 +111,7 @@ def robustness(a, corruptions: bool = True) -> int:
     """Corruptions (unless corruptions=False) and, with --adversarial, the adversarial check, into one
     OUT/robustness.{json,md} (and .png for corruptions)."""
     from ..errors import AdversarialError, ConfigError
+    from ..quiet import terminal
     from ..report import robustness as report
     from ..robustness.adversarial import check_eps, evaluate_adversarial, load_source
     from ..robustness.corruptions import check_names, parse_severities
@@ -148,7 +156,7 @@ def robustness(a, corruptions: bool = True) -> int:
     if corruptions:
         report.plot(result, out / "robustness.png")
     if a.json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(result, indent=2), file=terminal())
     else:
         report.render_table(result, con)
         con.print(f"wrote {out / 'robustness.json'}, .md" + (", .png" if corruptions else ""), markup=False)

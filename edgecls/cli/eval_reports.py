@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..quiet import terminal
 from .render import console, text
 
 
@@ -27,7 +28,7 @@ def evaluate_multilabel(a, model: str) -> None:
 
     r = evaluate(model, a.data, backend=a.backend, n_boot=a.n_boot)
     if a.json:
-        print(json.dumps(r, indent=2))
+        print(json.dumps(r, indent=2), file=terminal())
         return
     con = console()
 
@@ -54,7 +55,7 @@ def evaluate_ood(a, model: str) -> None:
 
     r = evaluate(model, a.data, a.ood, scores=a.score or SCORES, backend=a.backend, n_boot=a.n_boot)
     if a.json:
-        print(json.dumps(r, indent=2))
+        print(json.dumps(r, indent=2), file=terminal())
         return
     k = r["known"]
     con = console()

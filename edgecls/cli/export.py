@@ -93,9 +93,18 @@ def add_arguments(p) -> None:
         spec["help"] = f"{spec['help']} [{', '.join(formats)}{shown}]"  # which formats take it: the table says
         p.add_argument(flag, dest=name, default=None, **({"choices": choices[name]} if name in choices else {}), **spec)
     p.add_argument("--no-verify", action="store_true", help="skip the check against PyTorch on real photos")
+    from .flags import add_verbose_flag
+
+    add_verbose_flag(p)
 
 
 def run(a) -> int:
+    from .flags import quietly
+
+    return quietly(a, a.out_dir, lambda: _export(a))
+
+
+def _export(a) -> int:
     from .. import create_model, export, load
     from ..exporters import FORMATS
     from .render import console, text

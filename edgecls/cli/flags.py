@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 import types
 import typing
-from typing import Any
+from typing import Any, Callable
 
 from ..configfile import load_yaml, settings_help
 
@@ -38,6 +38,27 @@ def runtime_name(text: str) -> str:
 def add_backend_flag(p: argparse.ArgumentParser, help: str = "force a runtime (default: by suffix)") -> None:  # noqa: A002
     p.add_argument("--backend", type=runtime_name, help=help + "; any spelling: onnxruntime/onnx/ort, openvino/ov, "
                    "litert/tflite, executorch/pte, tensorrt/trt, torch/pt")
+
+
+def add_verbose_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show the converters' and runtimes' own output (progress lines, INFO logs, warnings) here; by "
+                        "default it goes to OUT/logs/COMMAND-TIME.log, whose path is printed, and its end is shown if the "
+                        "run fails")
+
+
+def quietly(a: argparse.Namespace, out_dir, body: Callable[[], int]) -> int:
+    """Run a command's `body` with other tools' output in a log file under `out_dir` (edgecls.quiet), unless -v."""
+    from ..quiet import capture, console, log_path
+    from .render import text
+
+    with capture(None if a.verbose else log_path(out_dir, a.command)) as cap:
+        if cap.path is not None:
+            console().print(f"[dim]converters' and runtimes' own output: {text(cap.path)} (-v shows it here)[/]",
+                            highlight=False, soft_wrap=True)  # one line: the path stays whole for copy and paste
+        rc = body()
+        cap.failed = rc != 0
+    return rc
 
 
 class _MergeKeyValues(argparse.Action):
@@ -113,4 +134,5 @@ def settings(a: argparse.Namespace, cls, config: str | None) -> dict[str, Any]:
     return {**(cls.read_yaml(config) if config else {}), **given(a, cls)}
 
 
-__all__ = ["add_config_flags", "given", "help_with_default", "key_value", "settings", "value_type"]
+__all__ = ["add_config_flags", "add_verbose_flag", "given", "help_with_default", "key_value", "quietly", "settings",
+           "value_type"]

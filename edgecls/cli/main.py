@@ -14,8 +14,8 @@ from ..errors import EdgeclsError
 from .render import HelpFormatter
 
 # the order `edgecls --help` lists them in
-COMMANDS = ("export", "predict", "info", "check", "serve", "train", "compress", "archs", "fit_reference", "monitor", "deploy",
-            "eval", "explain", "demo")
+COMMANDS = ("export", "predict", "info", "check", "adopt", "serve", "train", "compress", "archs", "fit_reference", "monitor",
+            "deploy", "eval", "explain", "demo")
 
 
 def commands() -> list:

@@ -7,12 +7,12 @@ import argparse
 
 
 def console(*, stderr: bool = False, width: int | None = None):
-    """A rich Console; `width` applies when the output is not a terminal (a log or a pipe), so wide tables keep one
-    row per model instead of being squeezed to 80 columns."""
-    from rich.console import Console
+    """A rich Console on edgecls's own output (the terminal, also while other tools' output goes to a log: see
+    edgecls.quiet); `width` applies when the output is not a terminal (a log or a pipe), so wide tables keep one row
+    per model instead of being squeezed to 80 columns."""
+    from ..quiet import console as _console
 
-    con = Console(stderr=stderr)
-    return con if width is None or con.is_terminal else Console(stderr=stderr, width=width)
+    return _console(stderr=stderr, width=width)
 
 
 def text(value) -> str:

@@ -21,12 +21,11 @@ from .steps import STEPS
 
 def run(cfg: CompressConfig, console=None) -> dict:
     """Run the steps; returns (and writes to out_dir/compress.json) every figure and the final artifacts."""
-    from rich.console import Console
-
     from ..models.pt import load_pt, save_pt
+    from ..quiet import console as own_console
     from .data import load_splits, subset
 
-    con = console or Console(width=max(Console().width, 150))  # the report table is wide; logs are not terminals
+    con = console or own_console(width=max(own_console().width, 150))  # the report table is wide; logs are not terminals
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError, require
+from ..runtime.opencv import load_cv2
 
 COLOR = ("chelsea", "coffee", "astronaut", "rocket", "immunohistochemistry", "hubble_deep_field", "retina", "colorwheel")
 GRAY = ("camera", "coins", "moon")  # grayscale photos, replicated to RGB on purpose
@@ -32,7 +33,7 @@ def sample_images(names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]
 def photo_crops(n: int = 300, seed: int = 0, size: int = 320) -> list[np.ndarray]:
     """Random resized crops and flips of the bundled photos: real image statistics, many framings. A stand-in for
     calibration: a few hundred of the user's own images are better, and the lineage says which was used."""
-    import cv2
+    cv2 = load_cv2()
 
     photos = list(sample_images().values())
     rng = np.random.default_rng(seed)

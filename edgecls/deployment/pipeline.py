@@ -72,13 +72,12 @@ def _lock(folder: Path):
 
 class Pipeline:
     def __init__(self, cfg: DeployConfig, console=None):
-        from rich.console import Console
+        from ..quiet import console as own_console
 
         self.cfg = cfg
         self.out = Path(cfg.out)
-        if console is None:  # logs and CI are not terminals: do not squeeze the tables to 80 columns
-            console = Console() if Console().is_terminal else Console(width=160)
-        self.con = console
+        # logs and CI are not terminals: do not squeeze the tables to 80 columns
+        self.con = console or own_console(width=160)
         self.stages = Stages(self.out, log=lambda s: self.con.print(s, markup=False, highlight=False))
         self.skipped: dict[str, str] = {}
         self._val_px: np.ndarray | None = None

@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import ExportError, require
+from ..runtime.graphs import GRAPH_KEY
 from ..runtime.spec import SPEC_KEY, InputSpec, ModelSpec
 
 DEFAULT_OPSET = 17
@@ -62,7 +63,7 @@ def torch_to_onnx(
 ) -> ModelSpec:
     """Write `model` as ONNX at `path` (not atomically: export() handles that) and return the artifact's spec."""
     torch = require("torch", "torch")
-    onnx = require("onnx", "onnx")
+    onnx = require("onnx", "torch")
     if not (MIN_OPSET <= int(opset) <= MAX_OPSET):
         raise ExportError(f"opset={opset} is outside {MIN_OPSET}..{MAX_OPSET}: pass an opset in that range "
                           f"({DEFAULT_OPSET}, the default, is the newest TensorRT on JetPack 5 reads)")
@@ -92,11 +93,14 @@ def torch_to_onnx(
 
 
 def embed_onnx_spec(m, spec: ModelSpec) -> None:
-    """Spec JSON in metadata_props; labels also as a plain key so other tools can read them."""
+    """Spec JSON in metadata_props; labels also as a plain key so other tools can read them; the fingerprint of the
+    graph the spec is written for (runtime/graphs.py: the serialized GraphProto, as the file will hold it)."""
+    import hashlib
     import json
 
+    graph = hashlib.sha256(m.graph.SerializeToString()).hexdigest()
     props = {p.key: p for p in m.metadata_props}
-    for key, value in ((SPEC_KEY, spec.to_json(indent=None)), ("labels", json.dumps(list(spec.labels)))):
+    for key, value in ((SPEC_KEY, spec.to_json(indent=None)), ("labels", json.dumps(list(spec.labels))), (GRAPH_KEY, graph)):
         if key in props:
             props[key].value = value
         else:
@@ -105,7 +109,7 @@ def embed_onnx_spec(m, spec: ModelSpec) -> None:
 
 
 def embed_onnx_file(path: str | Path, spec: ModelSpec) -> None:
-    onnx = require("onnx", "onnx")
+    onnx = require("onnx", "torch")
     m = onnx.load(str(path))
     embed_onnx_spec(m, spec)
     onnx.save(m, str(path))

@@ -38,7 +38,7 @@ def _quiet():
 
 
 def _input_name(src: Path) -> str:
-    onnx = require("onnx", "onnx")
+    onnx = require("onnx", "torch")
     m = onnx.load(str(src), load_external_data=False)
     inits = {i.name for i in m.graph.initializer}
     names = [i.name for i in m.graph.input if i.name not in inits]
@@ -50,7 +50,7 @@ def _input_name(src: Path) -> str:
 def onnx_to_fp16(src: str | Path, dst: str | Path, reference_inputs: np.ndarray) -> dict:
     """Write the mixed-FP16 version of `src` to `dst`; `reference_inputs` (N, *input) in the ONNX's input type are what
     AutoCast runs to find values FP16 cannot hold. Returns what it did (for the artifact record)."""
-    onnx = require("onnx", "onnx")
+    onnx = require("onnx", "torch")
     autocast = require("modelopt.onnx.autocast", EXTRA)
     src, dst = Path(src), Path(dst)
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,7 +89,7 @@ def onnx_to_int8_qdq(src: str | Path, dst: str | Path, samples: list[np.ndarray]
 
 def qdq_summary(path: str | Path) -> dict:
     """Q/DQ facts TensorRT cares about: how many QuantizeLinear nodes, the zero-point types, how many are non-zero."""
-    onnx = require("onnx", "onnx")
+    onnx = require("onnx", "torch")
     from onnx import numpy_helper
 
     m = onnx.load(str(path))

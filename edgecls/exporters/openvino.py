@@ -7,24 +7,30 @@ from pathlib import Path
 from ..errors import ExportError, require
 from ..runtime.artifacts import file_sha256
 from ..runtime.backends.openvino import WEIGHTS_KEY
+from ..runtime.graphs import GRAPH_KEY, openvino_graph_sha256
 from ..runtime.spec import SPEC_KEY, ModelSpec
 
 
 def save_ir(model, path: str | Path, *, compress_to_fp16: bool) -> None:
-    """ov.save_model, with the .bin's sha256 recorded in the .xml's rt_info (checked at load by the backend).
+    """ov.save_model, with the fingerprint of the graph and the .bin's sha256 recorded in the .xml's rt_info (checked
+    at load by the backend).
 
     The .xml and .bin are published by two renames; the checksum ties them, so a crash between the renames (or files
-    mixed from two exports) is a clear error at load instead of old topology running new weights. OpenVINO writes the
-    .bin deterministically, so the second save, which adds the checksum to the .xml, writes the same weights again.
+    mixed from two exports) is a clear error at load instead of old topology running new weights; the graph's
+    fingerprint tells that from a model another tool re-saved (runtime/graphs.py). OpenVINO writes the .bin
+    deterministically, so the second save, which adds both to the .xml, writes the same weights again. The fingerprint
+    is taken from the saved model as read back, which is what the backend will see.
     """
     ov = require("openvino", "openvino")
     ov.save_model(model, str(path), compress_to_fp16=compress_to_fp16)
     weights = Path(path).with_suffix(".bin")
     digest = file_sha256(weights)
+    graph = openvino_graph_sha256(ov.Core().read_model(str(path)))
     model.set_rt_info(digest, [WEIGHTS_KEY])
+    model.set_rt_info(graph, [GRAPH_KEY])
     ov.save_model(model, str(path), compress_to_fp16=compress_to_fp16)
-    if file_sha256(weights) != digest:
-        raise ExportError(f"OpenVINO wrote different weights for the same model twice ({weights.name}); cannot tie the "
+    if file_sha256(weights) != digest or openvino_graph_sha256(ov.Core().read_model(str(path))) != graph:
+        raise ExportError(f"OpenVINO wrote a different model for the same one twice ({Path(path).name}); cannot tie the "
                           ".xml to its .bin. Report this with your OpenVINO version")
 
 

@@ -29,7 +29,7 @@ def embed(path: str | Path, fmt: str, blob: bytes, precision: str | None = None)
     precision: the artifact's (an OpenVINO IR with FP16 weights is saved back with FP16 weights)."""
     path = Path(path)
     if fmt == "onnx":
-        onnx = require("onnx", "onnx")
+        onnx = require("onnx", "torch")
         m = onnx.load(str(path))
         _set_prop(m, sc.SELFCHECK_KEY, sc.to_text(blob))
         onnx.save(m, str(path))
@@ -72,13 +72,17 @@ def read(path: str | Path, fmt: str) -> bytes | None:
     """The record stored with an artifact (its slot or its companion), without loading a runtime session."""
     path = Path(path)
     if fmt == "onnx":
-        onnx = require("onnx", "onnx")
+        onnx = require("onnx", "torch")
         props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
         return sc.from_text(props[sc.SELFCHECK_KEY]) if sc.SELFCHECK_KEY in props else None
     if fmt == "openvino":
         ov = require("openvino", "openvino")
         model = ov.Core().read_model(str(path))
         return sc.from_text(model.get_rt_info([sc.SELFCHECK_KEY]).astype(str)) if model.has_rt_info([sc.SELFCHECK_KEY]) else None
+    if fmt == "tflite":
+        from ..runtime.backends.litert import read_tflite_metadata
+
+        return read_tflite_metadata(path.read_bytes()).get(sc.SELFCHECK_KEY)
     side = sc.companion_path(path)
     return side.read_bytes() if side.is_file() else None
 

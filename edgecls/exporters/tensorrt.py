@@ -72,7 +72,7 @@ def onnx_to_tensorrt(
     dla_core: Jetson DLA core to run on (GPU fallback for layers DLA lacks); fp16 or int8 only.
     """
     trt = require("tensorrt", "tensorrt")
-    onnx = require("onnx", "onnx")
+    onnx = require("onnx", "torch")
     if precision not in PRECISIONS:
         raise ExportError(f"tensorrt precision={precision!r}: choose one of {', '.join(PRECISIONS)}")
     if int8_source not in INT8_SOURCES:

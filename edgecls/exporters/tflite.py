@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ..errors import ExportError, require
 from ..runtime.backends.litert import read_tflite_metadata  # noqa: F401 - the reader lives on the device side
+from ..runtime.graphs import GRAPH_KEY, tflite_graph_sha256
 from ..runtime.spec import SPEC_KEY, ModelSpec
 from .calibration import calibration_inputs
 from .onnx import artifact_input, input_adapter
@@ -145,10 +146,14 @@ def _count_ops(path, op: str) -> int:
 
 
 def embed_tflite_spec(path: str | Path, spec: ModelSpec) -> None:
+    """The spec, the labels as plain text and the fingerprint of the graph (runtime/graphs.py; metadata buffers are
+    not part of it, so these entries do not change it)."""
     fb = require("ai_edge_litert.tools.flatbuffer_utils", "tflite")
     schema = require("ai_edge_litert.schema_py_generated", "tflite")
+    graph = tflite_graph_sha256(Path(path).read_bytes(), schema)
     m = fb.read_model(str(path))
-    entries = {SPEC_KEY: spec.to_json(indent=None).encode(), "labels": "\n".join(spec.labels).encode()}
+    entries = {SPEC_KEY: spec.to_json(indent=None).encode(), "labels": "\n".join(spec.labels).encode(),
+               GRAPH_KEY: graph.encode()}
     m.metadata = [md for md in (m.metadata or []) if (md.name.decode() if isinstance(md.name, bytes) else md.name) not in entries]
     for name, data in entries.items():
         buf = schema.BufferT()

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from ..errors import InputError
+from ..quiet import terminal
 from ..runtime.artifacts import atomic_write_bytes
 from . import document
 from .document import Section
@@ -136,8 +137,9 @@ def to_csv(result: dict) -> str:
 
 
 def print_table(result: dict, console=None) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from ..quiet import console as own_console
 
     t = Table(title="edgecls-bench (ms; model-only unless noted)")
     power = any(r.get("power") and "busy_w" in r["power"] for r in result["results"])
@@ -153,7 +155,7 @@ def print_table(result: dict, console=None) -> None:
                   f"{f['throughput_ips']:.1f}", _fmt(f["cold_load_plus_first_ms"]), f"{f['size_mb']:.1f}",
                   top1_text(f), "-" if f["agree_top1"] is None else f"{f['agree_top1']:.0%}",
                   f["self_check"] or "-", *((_fmt(f["power_w"]), _fmt(f["energy_mj"])) if power else ()))
-    (console or Console()).print(t)
+    (console or own_console()).print(t)
 
 
 def pick_under_budget(result: dict, budget_ms: float) -> tuple[dict | None, str]:
@@ -365,7 +367,7 @@ def write_reports(result: dict, out_dir: Path) -> dict[str, Path]:
         try:
             data = make().encode()
         except ModuleNotFoundError as exc:  # a device install without matplotlib: the tables still get written
-            print(f"edgecls-bench: no bench.{kind} ({exc.name} is not installed: pip install 'edgecls[bench]')")
+            print(f"edgecls-bench: no bench.{kind} ({exc.name} is not installed: pip install 'edgecls[bench]')", file=terminal())
             continue
         atomic_write_bytes(out_dir / f"bench.{kind}", data)
         files[kind] = out_dir / f"bench.{kind}"

@@ -55,13 +55,12 @@ EXTRA_HELP = ("extra drop under each corruption (mean over its severities) vs th
 def render_table(result: dict, console=None) -> None:
     """Print the summary table, accuracy per corruption (mean over severities) per model, the extra drop per
     corruption, and the adversarial table when the result has one, with rich."""
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    con = console or Console()
-    if console is None and not con.is_terminal:
-        con = Console(width=160)  # a log or a pipe: the table stays one row per model
+    from ..quiet import console as own_console
+
+    con = console or own_console(width=160)  # a log or a pipe: the table stays one row per model
     if result.get("models"):
         d = result["data"]
         t = Table(title=escape(f"corruptions on {d['source']} (n={d['n']}, {d['accuracy_means']}; reference {result['reference']})"),

@@ -30,6 +30,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import CorruptionError, require
+from ..runtime.opencv import load_cv2
 
 SEVERITIES = (1, 2, 3, 4, 5)
 REFERENCE_SIDE = 224  # ImageNet-C's spatial constants are for pictures of this size
@@ -125,7 +126,7 @@ def _elastic(A, s, _k, hw):
 
 
 def _pixelate(A, s, _k, _hw):
-    import cv2
+    cv2 = load_cv2()
 
     c = (0.6, 0.5, 0.4, 0.3, 0.25)[s - 1]
     return A.Downscale(scale_range=(c, c), interpolation_pair={"downscale": cv2.INTER_AREA, "upscale": cv2.INTER_NEAREST}, p=1.0)

@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ExplainError, InputError, ModelFileError, require
+from ..runtime.opencv import load_cv2
 
 
 def find_target_layer(model, name: str | None = None):
@@ -65,7 +66,7 @@ def grad_cam(model, x: np.ndarray, classes: Sequence[int], layer) -> tuple[np.nd
 
 def random_maps(n: int, hw: tuple[int, int], size: tuple[int, int], seed: int) -> np.ndarray:
     """Random maps as coarse as Grad-CAM's: uniform noise on the feature map's grid, upsampled bilinearly."""
-    import cv2
+    cv2 = load_cv2()
 
     rng = np.random.default_rng(seed)
     return np.stack([cv2.resize(rng.random(hw, dtype=np.float32), (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
@@ -75,7 +76,7 @@ def random_maps(n: int, hw: tuple[int, int], size: tuple[int, int], seed: int) -
 def curves(model, x: np.ndarray, maps: np.ndarray, classes: Sequence[int], steps: int = 16) -> dict[str, np.ndarray]:
     """Deletion and insertion AUC per image (softmax probability of the class vs fraction of pixels changed, trapezoid
     rule over steps + 1 points). x: the normalized (N, C, H, W) input."""
-    import cv2
+    cv2 = load_cv2()
     import torch
 
     n, c, h, w = x.shape

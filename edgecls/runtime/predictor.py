@@ -83,7 +83,9 @@ def _resolve_spec(path: Path, given: ModelSpec | None, embedded: ModelSpec | Non
     if side is None:
         raise SpecError(
             f"{path} carries no edgecls spec in its metadata and has no sidecar {sidecar_path(path).name}; "
-            "copy the .json that `edgecls export` wrote next to it, or pass spec=ModelSpec.from_json(...)"
+            "copy the .json that `edgecls export` wrote next to it, or pass spec=ModelSpec.from_json(...). If another "
+            "tool made this file from an edgecls export (quantized, simplified, converted), adopt it: "
+            f"`edgecls adopt {path.name} --spec-from ORIGINAL`"
         )
     # a format without a metadata slot (a TensorRT engine): export records the file's checksum in the sidecar, so a
     # sidecar from another export (copied, or left by a crash between the two renames) is caught, not trusted
@@ -156,7 +158,7 @@ def _warn_int8_saturation(spec: ModelSpec, backend: str, path: Path) -> None:
     saturate (see cpuinfo). Say so once at load, not silently lose accuracy."""
     if spec.artifact.get("precision") != "int8" or backend not in ("onnxruntime", "openvino"):
         return
-    steps = [s for s in spec.lineage if s.step in ("quantize", "qat")]
+    steps = [s for s in spec.lineage if s.step in ("quantize", "qat", "adopt")]  # adopt: what the adopted file's weights are
     if steps and steps[-1].params.get("overflow_fix") == "enable":
         return
     from .cpuinfo import cpu_model_and_flags, int8_saturates

@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from ..errors import InputError
+from .opencv import load_cv2
 from .spec import InputSpec, ModelSpec, Preprocess
 
 
@@ -84,7 +85,7 @@ LINEAR_FROM = 1.5  # ...done bilinear from this factor up (OpenCV's bicubic does
 
 def fast_pixels(img: np.ndarray, order: str, spec: ModelSpec) -> np.ndarray:
     """Resize/crop with OpenCV; returns uint8 HxWxC in the model's channel order."""
-    import cv2
+    cv2 = load_cv2()
 
     pre, inp = spec.preprocess, spec.input
     y0, x0, y1, x1 = source_box(img.shape[0], img.shape[1], pre, inp)

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from ..errors import InputError, StreamError
+from .opencv import load_cv2
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class Capture:
 
     def __init__(self, source: Any, reconnect: int = 5, backoff_s: float = 0.5, *, open_timeout_s: float = 10.0,
                  read_timeout_s: float = 5.0, stop: threading.Event | None = None):
-        import cv2
+        cv2 = load_cv2()
 
         for name, v in (("open_timeout_s", open_timeout_s), ("read_timeout_s", read_timeout_s)):
             if not v > 0:

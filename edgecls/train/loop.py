@@ -263,12 +263,13 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
     import timm.data
     import timm.loss
     import timm.utils
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ..quiet import console as own_console
 
     cfg = TrainConfig.from_dict(cfg) if isinstance(cfg, dict) else cfg
     rank, world = _dist()
-    con = console or Console()
+    con = console or own_console()
     say = con.print if rank == 0 else (lambda *a, **k: None)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

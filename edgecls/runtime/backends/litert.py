@@ -13,6 +13,7 @@ import numpy as np
 
 from ...errors import BackendUnavailableError, InputError, ModelFileError, require
 from ..artifacts import missing_model_file
+from ..graphs import GRAPH_KEY, changed_error, tflite_graph_sha256
 from ..runtimes import RUNTIMES
 from ..selfcheck import SELFCHECK_KEY
 from ..spec import SPEC_KEY, ModelSpec
@@ -53,8 +54,12 @@ class LiteRTSession(Session):
             meta = read_tflite_metadata(data)
         except Exception:  # noqa: BLE001 - a foreign file with odd metadata: treat as having no spec
             meta = {}
-        self.embedded_spec = ModelSpec.from_json(meta[SPEC_KEY]) if SPEC_KEY in meta else None
-        self.selfcheck_blob = meta.get(SELFCHECK_KEY)
+        if GRAPH_KEY in meta and tflite_graph_sha256(data, require("ai_edge_litert.schema_py_generated", EXTRA)) != \
+                meta[GRAPH_KEY].decode(errors="replace"):
+            raise changed_error(p, spec_kept=bool(meta.get(SPEC_KEY)))
+        # an entry a tool emptied (ai_edge_quantizer keeps the names, not the data) is no entry
+        self.embedded_spec = ModelSpec.from_json(meta[SPEC_KEY]) if meta.get(SPEC_KEY) else None
+        self.selfcheck_blob = meta.get(SELFCHECK_KEY) or None
         self._in, self._out = self._it.get_input_details()[0], self._it.get_output_details()[0]
         self.input_shape = tuple(int(d) for d in self._in["shape"])
         self.num_classes = int(self._out["shape"][-1])
@@ -95,6 +100,16 @@ def read_tflite_metadata(data: bytes) -> dict[str, bytes]:
     out = {}
     for i in range(model.MetadataLength()):
         md = model.Metadata(i)
-        buf = model.Buffers(md.Buffer())
-        out[md.Name().decode()] = buf.DataAsNumpy().tobytes() if buf.DataLength() else b""
+        out[md.Name().decode()] = buffer_bytes(model, md.Buffer(), data)
     return out
+
+
+def buffer_bytes(model, index: int, data: bytes) -> bytes:
+    """A flatbuffer buffer's bytes, inside the flatbuffer or stored after it (offset/size: how ai_edge_quantizer and
+    the converter write large buffers)."""
+    buf = model.Buffers(index)
+    if buf is None:
+        return b""
+    if buf.DataLength():
+        return buf.DataAsNumpy().tobytes()
+    return data[buf.Offset() : buf.Offset() + buf.Size()] if buf.Offset() > 1 else b""

@@ -8,6 +8,7 @@ import numpy as np
 
 from ...errors import BackendUnavailableError, InputError, ModelFileError, require
 from ..artifacts import missing_model_file
+from ..graphs import GRAPH_KEY, changed_error, onnx_graph_sha256
 from ..runtimes import RUNTIMES
 from ..selfcheck import SELFCHECK_KEY, from_text
 from ..spec import SPEC_KEY, ModelSpec
@@ -56,6 +57,8 @@ class OrtSession(Session):
         ort = require("onnxruntime", EXTRA)
         self._sess = _session(ort, path, device, threads, spinning)
         meta = self._sess.get_modelmeta().custom_metadata_map
+        if GRAPH_KEY in meta and onnx_graph_sha256(path) != meta[GRAPH_KEY]:
+            raise changed_error(path, spec_kept=bool(meta.get(SPEC_KEY)))
         text = meta.get(SPEC_KEY)
         self.embedded_spec = ModelSpec.from_json(text) if text else None
         self.selfcheck_blob = from_text(meta[SELFCHECK_KEY]) if SELFCHECK_KEY in meta else None

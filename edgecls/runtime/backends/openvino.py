@@ -9,6 +9,7 @@ import numpy as np
 
 from ...errors import InputError, ModelFileError, require
 from ..artifacts import file_sha256, missing_model_file
+from ..graphs import GRAPH_KEY, changed_error, openvino_graph_sha256
 from ..runtimes import RUNTIMES
 from ..selfcheck import SELFCHECK_KEY, from_text
 from ..spec import SPEC_KEY, ModelSpec
@@ -38,16 +39,25 @@ def _read(path):
 
 
 def check_weights(model, path) -> None:
-    """The .xml and .bin are published by two renames; the .xml records its .bin's checksum, so a pair from two
-    exports (a crash between the renames, or files copied from different builds) is refused instead of run."""
+    """The .xml records the fingerprint of its graph and its .bin's checksum. A graph that differs was re-saved or
+    transformed by another tool (OpenVINO's save_model with FP16 weights, NNCF): ArtifactChangedError, which names
+    `edgecls adopt`. The same graph with another .bin is a pair from two exports (the .xml and .bin are published by
+    two renames: a crash between them, or files copied from different builds): refused instead of run."""
+    name = Path(path).name
+    graph_known = model.has_rt_info([GRAPH_KEY])
+    if graph_known and openvino_graph_sha256(model) != model.get_rt_info([GRAPH_KEY]).astype(str):
+        raise changed_error(path, spec_kept=model.has_rt_info([SPEC_KEY]))
     if not model.has_rt_info([WEIGHTS_KEY]):
         return  # an IR not written by edgecls (or by edgecls < 0.2): nothing to check against
     bin_path = Path(path).with_suffix(".bin")
     if file_sha256(bin_path) != model.get_rt_info([WEIGHTS_KEY]).astype(str):
+        why = ("its graph is the one exported, so the pair comes from two exports, e.g. one interrupted between its two "
+               "renames" if graph_known else "the pair comes from two exports (e.g. one interrupted between its two "
+               "renames), or a tool re-saved the model (OpenVINO save_model, NNCF)")
         raise ModelFileError(
-            f"{bin_path.name} is not the weights file {Path(path).name} was written with (checksum mismatch): the pair "
-            "comes from two exports, e.g. one interrupted between its two renames. Re-export the model, or copy the "
-            ".xml and .bin of one export together"
+            f"{bin_path.name} is not the weights file {name} was written with (checksum mismatch): {why}. Re-export the "
+            f"model, or copy the .xml and .bin of one export together; if a tool re-saved this pair on purpose, adopt it: "
+            f"`edgecls adopt {name}`"
         )
 
 
@@ -74,7 +84,8 @@ class OvSession(Session):
         ps = model.inputs[0].get_partial_shape()
         self.input_shape = tuple(d.get_length() if d.is_static else "?" for d in ps)
         out = model.outputs[0].get_partial_shape()
-        self.num_classes = out[-1].get_length() if out[-1].is_static else None
+        last = out[len(out) - 1]  # OpenVINO before 2024.2 takes no negative index
+        self.num_classes = last.get_length() if last.is_static else None
         self.max_batch = self.input_shape[0] if isinstance(self.input_shape[0], int) else None
         et = model.inputs[0].get_element_type().get_type_name()
         self.input_dtypes = (_OV_TYPES.get(et, et),)
