@@ -152,21 +152,26 @@ def _check_spec(spec: ModelSpec, session: Session, path: Path) -> None:
 
 
 def _warn_int8_saturation(spec: ModelSpec, backend: str, path: Path) -> None:
-    """An INT8 ONNX Runtime / OpenVINO artifact with full 8-bit weights, on an x86 CPU without VNNI: its U8S8 kernels
-    saturate (see cpuinfo). Say so once at load, not silently lose accuracy."""
-    if spec.artifact.get("precision") != "int8" or backend not in ("onnxruntime", "openvino"):
+    """An INT8 OpenVINO IR with full-range 8-bit weights (built for a VNNI or ARM CPU, or without the overflow fix),
+    loaded on an x86 CPU without VNNI: OpenVINO's U8S8 kernels saturate (see cpuinfo) and accuracy can drop far below
+    what was measured where it was built. Say so once at load, not silently lose accuracy. ONNX Runtime needs no
+    warning: on such a CPU its backend runs full-range weights on U8U8 kernels (backends/onnxruntime.py)."""
+    if spec.artifact.get("precision") != "int8" or backend != "openvino":
         return
     steps = [s for s in spec.lineage if s.step in ("quantize", "qat")]
-    if steps and steps[-1].params.get("overflow_fix") == "enable":
+    fix = steps[-1].params.get("overflow_fix") if steps else None
+    if fix == "enable":
         return
     from .cpuinfo import cpu_model_and_flags, int8_saturates
 
     if int8_saturates():
+        built = f"built for {spec.target_cpu}" if spec.target_cpu else "built without a recorded target CPU"
         warnings.warn(
-            f"{path.name}: INT8 with full-range 8-bit weights on a CPU without VNNI ({cpu_model_and_flags()[0]}): "
-            f"{backend}'s U8S8 kernels saturate on this CPU and accuracy can drop far below what was measured on the "
-            "build machine. Re-quantize for this device with overflow_fix: enable (7-bit weights; `edgecls compress`, "
-            "or quantize_file(..., overflow_fix='enable'))", RuntimeWarning, stacklevel=3)
+            f"{path.name}: INT8 {built}, with full-range 8-bit weights (overflow_fix {fix or 'not recorded'}), on a CPU "
+            f"without VNNI ({cpu_model_and_flags()[0]}): OpenVINO's U8S8 kernels saturate on this CPU and accuracy can "
+            "drop far below what was measured on the build machine. Rebuild it for this device: --target-cpu x86-avx2 "
+            "(`edgecls deploy`/`compress`, or quantize_file(..., target_cpu='x86-avx2')), which turns on the overflow "
+            "fix (7-bit weights)", RuntimeWarning, stacklevel=3)
 
 
 class Predictor:
