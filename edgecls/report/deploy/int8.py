@@ -19,7 +19,8 @@ def _signed(v: float | None) -> str:
 
 
 def _attempt(t: str, a: dict, figure: str, *tests: str) -> list[str]:
-    return [t, a["method"], ", ".join(a["keep_float"]) or "-", figure, _signed(a.get("drop_pts")), *tests,
+    speed = f"{a['speedup']:.2f}x" if a.get("speedup") else "-"
+    return [t, a["method"], ", ".join(a["keep_float"]) or "-", figure, _signed(a.get("drop_pts")), *tests, speed,
             "chosen" if a.get("final") else "", a.get("error", "")[:160]]
 
 
@@ -40,8 +41,10 @@ def _close(s: Section, headers: list[str], rows: list, attempt_headers: list[str
     else:
         s.p("No INT8 artifact was built.")
     if attempts:
-        s.p("Every attempt (PTQ first, then layers kept in float until the budget holds):")
-        s.table(["runtime", "attempt", "kept in float", *attempt_headers, "", "error"], attempts)
+        s.p("Every attempt (PTQ first, then the runtime's other all-INT8 forms for the target CPU, then layers kept in "
+            "float until the budget holds), with its speed against the FP32 artifact here (model-only p50, batch 1; "
+            "a quick figure: the latency section has the benchmark):")
+        s.table(["runtime", "attempt", "kept in float", *attempt_headers, "INT8/FP32 speed", "", "error"], attempts)
     if notes:
         s.items(notes)
     s.data = data
