@@ -161,11 +161,12 @@ class _Timer:
         from ..runtime.timing import time_interleaved
 
         try:
-            with warnings.catch_warnings(), Predictor(self.float_path, device=self.device) as f, \
-                    Predictor(path, device=self.device) as q:
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # a load-time note about this CPU was given when the attempt was judged
-                x = np.zeros((1, *f.spec.input.shape[1:]), dtype=f.spec.input.dtype)
-                ms = time_interleaved({"fp32": lambda: f.infer(x), "int8": lambda: q.infer(x)}, self.WARMUP, self.RUNS, None)
+                with Predictor(self.float_path, device=self.device) as f, Predictor(path, device=self.device) as q:
+                    x = np.zeros((1, *f.spec.input.shape[1:]), dtype=f.spec.input.dtype)
+                    ms = time_interleaved({"fp32": lambda: f.infer(x), "int8": lambda: q.infer(x)}, self.WARMUP,
+                                          self.RUNS, None)
         except EdgeclsError:
             return None
         return round(statistics.median(ms["fp32"]) / statistics.median(ms["int8"]), 3)
