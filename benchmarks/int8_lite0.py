@@ -8,8 +8,9 @@ Images (no ImageNet set offline): 200 crops of the 11 bundled scikit-image photo
 other crops, seed 0) and every photo of ../shared/data/hymenoptera.tar (ants and bees: ImageNet classes too; the one
 GIF that is not a photo is skipped), preprocessed as the Predictor does. Per runtime: top-1 agreement of INT8 with
 its own FP32 (n and Wilson 95% interval) and top-5 overlap; ONNX Runtime's "before" is the pre-issue-27 build
-(export with run-time 'SAME' padding, 7-bit weights: overflow_fix auto on a CPU without VNNI), compared with the
-"after" on the same images by McNemar's exact test. Latency: model-only p50, batch 1, default threads, every
+(export with run-time 'SAME' padding, 7-bit weights: overflow_fix auto on a CPU without VNNI, no bias correction),
+compared with the "after" on the same images by McNemar's exact test; OpenVINO also as the IR converted from ONNX
+Runtime's Q/DQ graph (the ladder's second OpenVINO form). Latency: model-only p50, batch 1, default threads, every
 artifact timed in alternating chunks of ten calls, --rounds rounds; FP32/INT8 per round and the median.
 """
 
@@ -69,6 +70,11 @@ def main() -> int:
             calib = np.concatenate([p.preprocess(c, color="RGB") for c in crops])
         quantize_file(fmt, f32.path, out / f"lite0_int8{suffix}", f32.spec, calib, target_cpu=a.target_cpu)
         paths[f"{fmt} fp32"], paths[f"{fmt} int8"] = f32.path, out / f"lite0_int8{suffix}"
+        if fmt == "onnx":
+            qdq_src, qdq_spec, qdq_calib = f32.path, f32.spec, calib
+    quantize_file("openvino", qdq_src, out / "lite0_int8_qdq.xml", qdq_spec, qdq_calib, target_cpu=a.target_cpu,
+                  quantizer="onnxruntime")
+    paths["openvino int8 (ORT Q/DQ)"] = out / "lite0_int8_qdq.xml"
     kept = same._modules
     same._modules = lambda m: []  # before issue 27: padding computed at run time in the graph, 7-bit weights
     try:
@@ -77,7 +83,8 @@ def main() -> int:
         same._modules = kept
     with Predictor(old.path) as p:
         calib = np.concatenate([p.preprocess(c, color="RGB") for c in crops])
-    quantize_file("onnx", old.path, out / "lite0_before_int8.onnx", old.spec, calib, overflow_fix="enable")
+    quantize_file("onnx", old.path, out / "lite0_before_int8.onnx", old.spec, calib, overflow_fix="enable",
+                  bias_correction=False)
     paths["onnx fp32 (before)"], paths["onnx int8 (before)"] = old.path, out / "lite0_before_int8.onnx"
     paths["litert fp32"] = export(model, spec, out / "lite0_fp32.tflite").path
     paths["litert int8"] = export(model, spec, out / "lite0_int8.tflite", precision="int8", calibration=crops,
@@ -90,7 +97,7 @@ def main() -> int:
     for k in paths:
         if "int8" not in k:
             continue
-        ref = logits[k.replace("int8", "fp32")]
+        ref = logits[k.replace("int8", "fp32").replace(" (ORT Q/DQ)", "")]
         same_top1 = logits[k].argmax(1) == ref.argmax(1)
         agree[k] = same_top1
         t5 = np.mean([len(set(np.argsort(-r)[:5]) & set(np.argsort(-g)[:5])) / 5 for r, g in zip(ref, logits[k])])
@@ -106,7 +113,7 @@ def main() -> int:
             lat[k].append(statistics.median(v))
     for k in paths:
         if "int8" in k:
-            f = k.replace("int8", "fp32")
+            f = k.replace("int8", "fp32").replace(" (ORT Q/DQ)", "")
             r = [u / v for u, v in zip(lat[f], lat[k])]
             print(f"{k:20s} FP32 p50 {statistics.median(lat[f]):6.2f} ms  INT8 {statistics.median(lat[k]):6.2f} ms  "
                   f"FP32/INT8 {statistics.median(r):.2f}x (rounds {', '.join(f'{v:.2f}' for v in r)})")
