@@ -347,6 +347,10 @@ CASES = [
          "disagrees with PyTorch", "not published"),
     Case("export-onnx-from-fused-spec", lambda c: _onnx_from_fused(c), ExportError, "spec input is float32 NCHW", "as create_model gives"),
     Case("export-overflow-fix", lambda c: _overflow_fix("on"), ExportError, "overflow_fix='on'", "use one of"),
+    Case("export-target-cpu-float", lambda c: edgecls.export(c.model, c.spec, c.tmp / "m.tflite", target_cpu="arm64"),
+         ExportError, "target_cpu='arm64' is for INT8 builds", "leave target_cpu out"),
+    Case("deploy-target-cpu", lambda c: _deploy_config(c, target_cpu="cortex-a72"), DeployError, "target_cpu 'cortex-a72'",
+         "use one of x86-vnni, x86-avx2, arm64 or 'this'"),
     # --- settings and tooling -------------------------------------------------------------------------------------
     Case("train-setting-typo", lambda c: _train_config({"epochz": 3}), TrainError, "unknown training setting 'epochz'",
          r"did you mean 'epochs'\?"),

@@ -147,6 +147,27 @@ def test_budget_pick_most_accurate_that_fits():
     assert best["model"] == "int8b.onnx" and "most faithful of 2" in why
 
 
+def test_int8_rows_are_set_beside_their_runtimes_fp32_and_slower_ones_said_so():
+    res = _result([("m.onnx", 8.0, None), ("m_int8.onnx", 5.0, None), ("m.tflite", 6.0, None), ("m_int8.tflite", 7.5, None),
+                   ("other.onnx", 9.0, None)])
+    for r, backend, prec, arch in zip(res["results"], ("onnxruntime", "onnxruntime", "litert", "litert", "onnxruntime"),
+                                      ("fp32", "int8", "fp32", "int8", "fp32"), ("lite0", "lite0", "lite0", "lite0", "mnv3")):
+        r.update(backend=backend, precision=prec, arch=arch, input="uint8 NHWC [224, 224, 3]")
+    pairs = {s["int8_model"]: s for s in report.int8_speedups(res)}
+    assert set(pairs) == {"m_int8.onnx", "m_int8.tflite"}  # other.onnx is another model: it pairs with nothing
+    assert pairs["m_int8.onnx"]["fp32_model"] == "m.onnx" and pairs["m_int8.onnx"]["speedup"] == pytest.approx(8.0 / 5.0)
+    assert pairs["m_int8.onnx"]["faster"] and pairs["m_int8.onnx"]["e2e_speedup"] == pytest.approx(9.0 / 6.0)
+    slow = pairs["m_int8.tflite"]
+    assert not slow["faster"] and slow["speedup"] == pytest.approx(0.8)
+    assert "NOT faster" in report.speedup_text(slow) and "NOT" not in report.speedup_text(pairs["m_int8.onnx"])
+    res["int8_vs_fp32"] = report.int8_speedups(res)
+    report.validate(res)
+    assert "NOT faster than FP32 on this device" in report.to_markdown(res)
+    # two FP32 files of one arch and input: which one an INT8 came from is unknown, so no ratio is made up
+    res["results"][4]["arch"] = "lite0"
+    assert {s["int8_model"] for s in report.int8_speedups(res)} == {"m_int8.tflite"}
+
+
 def test_compare_ratios():
     a = _result([("m.onnx", 4.0, None)])
     b = copy.deepcopy(a)

@@ -216,6 +216,19 @@ def test_pick_rule_accuracy_budget_then_latency_budget():
     assert not missed["meets_budgets"] and "nothing within" in missed["why"] and missed["path"] == "/x/ovint8"
 
 
+def test_pick_says_when_int8_is_not_faster_and_never_prefers_it_on_a_tie():
+    c = lambda t, p, ms, speedup=None: {"target": t, "precision": p, "path": f"/x/{t}{p}", "acceptable": True,  # noqa: E731
+                                        "latency_ms": ms, "val_top1": 0.9, "file_mb": 1.0, "speedup": speedup}
+    cands = [c("litert", "fp32", 4.0), c("litert", "int8", 5.0, 0.8), c("ort", "fp32", 6.0), c("ort", "int8", 3.0, 2.0)]
+    pick = _choose(cands, None, "end-to-end p50", 1.0)
+    assert pick["path"] == "/x/ortint8" and "2.00x its FP32's speed" in pick["why"]
+    assert "litert INT8 is not faster than its FP32 here (0.80x)" in pick["why"]
+    litert = _choose(cands[:2], None, "end-to-end p50", 1.0)
+    assert litert["path"] == "/x/litertfp32" and "not faster" in litert["why"]  # slower and less accurate: never picked
+    tie = [c("ov", "int8", 4.0, 1.0), c("ov", "fp32", 4.0)]
+    assert _choose(tie, None, "end-to-end p50", 1.0)["precision"] == "fp32"  # a tie goes to FP32: nothing lost
+
+
 def test_user_errors_are_typed_and_say_what_to_do(tmp_path, cifar10_small):
     train_dir, val_dir = cifar10_small
     with pytest.raises(DeployError, match="unknown INT8 target 'coreml'"):
@@ -230,6 +243,8 @@ def test_user_errors_are_typed_and_say_what_to_do(tmp_path, cifar10_small):
         DeployConfig(data=str(train_dir), ood=[str(tmp_path / "nowhere")])
     with pytest.raises(DeployError, match="open_set='softmax'"):
         DeployConfig(data=str(train_dir), open_set="softmax")
+    with pytest.raises(DeployError, match="target_cpu 'armv7'"):
+        DeployConfig(data=str(train_dir), target_cpu="armv7")
     empty = tmp_path / "empty"
     (empty / "a").mkdir(parents=True)
     (empty / "b").mkdir()

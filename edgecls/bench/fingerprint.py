@@ -10,7 +10,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from ..runtime.cpuinfo import cpu_model_and_flags, int8_saturates
+from ..runtime.cpuinfo import board, cpu_model_and_flags, emulation, int8_saturates, this_target_cpu
 
 ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16",
              "asimd", "asimddp", "sve", "i8mm", "bf16")
@@ -35,6 +35,9 @@ def _cpu() -> dict:
         "arch": platform.machine(),
         "isa": sorted(f for f in ISA_FLAGS if f in flags),
         "int8_saturation_risk": int8_saturates(),
+        "int8_target_cpu": this_target_cpu(),  # the --target-cpu class INT8 built for this machine names
+        "board": board(),
+        "emulated": emulation(),  # user-mode emulation (qemu-user): the timings are the emulator's, not this CPU's
         "logical_cores": os.cpu_count(),
         "affinity_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,

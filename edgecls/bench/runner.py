@@ -10,7 +10,6 @@ machine.
 from __future__ import annotations
 
 import functools
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -20,6 +19,7 @@ import numpy as np
 from ..runtime.opencv import load_cv2
 from ..runtime.predictor import Predictor
 from ..runtime.runtimes import artifact_files, runtime_for
+from ..runtime.timing import time_calls, time_interleaved  # noqa: F401 - their home is the runtime layer; used here
 from ..stats import wilson
 from . import power as _power
 from .cold import cold_start
@@ -58,41 +58,6 @@ def camera_frame(channels: int) -> np.ndarray:
         rgb = np.stack([(x * 255 // 600), (y * 255 // 400), ((x + y) * 255 // 1000)], -1).astype(np.uint8)
     frame = cv2.resize(np.ascontiguousarray(rgb[..., ::-1]), (1920, 1080), interpolation=cv2.INTER_CUBIC)
     return frame if channels == 3 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-
-
-def time_calls(fn: Callable[[], object], warmup: int, runs: int, duration_s: float | None) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    ms: list[float] = []
-    end = time.perf_counter() + duration_s if duration_s else None
-    while (len(ms) < runs) if end is None else (time.perf_counter() < end or len(ms) < 2):
-        t = time.perf_counter()
-        fn()
-        ms.append((time.perf_counter() - t) * 1e3)
-    return ms
-
-
-def time_interleaved(fns: dict[str, Callable[[], object]], warmup: int, runs: int, duration_s: float | None,
-                     chunk: int = 10) -> dict[str, list[float]]:
-    """Time several calls in alternating chunks of `chunk` consecutive calls (A x10, B x10, C x10, A x10, ...), so a
-    change in background load on a shared machine lands on all of them alike and their ratios hold; each sample is
-    still one whole call. With duration_s, all of them together run about len(fns) * duration_s."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    ms: dict[str, list[float]] = {k: [] for k in fns}
-    end = time.perf_counter() + duration_s * len(fns) if duration_s else None
-    while (min(map(len, ms.values())) < runs) if end is None else (time.perf_counter() < end or min(map(len, ms.values())) < 2):
-        for k, fn in fns.items():
-            out = ms[k]
-            n = chunk if end is not None else min(chunk, runs - len(out))
-            for _ in range(n):
-                t = time.perf_counter()
-                fn()
-                out.append((time.perf_counter() - t) * 1e3)
-                if end is not None and t > end and len(out) >= 2:  # a slow model: stop within the chunk, not after it
-                    break
-    return ms
 
 
 def _labelled_subset(source: str, limit: int):

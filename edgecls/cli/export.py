@@ -33,6 +33,9 @@ OPTION_FLAGS = {
     "dla_core": {"type": int, "metavar": "N", "help": "TensorRT on Jetson: build for this DLA core (GPU fallback allowed)"},
     "keep_float": {"nargs": "+", "metavar": "MODULE", "to_option": tuple,
                    "help": "ExecuTorch INT8: PyTorch modules (e.g. conv_stem) to keep in float"},
+    "target_cpu": {"metavar": "CPU", "help": "INT8: the CPU class the artifact is for, recorded in its spec (x86-vnni, "
+                                             "x86-avx2, arm64, or this = this machine's; default this); XNNPACK's int8 "
+                                             "kernels need no other form for any of them"},
 }
 
 

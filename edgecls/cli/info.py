@@ -1,4 +1,5 @@
-"""`edgecls info MODEL`: a model's spec: labels, input, preprocessing, open-set and drift data, lineage."""
+"""`edgecls info MODEL`: a model's spec (labels, input, preprocessing, open-set and drift data, lineage) and the machine
+it was loaded on (architecture, CPU, INT8 features, emulation), against the CPU class an INT8 artifact was built for."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ def add_arguments(p) -> None:
 
 def run(a) -> int:
     from .. import Predictor
+    from ..runtime.cpuinfo import describe, describe_text
     from .render import console, text
 
     pred = Predictor(a.model, backend=a.backend)
+    mine = describe()
     s = pred.spec
     if a.json:
         print(s.to_json())
@@ -27,6 +30,12 @@ def run(a) -> int:
     i, p = s.input, s.preprocess
     con.print(f"[bold]{text(pred.path)}[/]  " + text(f"backend={pred.backend_name}  arch={s.arch}  classes={s.num_classes}"))
     con.print(text(f"artifact: {s.artifact}"))
+    con.print(text(f"this machine: {describe_text(mine)}"))
+    if s.artifact.get("precision") and "int8" in str(s.artifact["precision"]):
+        built = s.target_cpu or "not recorded (built before target CPUs were recorded)"
+        match = "" if s.target_cpu is None or mine["target_cpu"] is None else (
+            " (this machine's class)" if s.target_cpu == mine["target_cpu"] else f" (this machine is {mine['target_cpu']})")
+        con.print(text(f"INT8 built for: {built}{match}"))
     con.print(f"input: {i.layout} {i.dtype} {i.shape} batch={'dynamic' if i.batch is None else i.batch} normalized_in_graph={i.normalized_in_graph}")
     con.print(f"preprocess: {p.resize_mode} crop_pct={p.crop_pct} {p.interpolation} mean={p.mean} std={p.std} color={p.color}")
     con.print(text(f"temperature: {s.temperature}  metrics: {s.metrics or '-'}"))

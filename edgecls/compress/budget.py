@@ -1,10 +1,14 @@
 """INT8 under an accuracy budget, for any target of the table (targets.py): PTQ, then float fallbacks, each attempt
 judged against the FP32 artifact of the same runtime on the same validation images with a paired test (stats.py).
 
-The ladder (targets whose INT8 build can leave layers in float): as asked; + first/last layers; + SE blocks; then
-whole stages, most sensitive first (each stage's sensitivity measured alone), up to max_float_layers. It stops at
-the first attempt within the budget. Targets without that control get one PTQ attempt. Every attempt is a row with
-its accuracy, 95% interval, drop, McNemar p and whether the validation set can resolve the budget at all.
+The ladder: as asked; then the target's other all-INT8 forms for the CPU it is built for (targets.py `forms`: e.g.
+8-bit weights on ONNX Runtime's U8U8 kernels where 7-bit ones lost too much, other calibration statistics), so an
+all-INT8 graph is tried before any layer goes back to float; then, from the most accurate form (targets whose INT8
+build can leave layers in float), + first/last layers; + SE blocks; then whole stages, most sensitive first (each
+stage's sensitivity measured alone), up to max_float_layers. It stops at the first attempt within the budget.
+Targets without those controls get one PTQ attempt. Every attempt is a row with its accuracy, 95% interval, drop,
+McNemar p, whether the validation set can resolve the budget at all, and its speed against the FP32 artifact here
+(model-only p50 ratio, batch 1: `speedup`; a float layer costs speed, which the row shows beside what it bought).
 
 A multi-label model is judged in mAP instead (`multilabel_decision`): `measure(path)` returns each image's per-label
 sigmoid scores, and the drop is mAP points (x 100) with a paired bootstrap interval on the same images.
@@ -73,20 +77,24 @@ def remove_artifact(path: Path) -> None:
 
 def ladder(t: Int8Target, job: Int8Job, correct: Callable[[Path], np.ndarray], float_correct: np.ndarray,
            max_drop: float | None, work: Path, *, max_float_layers: int = 12, log: Callable[[str], None] = print,
-           name: str | None = None, decide: Decision = top1_decision) -> list[dict]:
+           name: str | None = None, decide: Decision = top1_decision, speed: bool = True) -> list[dict]:
     """Build INT8 attempts in `work` until one is within max_drop points of float_correct (per-image correctness of
     the FP32 artifact on the validation images); returns every attempt as a row, the chosen one with final=True.
 
     correct(path): per-image correctness of an artifact on the same images, in the same order (with a `decide` other
-    than top1_decision, whatever it compares: multilabel_decision takes per-image scores)."""
+    than top1_decision, whatever it compares: multilabel_decision takes per-image scores). speed: time each attempt
+    against the FP32 artifact (`speedup`, ~1 s each)."""
     label = name or t.name
     rows: list[dict] = []
+    timer = _Timer(job.float_path, t.device) if speed else None
 
-    def attempt(keep: tuple[str, ...], how: str, probe: bool = False) -> dict:
+    def attempt(keep: tuple[str, ...], how: str, probe: bool = False, options: dict | None = None) -> dict:
         dst = work / (f"probe_{t.name}{t.suffix}" if probe else f"int8_{t.name}_{len([r for r in rows if r['method'] != 'sensitivity probe'])}{t.suffix}")
         row = {"backend": label, "target": t.name, "precision": "int8", "method": how, "keep_float": list(keep), "artifact": str(dst)}
+        if options:
+            row["form"] = dict(options)
         try:
-            job_k = replace(job, dst=dst, keep_float=keep)
+            job_k = replace(job, dst=dst, keep_float=keep, options={**job.options, **(options or {})})
             t.build_int8(job_k)
             ok = correct(dst)
         except EdgeclsError as exc:  # a build that fails its own verification, a runtime that refuses the graph
@@ -97,29 +105,71 @@ def ladder(t: Int8Target, job: Int8Job, correct: Callable[[Path], np.ndarray], f
         fields = decide(float_correct, ok, max_drop)
         summary = fields.pop("summary")
         row.update(fields, file_mb=round(sum(p.stat().st_size for p in _companions(dst) if p.suffix != ".json") / 1e6, 3))
-        log(f"{label} {how} keep_float={list(keep) or 'none'}: {summary}")
+        if timer is not None and not probe:
+            row["speedup"] = timer.speedup(dst)
+        gain = f", {row['speedup']:.2f}x FP32's speed here" if row.get("speedup") else ""
+        log(f"{label} {how} keep_float={list(keep) or 'none'}: {summary}{gain}")
         rows.append(row)
         return row
 
     keep = tuple(job.keep_float)
     first = attempt(keep, "ptq")
-    if first["within_budget"] or max_drop is None or not t.keep_float:
+    if first["within_budget"] or max_drop is None:
+        return _finish(rows)
+    best_form: dict = {}  # the options of the most accurate all-INT8 form so far: the float fallbacks start from it
+    best = score(first)
+    for how, options in t.forms(job):
+        r = attempt(keep, f"ptq form: {how}", options=options)
+        if r["within_budget"]:
+            return _finish(rows)
+        if score(r) is not None and (best is None or score(r) > best):
+            best, best_form = score(r), options
+    if not t.keep_float:
         return _finish(rows)
     for extra, how in ((FIRST_LAST, "ptq fallback: first/last layers float"), (("se",), "ptq fallback: + SE blocks float")):
         keep = tuple(dict.fromkeys(keep + extra))
-        if attempt(keep, how)["within_budget"]:
+        if attempt(keep, how, options=best_form)["within_budget"]:
             return _finish(rows)
     gains = []
     for blk in blocks(job.model):  # sensitivity: how much keeping this stage in float alone recovers
-        r = attempt(keep + (blk,), "sensitivity probe", probe=True)
+        r = attempt(keep + (blk,), "sensitivity probe", probe=True, options=best_form)
         if score(r) is not None:
             gains.append((score(r), blk))
     remove_artifact(work / f"probe_{t.name}{t.suffix}")  # probes are measurements, not artifacts to ship
     for _, blk in sorted(gains, reverse=True)[:max_float_layers]:
         keep = keep + (blk,)
-        if attempt(keep, f"ptq fallback: + {blk} float (ranked)")["within_budget"]:
+        if attempt(keep, f"ptq fallback: + {blk} float (ranked)", options=best_form)["within_budget"]:
             break
     return _finish(rows)
+
+
+class _Timer:
+    """Model-only p50 of an INT8 attempt against its FP32 artifact, batch 1, on this machine, the two timed in
+    alternating chunks (runtime.timing.time_interleaved) so load changes hit both: a quick figure beside each attempt's
+    drop (edgecls-bench measures the shipped artifacts properly)."""
+
+    RUNS, WARMUP = 40, 5
+
+    def __init__(self, float_path: Path, device: str):
+        self.float_path, self.device = Path(float_path), device
+
+    def speedup(self, path: Path) -> float | None:
+        import statistics
+        import warnings
+
+        from ..runtime.predictor import Predictor
+        from ..runtime.timing import time_interleaved
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a load-time note about this CPU was given when the attempt was judged
+                with Predictor(self.float_path, device=self.device) as f, Predictor(path, device=self.device) as q:
+                    x = np.zeros((1, *f.spec.input.shape[1:]), dtype=f.spec.input.dtype)
+                    ms = time_interleaved({"fp32": lambda: f.infer(x), "int8": lambda: q.infer(x)}, self.WARMUP,
+                                          self.RUNS, None)
+        except EdgeclsError:
+            return None
+        return round(statistics.median(ms["fp32"]) / statistics.median(ms["int8"]), 3)
 
 
 def _finish(rows: list[dict]) -> list[dict]:

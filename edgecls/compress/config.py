@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..configfile import SettingsFile, did_you_mean, setting
-from ..errors import CompressError
+from ..errors import CompressError, ConfigError
 from .steps import STEPS
 
 
@@ -31,6 +31,9 @@ class CompressConfig(SettingsFile):
     test_limit: int | None = setting(None, "report test top-1 on this many test images (default: all)")
     max_drop: float | None = setting(None, "INT8 budget: top-1 points below the float model on the val split, for every "
                                            "quantize step without its own max_drop")
+    target_cpu: str | None = setting("this", "the CPU class the INT8 artifacts are built for: x86-vnni, x86-avx2 (x86 without VNNI, "
+                                      "whose U8S8 kernels saturate), arm64, or this (the machine running compress); "
+                                      "recorded in each artifact", metavar="CPU")
     steps: list[dict[str, Any]] = setting([], "the steps in order, each one of prune, finetune, quantize with its options, "
                                               "e.g. [{prune: {target_macs: 0.5}}, {quantize: {backends: [onnx]}}]")
 
@@ -48,6 +51,12 @@ class CompressConfig(SettingsFile):
             STEPS[name].options(opts)  # an unknown or misplaced option fails now, before any work
         if self.max_drop is not None:
             self.set_max_drop(self.max_drop, override=False)
+        from ..runtime.cpuinfo import resolve_target_cpu
+
+        try:
+            self.target_cpu = resolve_target_cpu(self.target_cpu)
+        except ConfigError as exc:
+            raise CompressError(str(exc)) from None
 
     def set_max_drop(self, max_drop: float, *, override: bool = True) -> None:
         """The INT8 budget for the quantize steps: every one (override, what --max-drop does), or those without their own."""

@@ -86,6 +86,8 @@ def _table(con, report: dict) -> None:
                 how += f" ({row['drop_pts']:+.2f} pts vs its float {row['backend']}"
                 how += (f", McNemar p={row['mcnemar_p']:.2g})" if row.get("mcnemar_p") is not None else
                         f", paired bootstrap {row['drop_interval']})" if row.get("drop_interval") else ")")
+            if row.get("speedup"):  # INT8 beside its FP32 artifact on this machine: what a float layer costs
+                how += f" [{row['speedup']:.2f}x FP32 speed]"
             drop = f"{(score(ref) - score(row)) * 100:+.2f}" if score(row) is not None else ""
             t.add_row(s["step"], escape(name), escape(how), _fmt(score(row)), drop, _fmt(row.get("test_top1")),
                       _int(row.get("macs")), _int(row.get("params")))

@@ -139,7 +139,8 @@ def quantize_step(ctx, model, spec, o, i):
         for name, t in targets:
             src, fspec, fcorrect = floats[name]
             job = Int8Job(model, spec, src, fspec, calibration(fspec), d / "int8", base_keep,
-                          {k: o[k] for k in ("calibration_method", "per_channel", "overflow_fix")})
+                          {**{k: o[k] for k in ("calibration_method", "per_channel", "overflow_fix")},
+                           "target_cpu": ctx.cfg.target_cpu})
             attempts = ladder(t, job, ctx.correct, fcorrect, budget, d, max_float_layers=o["max_float_layers"],
                               log=ctx.console.print, name=name, decide=decide)
             if ctx.multilabel:
@@ -262,7 +263,7 @@ def _qat_rows(ctx, model, spec, o, keep, targets, d, judge, i):
         ctx.console.print(f"QAT training images corrupted with p={o['qat_corruption_p']} by {list(datasets[0].names)} "
                           "(severity 1-5 at random)")
     qmodel, qspec, trained = qat(model, spec, tcfg, calib, keep, teacher=copy.deepcopy(model) if o["qat_distill"] else None,
-                                 overflow_fix=o["overflow_fix"], datasets=datasets)
+                                 overflow_fix=o["overflow_fix"], datasets=datasets, target_cpu=ctx.cfg.target_cpu)
     rows = []
     with staging(d / "int8_qat") as scratch:  # carries the pid: a killed run's folder is cleared by the next one
         tmp = scratch.parent
@@ -274,7 +275,7 @@ def _qat_rows(ctx, model, spec, o, keep, targets, d, judge, i):
                 flt = export(trained, qspec, Path(tmp) / "qat_float.onnx", dynamic_batch=True, verify=False)
                 ucalib = dataset_calibration(ctx.splits.train, flt.spec, o["calibration"], ctx.cfg.seed)
                 quantize_file("onnx", flt.path, path, flt.spec, ucalib, keep_float=keep, method=o["calibration_method"],
-                              per_channel=o["per_channel"], overflow_fix=o["overflow_fix"],
+                              per_channel=o["per_channel"], overflow_fix=o["overflow_fix"], target_cpu=ctx.cfg.target_cpu,
                               strict_keep_float=False)  # checked against the PyTorch modules already (an Identity has no node)
             else:  # OpenVINO runs NNCF's own Q/DQ graph, with the ranges QAT learned
                 path = d / "int8_qat.xml"

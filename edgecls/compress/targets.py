@@ -36,7 +36,7 @@ class Int8Job:
     calibration: np.ndarray  # (N, ...) inputs in the FP32 artifact's input format
     dst: Path
     keep_float: tuple[str, ...] = ()  # module names to leave in float (targets with keep_float=True)
-    options: dict = field(default_factory=dict)  # calibration_method, per_channel, overflow_fix
+    options: dict = field(default_factory=dict)  # calibration_method, per_channel, overflow_fix, target_cpu
     verify_images: dict | None = None  # name -> RGB image: what exports are checked against PyTorch on
 
 
@@ -49,6 +49,8 @@ class Int8Target:
     keep_float: bool  # honours keep_float: the fallback ladder can leave layers in float
     qat: bool  # compress's QAT fallback applies (NNCF fake quantization -> this runtime)
     note: str = ""  # shown in reports: what INT8 scheme this is
+    # the other all-INT8 forms the ladder tries before any layer goes back to float: (what it is, Int8Job.options)
+    forms: Callable[[Int8Job], list[tuple[str, dict]]] = lambda job: []
 
     @property
     def runtime(self) -> Runtime:
@@ -116,12 +118,55 @@ def _ptq(fmt: str) -> Callable[[Int8Job], ModelSpec]:
         from .ptq import quantize_file
 
         o = job.options
-        return quantize_file(fmt, job.float_path, job.dst, job.float_spec, job.calibration, keep_float=job.keep_float,
+        extra = {k: o[k] for k in ("weights", "fast_bias_correction", "quantizer", "bias_correction") if k in o}
+        src, fspec = job.float_path, job.float_spec
+        if o.get("quantizer") == "onnxruntime" and fmt == "openvino":  # the IR from ONNX Runtime's Q/DQ of the float ONNX
+            src, fspec = _float_onnx(job)
+        return quantize_file(fmt, src, job.dst, fspec, job.calibration, keep_float=job.keep_float,
                              method=o.get("calibration_method", "minmax"), per_channel=o.get("per_channel", True),
-                             overflow_fix=o.get("overflow_fix", "auto"),
-                             strict_keep_float=False)  # the ladder's generic names ("se") need not exist; compress checks the user's
+                             overflow_fix=o.get("overflow_fix", "auto"), target_cpu=o.get("target_cpu"),
+                             strict_keep_float=False, **extra)  # the ladder's generic names ("se") need not exist
 
     return build
+
+
+def _float_onnx(job: Int8Job) -> tuple[Path, ModelSpec]:
+    """The float ONNX of the job's model (same input as its FP32 IR), exported once beside the attempts."""
+    from ..runtime.artifacts import read_sidecar
+
+    path = job.dst.parent / f"{job.float_path.stem}.float-for-qdq.onnx"
+    if path.is_file() and path.stat().st_mtime >= job.float_path.stat().st_mtime:
+        return path, read_sidecar(path)
+    return path, _float_graph(job.model, job.spec, path, job.verify_images)
+
+
+def _openvino_forms(job: Int8Job) -> list[tuple[str, dict]]:
+    """OpenVINO's other all-INT8 form: the IR converted from ONNX Runtime's bias-corrected Q/DQ graph, with the weight
+    form the target CPU class gets there (ptq.openvino_from_qdq); it needs the float PyTorch model."""
+    if job.model is None or job.options.get("quantizer") == "onnxruntime":
+        return []
+    return [("from ONNX Runtime's bias-corrected Q/DQ graph", {"quantizer": "onnxruntime"})]
+
+
+def _ort_forms(job: Int8Job) -> list[tuple[str, dict]]:
+    """ONNX Runtime's other all-INT8 forms, in the order the ladder tries them when the first misses the budget: the
+    same weights with histogram (percentile) calibration of the activations; where U8S8 saturates (x86 without VNNI,
+    where the first has 7-bit weights on the fast U8S8 kernels), 8-bit weights, which ONNX Runtime runs on its slower
+    U8U8 kernels there. (8-bit weights on the depthwise convolutions only, ORT_WEIGHTS "7-bit-gemm", measured worse
+    than 7-bit everywhere on pretrained Lite0 and slower: not tried.)"""
+    from ..runtime.cpuinfo import resolve_target_cpu, target_saturates
+    from .ptq import ORT_AUTO
+
+    if job.options.get("overflow_fix", "auto") != "auto" or "weights" in job.options:
+        return []  # the user fixed the form
+    saturates = target_saturates(resolve_target_cpu(job.options.get("target_cpu")))
+    first = ORT_AUTO[saturates]
+    forms = []
+    if job.options.get("calibration_method", "minmax") == "minmax":
+        forms.append((f"{first} weights, percentile calibration", {"weights": first, "calibration_method": "percentile"}))
+    if saturates:  # 8-bit weights run on ONNX Runtime's U8U8 kernels there: more accurate, slower
+        forms.append(("8-bit weights (U8U8 kernels on this CPU class)", {"weights": "8-bit"}))
+    return forms
 
 
 def _tflite_int8(job: Int8Job) -> ModelSpec:
@@ -133,7 +178,7 @@ def _tflite_int8(job: Int8Job) -> ModelSpec:
     Fashion-MNIST model kept 73% of top-1s on the bundled photos, under export's 80% floor)."""
     with _quiet_litert():
         return _export(job.model, job.spec, job.dst, job.verify_images, verify=False, precision="int8",
-                       calibration=job.calibration)
+                       calibration=job.calibration, target_cpu=job.options.get("target_cpu"))
 
 
 def _float_tensorrt(model, spec, dst, verify_images=None):
@@ -152,9 +197,13 @@ def _extra(name: str) -> str:
 
 TARGETS: dict[str, Int8Target] = {t.name: t for t in (
     Int8Target("onnxruntime", (("onnxruntime", _extra("onnxruntime")),), _float_graph, _ptq("onnx"),
-               keep_float=True, qat=True, note="ONNX Runtime quantize_static: QDQ, int8 per-channel weights, uint8 activations"),
+               keep_float=True, qat=True, forms=_ort_forms,
+               note="ONNX Runtime quantize_static: QDQ, int8 per-channel weights (7-bit where U8S8 saturates), uint8 "
+                    "activations, bias correction"),
     Int8Target("openvino", (("openvino", _extra("openvino")), ("nncf", "compress")), _float_graph, _ptq("openvino"),
-               keep_float=True, qat=True, note="NNCF post-training quantization (mixed preset)"),
+               keep_float=True, qat=True, forms=_openvino_forms,
+               note="NNCF post-training quantization (mixed preset; overflow fix where U8S8 saturates), or the IR of "
+                    "ONNX Runtime's bias-corrected Q/DQ graph"),
     Int8Target("litert", (("litert_torch", "tflite-export"), ("ai_edge_litert", _extra("litert"))),
                _float_tflite, _tflite_int8, keep_float=False, qat=False,
                note="litert-torch PT2E full-integer INT8 (float islands around SE/hard-swish allowed)"),

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..configfile import SettingsFile, known_fields, setting
-from ..errors import DeployError, UnknownTargetError
+from ..errors import ConfigError, DeployError, UnknownTargetError
 from ..runtime.runtimes import RUNTIMES
 
 DEFAULT_TARGETS = ["onnxruntime", "openvino", "litert"]
@@ -43,6 +43,10 @@ class DeployConfig(SettingsFile):
     dedup: bool = setting(True, "remove from validation the images that are byte-identical to a training image")
     calibration: int = setting(300, "INT8 calibration images, taken from the training split (all of it when smaller)",
                                metavar="N")
+    target_cpu: str | None = setting("this", "the CPU class the INT8 artifacts are built for: x86-vnni, x86-avx2 (x86 without "
+                                      "VNNI, whose U8S8 kernels saturate), arm64, or this (the machine running deploy); "
+                                      "recorded in each artifact. Accuracy and latency are still measured here",
+                              metavar="CPU")
     int8_keep_float: int = setting(12, "how many stages the INT8 fallback may keep in float before it gives up", metavar="N")
     verify_images: int = setting(16, "validation images each export is checked against PyTorch on before it is kept",
                                  metavar="N")
@@ -76,6 +80,12 @@ class DeployConfig(SettingsFile):
         if len(set(names)) != len(names):
             raise DeployError(f"targets {self.targets} name a runtime twice")
         self.targets = names
+        from ..runtime.cpuinfo import resolve_target_cpu
+
+        try:
+            self.target_cpu = resolve_target_cpu(self.target_cpu)
+        except ConfigError as exc:
+            raise DeployError(str(exc)) from None
         if not isinstance(self.max_drop, (int, float)) or self.max_drop < 0:
             raise DeployError(f"max_drop={self.max_drop!r}: the budget is how many top-1 points INT8 may lose, >= 0 "
                               "(a negative budget would ask INT8 to beat its own FP32 model)")

@@ -5,6 +5,11 @@ its runtime's FP32 (paired test, compress/budget.py; top-1 points, or mAP points
 1, measured here by edgecls-bench) fits --budget-ms; the fastest of them is the pick. When none fits, the fastest
 acceptable one is named and the report says the latency budget is missed. Without latency figures, INT8 within
 budget is preferred (smaller), and the reason says no latency was measured.
+
+INT8 is not automatically faster (XNNPACK's int8 kernels on x86 without VNNI, ARM cores without dot product, layers
+the budget kept in float): each INT8 candidate carries its speed-up over the FP32 artifact of its runtime, measured
+here, and every reason names the INT8 builds that are not faster. An INT8 that is slower than its FP32 is never
+picked over it (the fastest acceptable artifact wins; a tie goes to FP32, which has nothing to lose).
 """
 
 from __future__ import annotations
@@ -38,7 +43,17 @@ def candidates(ctx: dict) -> list[dict]:
                         "latency_ms": lat.get(str(path.resolve())), "val_top1": r.get("val_top1"),
                         "val_map": r.get("val_map"), "file_mb": r["file_mb"],
                         "int8_note": r.get("budget") if prec == "int8" else None})
+    for c in out:  # INT8's speed-up over the FP32 artifact of its runtime, both timed here
+        f = next((o for o in out if o["target"] == c["target"] and o["precision"] == "fp32"), None)
+        c["speedup"] = (round(f["latency_ms"] / c["latency_ms"], 3) if c["precision"] == "int8" and f is not None
+                        and f["latency_ms"] and c["latency_ms"] else None)
     return out
+
+
+def _not_faster(cands: list[dict]) -> str:
+    """'; onnxruntime INT8 is not faster than its FP32 here (0.88x)' for each such INT8 build."""
+    return "".join(f"; {c['target']} INT8 is not faster than its FP32 here ({c['speedup']:.2f}x)"
+                   for c in cands if c.get("speedup") is not None and c["speedup"] <= 1.0)
 
 
 def _figure(c: dict) -> str:
@@ -52,7 +67,7 @@ def _choose(cands: list[dict], budget_ms: float | None, metric: str, max_drop: f
     timed = [c for c in ok if c["latency_ms"] is not None]
     name = lambda c: f"{c['target']} {c['precision'].upper()} ({Path(c['path']).name})"  # noqa: E731
     rejected = [c for c in cands if not c["acceptable"]]
-    tail = "".join(f"; {name(c)} is over the {max_drop:g}-point accuracy budget" for c in rejected)
+    tail = "".join(f"; {name(c)} is over the {max_drop:g}-point accuracy budget" for c in rejected) + _not_faster(cands)
     if not timed:
         best = next((c for c in ok if c["precision"] == "int8"), ok[0])
         return {**best, "meets_budgets": budget_ms is None,
@@ -60,12 +75,13 @@ def _choose(cands: list[dict], budget_ms: float | None, metric: str, max_drop: f
                        f"smaller file{' (latency budget not checked)' if budget_ms else ''}{tail}"}
     fits = [c for c in timed if budget_ms is None or c["latency_ms"] <= budget_ms]
     if fits:
-        best = min(fits, key=lambda c: c["latency_ms"])
+        best = min(fits, key=lambda c: (c["latency_ms"], c["precision"] != "fp32"))
         limit = f" that fit {budget_ms:g} ms" if budget_ms is not None else ""
-        why = (f"{name(best)}: {best['latency_ms']:.2f} ms {metric}, the fastest of {len(fits)} artifact(s) within the "
-               f"{max_drop:g}-point accuracy budget{limit}; {_figure(best)}{tail}")
+        gain = f" ({best['speedup']:.2f}x its FP32's speed)" if best.get("speedup") else ""
+        why = (f"{name(best)}: {best['latency_ms']:.2f} ms {metric}{gain}, the fastest of {len(fits)} artifact(s) within "
+               f"the {max_drop:g}-point accuracy budget{limit}; {_figure(best)}{tail}")
         return {**best, "meets_budgets": True, "why": why}
-    best = min(timed, key=lambda c: c["latency_ms"])
+    best = min(timed, key=lambda c: (c["latency_ms"], c["precision"] != "fp32"))
     return {**best, "meets_budgets": False,
             "why": f"nothing within the {max_drop:g}-point accuracy budget fits {budget_ms:g} ms {metric}; the fastest is "
                    f"{name(best)} at {best['latency_ms']:.2f} ms{tail}"}

@@ -420,7 +420,7 @@ class Pipeline:
         calib_px, calib_hashes = None, None
         iin = {"model": model_digest, "fp32": f.digest, "target": name, "max_drop": self.cfg.max_drop,
                "calibration": {"n": self.cfg.calibration, "seed": self.cfg.seed, "data": data.result["content"]},
-               "keep_float": self.cfg.int8_keep_float, "verify": verify_hashes,
+               "keep_float": self.cfg.int8_keep_float, "verify": verify_hashes, "target_cpu": self.cfg.target_cpu,
                "open_set": [self.cfg.open_set, self.cfg.coverage]}
 
         def int8(staging: Path, work: Path) -> dict:
@@ -441,7 +441,7 @@ class Pipeline:
                     return sigmoid(logits)
                 return logits.argmax(1) == labels
 
-            job = Int8Job(mdl, spec, fpath, fspec, calib, work / "int8", (), {}, verify_imgs)
+            job = Int8Job(mdl, spec, fpath, fspec, calib, work / "int8", (), {"target_cpu": self.cfg.target_cpu}, verify_imgs)
             attempts = ladder(t, job, correct, fcorrect, self.cfg.max_drop, work, max_float_layers=self.cfg.int8_keep_float,
                               log=lambda s: self._say(s), name=name, decide=decide)
             chosen = next((a for a in attempts if a["final"]), None)

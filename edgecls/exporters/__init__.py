@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import ExportError
+from ..errors import EdgeclsError, ExportError
 from ..models.pt import embed_pt_spec, save_pt
 from ..runtime.artifacts import file_sha256, publish, staging
 from ..runtime.runtimes import RUNTIMES, Runtime, for_suffix
@@ -87,10 +87,11 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     Format(RUNTIMES["torch"], {}, _build_pt, embed_pt_spec),
     Format(RUNTIMES["onnxruntime"], dict(_GRAPH), torch_to_onnx, embed_onnx_file),
     Format(RUNTIMES["openvino"], {**_GRAPH, "fp16_weights": False}, _build_openvino, embed_openvino_file),
-    Format(RUNTIMES["litert"], {"precision": "fp32", "calibration": None}, torch_to_tflite, embed_tflite_spec),
+    Format(RUNTIMES["litert"], {"precision": "fp32", "calibration": None, "target_cpu": None}, torch_to_tflite, embed_tflite_spec),
     # the plan file (.engine/.trt/.plan) stays native (trtexec/C++ load it): its spec lives only in the sidecar
     Format(RUNTIMES["tensorrt"], {**_GRAPH, **_TRT}, _build_tensorrt, embed_tensorrt_spec, has_metadata_slot=False),
-    Format(RUNTIMES["executorch"], {"precision": "fp32", "calibration": None, "keep_float": ()}, torch_to_executorch,
+    Format(RUNTIMES["executorch"], {"precision": "fp32", "calibration": None, "keep_float": (), "target_cpu": None},
+           torch_to_executorch,
            embed_executorch_spec),
 )}
 
@@ -151,10 +152,16 @@ def export(
         hints = "".join(did_you_mean(k, fmt.options) for k in unknown)
         raise ExportError(f"{fmt.name} export does not take option(s) {unknown}{hints}; it takes {sorted(fmt.options) or 'none'}")
     opts = {**fmt.options, **options}
+    target_cpu = opts.pop("target_cpu", None)
+    if target_cpu is not None and "int8" not in str(opts.get("precision")):  # before a conversion, not after it
+        raise ExportError(f"target_cpu={target_cpu!r} is for INT8 builds; a {opts.get('precision', 'fp32')} {fmt.name} "
+                          "artifact runs the same on every CPU: leave target_cpu out")
     from ..data.samples import sample_images
 
     with staging(final) as staged:
         art_spec = fmt.build(model, spec, staged, **opts)
+        if "target_cpu" in fmt.options:
+            art_spec = with_target_cpu(art_spec, target_cpu)
         report = None
         if verify:
             report = verify_artifact(staged, art_spec, model, spec, images or sample_images())
@@ -171,6 +178,22 @@ def export(
     return ExportResult(final, art_spec, report)
 
 
+def with_target_cpu(spec: ModelSpec, target_cpu: str | None) -> ModelSpec:
+    """An INT8 artifact's spec with the CPU class it is built for (spec.target_cpu; None: this machine's). XNNPACK's
+    int8 kernels (LiteRT, ExecuTorch) widen before they add, so no target needs another form: the class is recorded
+    for the Predictor and the reports. Float precisions run the same everywhere: nothing is recorded (export() refuses
+    a target_cpu for them)."""
+    from ..runtime.cpuinfo import resolve_target_cpu
+
+    if "int8" not in str(spec.artifact.get("precision")):
+        return spec
+    try:
+        resolved = resolve_target_cpu(target_cpu)
+    except EdgeclsError as exc:
+        raise ExportError(str(exc)) from None
+    return spec.replace(target_cpu=resolved)
+
+
 def int8_executorch(model, spec: ModelSpec, calibration, path: str | os.PathLike, *, keep_float: tuple[str, ...] = (),
                     verify: bool = True, images: dict[str, np.ndarray] | None = None) -> ExportResult:
     """INT8 .pte from the float PyTorch `model`: PT2E (XNNPACKQuantizer) calibrated on `calibration` (RGB uint8 images
@@ -180,5 +203,5 @@ def int8_executorch(model, spec: ModelSpec, calibration, path: str | os.PathLike
                   calibration=calibration, keep_float=tuple(keep_float))
 
 
-__all__ = ["FORMATS", "ExportResult", "export", "int8_executorch", "onnx_to_openvino", "onnx_to_tensorrt", "torch_to_executorch",
+__all__ = ["FORMATS", "ExportResult", "export", "int8_executorch", "with_target_cpu", "onnx_to_openvino", "onnx_to_tensorrt", "torch_to_executorch",
            "torch_to_onnx", "torch_to_tflite"]

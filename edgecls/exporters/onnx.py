@@ -70,6 +70,9 @@ def torch_to_onnx(
     if spec.input.layout != "NCHW" or spec.input.dtype != "float32" or spec.input.normalized_in_graph:
         raise ExportError("torch_to_onnx takes a PyTorch model whose spec input is float32 NCHW (as create_model gives)")
     inp = artifact_input(spec, fuse_preprocess, dynamic_batch)
+    from .same_padding import static_same_padding
+
+    model, n_static = static_same_padding(model.eval(), spec.input.height, spec.input.width, spec.input.channels)
     net = input_adapter(model, spec) if fuse_preprocess else model.eval()
     dtype = torch.uint8 if inp.dtype == "uint8" else torch.float32
     example = torch.zeros(inp.shape, dtype=dtype) if dtype == torch.uint8 else torch.randn(inp.shape)
@@ -84,7 +87,10 @@ def torch_to_onnx(
     except Exception as exc:
         raise ExportError(f"torch.onnx.export failed for {spec.arch}: {type(exc).__name__}: {str(exc)[:400]}") from exc
     out = spec.replace(input=inp, artifact={"format": "onnx", "precision": "fp32", "opset": int(opset)})
-    out = out.with_step("export", {"format": "onnx", "opset": int(opset), "dynamic_batch": dynamic_batch, "fuse_preprocess": fuse_preprocess})
+    params = {"format": "onnx", "opset": int(opset), "dynamic_batch": dynamic_batch, "fuse_preprocess": fuse_preprocess}
+    if n_static:
+        params["static_same_padding"] = n_static  # TF-'SAME' layers exported with constant pads (same_padding.py)
+    out = out.with_step("export", params)
     m = onnx.load(str(path))
     onnx.checker.check_model(m)
     embed_onnx_spec(m, out)

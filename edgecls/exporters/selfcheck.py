@@ -101,6 +101,17 @@ def qdq_graph_logits(onnx_path: str | Path, blob: bytes, spec: ModelSpec) -> np.
     return np.concatenate([sess.run(None, {name: x[i : i + 1]})[0] for i in range(len(x))]).astype(np.float32)
 
 
+def openvino_graph_logits(xml_path: str | Path, blob: bytes, spec: ModelSpec) -> np.ndarray:
+    """An INT8 IR's exact answers for the record's inputs: OpenVINO's CPU plugin with its low-precision transformations
+    off (LP_TRANSFORMS_MODE) evaluates each FakeQuantize in float instead of fusing them into int8 kernels, so no int8
+    kernel (or its saturation on this CPU) is involved: what the IR means, which int8 kernels that do not saturate
+    reproduce to rounding."""
+    ov = require("openvino", "openvino")
+    compiled = ov.Core().compile_model(str(xml_path), "CPU", {"LP_TRANSFORMS_MODE": False, "INFERENCE_PRECISION_HINT": "f32"})
+    x = sc.inputs_from(sc.unpack(blob)["pixels"], spec)
+    return np.concatenate([compiled(x[i : i + 1])[0] for i in range(len(x))]).astype(np.float32)
+
+
 def _set_prop(m, key: str, value: str) -> None:
     for p in m.metadata_props:
         if p.key == key:

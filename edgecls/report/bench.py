@@ -22,8 +22,42 @@ SCHEMA_FILE = Path(__file__).with_name("schema.json")
 
 
 def make_result(rows: list[dict], device: dict, options: dict) -> dict:
-    return {"schema": SCHEMA, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "device": device, "options": options, "results": rows}
+    result = {"schema": SCHEMA, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+              "device": device, "options": options, "results": rows}
+    result["int8_vs_fp32"] = int8_speedups(result)
+    return result
+
+
+def int8_speedups(result: dict) -> list[dict]:
+    """Each INT8 row beside the FP32 row of the same runtime, model (arch and input), batch and threads: FP32 p50 /
+    INT8 p50, model-only and end-to-end. INT8 is not automatically faster (XNNPACK's int8 kernels on x86 without
+    VNNI, ARMv8.0 without dot product, float islands): `faster` says whether it is on this device. A group holding
+    two FP32 rows (two different models of one arch) pairs nothing: which FP32 an INT8 came from is not known."""
+    groups: dict[tuple, dict[str, list]] = {}
+    for r in result["results"]:
+        key = (r["backend"], r.get("arch"), r.get("input"), r["batch"], r["threads"])
+        groups.setdefault(key, {}).setdefault("int8" if "int8" in str(r["precision"]) else r["precision"], []).append(r)
+    out = []
+    for (backend, _, _, batch, threads), g in groups.items():
+        if len(g.get("fp32", [])) != 1:
+            continue
+        f = g["fp32"][0]
+        for q in g.get("int8", []):
+            fe, qe = (f.get("end_to_end_ms") or {}).get("p50"), (q.get("end_to_end_ms") or {}).get("p50")
+            ratio = f["model_ms"]["p50"] / q["model_ms"]["p50"]
+            out.append({"backend": backend, "batch": batch, "threads": threads, "fp32_model": f["model"], "int8_model": q["model"],
+                        "int8_precision": q["precision"], "fp32_p50_ms": f["model_ms"]["p50"], "int8_p50_ms": q["model_ms"]["p50"],
+                        "speedup": round(ratio, 3), "e2e_speedup": round(fe / qe, 3) if fe and qe else None,
+                        "faster": ratio > 1.0})
+    return out
+
+
+def speedup_text(s: dict) -> str:
+    """'onnxruntime INT8 (m_int8.onnx) 1.62x faster than FP32 (m.onnx)', or says it is not faster here."""
+    head = f"{s['backend']} INT8 ({s['int8_model']}) vs FP32 ({s['fp32_model']}), batch {s['batch']}: {s['speedup']:.2f}x"
+    if not s["faster"]:
+        return head + " - INT8 is NOT faster than FP32 on this device: ship FP32 here unless size matters"
+    return head + " faster"
 
 
 def validate(result: dict) -> None:
@@ -137,11 +171,13 @@ def to_csv(result: dict) -> str:
 
 
 def print_table(result: dict, console=None) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from ..quiet import console as own_console
 
-    t = Table(title="edgecls-bench (ms; model-only unless noted)")
+    emulated = result["device"]["cpu"].get("emulated")
+    t = Table(title="edgecls-bench (ms; model-only unless noted)" + (f" - EMULATED: {emulated}" if emulated else ""))
     power = any(r.get("power") and "busy_w" in r["power"] for r in result["results"])
     cols = ("model", "backend", "prec", "b", "thr", "p50", "p90", "p99", "e2e p50", "pre", "img/s", "cold", "MB", "top-1 / mAP",
             "agree", "check") + (("W", "mJ/inf") if power else ())
@@ -155,7 +191,10 @@ def print_table(result: dict, console=None) -> None:
                   f"{f['throughput_ips']:.1f}", _fmt(f["cold_load_plus_first_ms"]), f"{f['size_mb']:.1f}",
                   top1_text(f), "-" if f["agree_top1"] is None else f"{f['agree_top1']:.0%}",
                   f["self_check"] or "-", *((_fmt(f["power_w"]), _fmt(f["energy_mj"])) if power else ()))
-    (console or own_console()).print(t)
+    con = console or own_console()
+    con.print(t)
+    for s in result.get("int8_vs_fp32") or int8_speedups(result):
+        con.print(escape(speedup_text(s)), style=None if s["faster"] else "yellow", highlight=False)
 
 
 def pick_under_budget(result: dict, budget_ms: float) -> tuple[dict | None, str]:
@@ -300,7 +339,8 @@ def _device_facts(result: dict) -> list[str]:
     risk = {True: "yes: x86 without VNNI, full-range INT8 weights saturate (see README, overflow_fix)", False: "no",
             None: "unknown"}[cpu.get("int8_saturation_risk")]
     gpu = "; ".join(f"{g['name']} (driver {g['driver']}, cc {g['compute_capability']})" for g in d["gpus"]) or "none"
-    return [f"CPU: {cpu['model']} ({cpu['arch']}; {', '.join(cpu['isa'])}), {cpu['logical_cores']} logical cores, "
+    emulated = [f"EMULATED: {cpu['emulated']}"] if cpu.get("emulated") else []
+    return emulated + [f"CPU: {cpu['model']} ({cpu['arch']}; {', '.join(cpu['isa'])}), {cpu['logical_cores']} logical cores, "
             f"{d['memory_gb']} GiB, {d['os']}, Python {d['python']}", f"INT8 saturation risk: {risk}", f"GPU: {gpu}",
             f"Jetson: {json.dumps(d['jetson']) if d['jetson'] else 'not a Jetson'}",
             f"Runtimes: {', '.join(f'{k} {v}' for k, v in d['versions'].items())}",
@@ -329,6 +369,10 @@ def sections(result: dict, with_figures: bool = True) -> list[Section]:
     pick = result.get("budget_pick")
     if pick:
         res.p(f"Budget {pick['budget_ms']:g} ms: {pick['why']}")
+    speedups = result.get("int8_vs_fp32") or int8_speedups(result)
+    if speedups:
+        res.p("INT8 against the FP32 artifact of the same runtime (model-only p50 ratio, this device):")
+        res.items([speedup_text(s) for s in speedups])
     if any(f["reject"] for f in flats):
         res.p("Open world (end-to-end includes rejection by the threshold stored in the artifact; drift monitoring's "
               "cost is the mean end-to-end time with the monitor minus without, same run):")
@@ -343,7 +387,9 @@ def sections(result: dict, with_figures: bool = True) -> list[Section]:
 
 def _meta(result: dict) -> str:
     cpu = result["device"]["cpu"]
-    return f"edgecls-bench on {cpu['model']} ({', '.join(cpu['isa'])}), {cpu['logical_cores']} cores, {result['created']}"
+    emulated = " - EMULATED, timings say nothing about this CPU's speed" if cpu.get("emulated") else ""
+    return (f"edgecls-bench on {cpu['model']} ({', '.join(cpu['isa'])}), {cpu['logical_cores']} cores, "
+            f"{result['created']}{emulated}")
 
 
 def to_markdown(result: dict) -> str:

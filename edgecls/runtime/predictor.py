@@ -154,21 +154,36 @@ def _check_spec(spec: ModelSpec, session: Session, path: Path) -> None:
 
 
 def _warn_int8_saturation(spec: ModelSpec, backend: str, path: Path) -> None:
-    """An INT8 ONNX Runtime / OpenVINO artifact with full 8-bit weights, on an x86 CPU without VNNI: its U8S8 kernels
-    saturate (see cpuinfo). Say so once at load, not silently lose accuracy."""
+    """INT8 with full-range 8-bit weights (built for a VNNI or ARM CPU, or without the overflow fix) loaded on an x86
+    CPU without VNNI (see cpuinfo). OpenVINO's U8S8 kernels saturate there and accuracy can drop far below what was
+    measured where it was built; ONNX Runtime's backend runs such weights on U8U8 kernels instead
+    (backends/onnxruntime.py), which is right but slower than the form built for this CPU. Said once at load."""
     if spec.artifact.get("precision") != "int8" or backend not in ("onnxruntime", "openvino"):
         return
     steps = [s for s in spec.lineage if s.step in ("quantize", "qat", "adopt")]  # adopt: what the adopted file's weights are
-    if steps and steps[-1].params.get("overflow_fix") == "enable":
+    params = steps[-1].params if steps else {}
+    fix = params.get("overflow_fix")
+    if fix == "enable" or params.get("weight_form") == "7-bit":
         return
     from .cpuinfo import cpu_model_and_flags, int8_saturates
 
-    if int8_saturates():
-        warnings.warn(
-            f"{path.name}: INT8 with full-range 8-bit weights on a CPU without VNNI ({cpu_model_and_flags()[0]}): "
-            f"{backend}'s U8S8 kernels saturate on this CPU and accuracy can drop far below what was measured on the "
-            "build machine. Re-quantize for this device with overflow_fix: enable (7-bit weights; `edgecls compress`, "
-            "or quantize_file(..., overflow_fix='enable'))", RuntimeWarning, stacklevel=3)
+    if not int8_saturates():
+        return
+    if backend == "onnxruntime":
+        if spec.target_cpu in ("x86-vnni", "arm64"):
+            warnings.warn(
+                f"{path.name}: INT8 built for {spec.target_cpu}, with 8-bit weights; on this CPU without VNNI "
+                f"({cpu_model_and_flags()[0]}) ONNX Runtime runs them on its U8U8 kernels, which compute the graph as "
+                "written but slower than the form built for this CPU class: --target-cpu x86-avx2 (7-bit weights on the "
+                "fast U8S8 kernels, bias-corrected)", RuntimeWarning, stacklevel=3)
+        return
+    built = f"built for {spec.target_cpu}" if spec.target_cpu else "built without a recorded target CPU"
+    warnings.warn(
+        f"{path.name}: INT8 {built}, with full-range 8-bit weights (overflow_fix {fix or 'not recorded'}), on a CPU "
+        f"without VNNI ({cpu_model_and_flags()[0]}): OpenVINO's U8S8 kernels saturate on this CPU and accuracy can "
+        "drop far below what was measured on the build machine. Rebuild it for this device: --target-cpu x86-avx2 "
+        "(`edgecls deploy`/`compress`, or quantize_file(..., target_cpu='x86-avx2')), which turns on the overflow "
+        "fix (7-bit weights)", RuntimeWarning, stacklevel=3)
 
 
 class Predictor:

@@ -90,7 +90,8 @@ def judge_graph(graph: np.ndarray, got: np.ndarray, precision: str) -> tuple[flo
     if tol is None or rel <= tol:
         return rel, []
     return rel, [f"this runtime does not compute the quantized graph as written (rel {rel:.2f} > {tol}): on x86 without "
-                 "VNNI, full-range int8 saturates in the U8S8 kernels; re-quantize with overflow_fix: enable"]
+                 "VNNI, full-range int8 saturates in OpenVINO's U8S8 kernels; rebuild it for this CPU (--target-cpu "
+                 "x86-avx2: overflow fix on)"]
 
 
 def pack(pixels: np.ndarray, logits: np.ndarray, precision: str, names: list[str],

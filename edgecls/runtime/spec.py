@@ -315,6 +315,9 @@ class Reference(_Record):
 
 Task = Literal["multiclass", "multilabel"]
 TASKS = get_args(Task)
+# the CPU class an INT8 artifact was built for (edgecls.runtime.cpuinfo.TARGET_CPUS; --target-cpu)
+TargetCpu = Literal["x86-vnni", "x86-avx2", "arm64"]
+TARGET_CPU_NAMES = get_args(TargetCpu)
 
 
 class ModelSpec(_Record):
@@ -338,6 +341,8 @@ class ModelSpec(_Record):
     task: Task = "multiclass"
     # multilabel: one sigmoid-score threshold per label (None: 0.5 each); fitted per artifact, as INT8 moves scores
     thresholds: Annotated[tuple[Fraction, ...], Meta(min_length=1, max_length=MAX_LABELS)] | None = None
+    # INT8: the CPU class it was built for (its overflow handling follows it); the Predictor compares it with its CPU
+    target_cpu: TargetCpu | None = None
 
     def _check(self) -> None:
         bad = next((x for x in self.labels if _CONTROL.search(x)), None)
@@ -423,6 +428,7 @@ _CHOICES = {  # field name -> the values it takes, named in errors
     "layout": ", ".join(LAYOUTS), "dtype": ", ".join(DTYPES) + " (uint8: raw pixels, normalized in the graph)",
     "channels": "1 (grayscale), 3 (color)", "score": ", ".join(SCORE_NAMES), "task": ", ".join(TASKS),
     "thresholds": "it takes one probability threshold in [0, 1] per label (label order), e.g. [0.5, 0.42, ...]",
+    "target_cpu": ", ".join(TARGET_CPU_NAMES),
 }
 
 

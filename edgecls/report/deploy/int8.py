@@ -19,8 +19,18 @@ def _signed(v: float | None) -> str:
 
 
 def _attempt(t: str, a: dict, figure: str, *tests: str) -> list[str]:
-    return [t, a["method"], ", ".join(a["keep_float"]) or "-", figure, _signed(a.get("drop_pts")), *tests,
+    speed = f"{a['speedup']:.2f}x" if a.get("speedup") else "-"
+    return [t, a["method"], ", ".join(a["keep_float"]) or "-", figure, _signed(a.get("drop_pts")), *tests, speed,
             "chosen" if a.get("final") else "", a.get("error", "")[:160]]
+
+
+def _speedup(ctx: dict, target: str) -> str:
+    """INT8's speed over its runtime's FP32 here (the pick's latency figures), beside the drop: INT8 that is not
+    faster is said so, not left for the reader to work out."""
+    c = next((c for c in ctx.get("picks", {}).get("candidates", []) if c["target"] == target and c["precision"] == "int8"), None)
+    if c is None or c.get("speedup") is None:
+        return "not timed"
+    return f"{c['speedup']:.2f}x" + ("" if c["speedup"] > 1.0 else " (NOT faster)")
 
 
 def _close(s: Section, headers: list[str], rows: list, attempt_headers: list[str], attempts: list, data: dict,
@@ -31,8 +41,10 @@ def _close(s: Section, headers: list[str], rows: list, attempt_headers: list[str
     else:
         s.p("No INT8 artifact was built.")
     if attempts:
-        s.p("Every attempt (PTQ first, then layers kept in float until the budget holds):")
-        s.table(["runtime", "attempt", "kept in float", *attempt_headers, "", "error"], attempts)
+        s.p("Every attempt (PTQ first, then the runtime's other all-INT8 forms for the target CPU, then layers kept in "
+            "float until the budget holds), with its speed against the FP32 artifact here (model-only p50, batch 1; "
+            "a quick figure: the latency section has the benchmark):")
+        s.table(["runtime", "attempt", "kept in float", *attempt_headers, "INT8/FP32 speed", "", "error"], attempts)
     if notes:
         s.items(notes)
     s.data = data
@@ -57,13 +69,13 @@ def int8_section(ctx: dict) -> Section | None:
             cmp = d.comparison
             rows.append([t, cmp.n, cmp.ref_only, cmp.other_only, f"{d.drop_pts:+.2f}",
                          f"[{-cmp.hi * 100:+.2f}, {-cmp.lo * 100:+.2f}]", f"{cmp.p_value:.3g}",
-                         "yes" if d.within else "NO", "yes" if d.resolved else "no"])
-            data[t] = d.as_dict()
+                         "yes" if d.within else "NO", "yes" if d.resolved else "no", _speedup(ctx, t)])
+            data[t] = d.as_dict() | {"speedup": _speedup(ctx, t)}
         for a in q.get("attempts", []):
             attempts.append(_attempt(t, a, pct(a.get("val_top1"), 2) if a.get("val_top1") is not None else "failed",
                                      "-" if a.get("mcnemar_p") is None else f"{a['mcnemar_p']:.3g}"))
     return _close(s, ["runtime", "n", "lost", "gained", "drop, pts", "95% interval of the drop", "McNemar p", "within budget",
-                      "budget resolved"], rows, ["val top-1", "drop", "p"], attempts, data,
+                      "budget resolved", "INT8/FP32 speed here"], rows, ["val top-1", "drop", "p"], attempts, data,
                   [f"{t}: {d['note']}" for t, d in data.items()])
 
 
@@ -84,13 +96,13 @@ def int8_map_section(ctx: dict) -> Section | None:
             lo, hi = chosen["drop_interval"]
             rows.append([t, chosen["n"], f"{f['val_map']:.4f}", f"{q['val_map']:.4f}",
                          f"{chosen['drop_pts']:+.2f}", f"[{lo:+.2f}, {hi:+.2f}]", "yes" if chosen["significant"] else "no",
-                         "yes" if chosen["within_budget"] else "NO", "yes" if chosen["resolved"] else "no"])
+                         "yes" if chosen["within_budget"] else "NO", "yes" if chosen["resolved"] else "no", _speedup(ctx, t)])
             data[t] = {k: chosen.get(k) for k in ("n", "drop_pts", "drop_interval", "within_budget", "resolved",
-                                                   "significant", "budget")}
+                                                   "significant", "budget")} | {"speedup": _speedup(ctx, t)}
         for a in q.get("attempts", []):
             attempts.append(_attempt(t, a, f"{a['val_map']:.4f}" if a.get("val_map") is not None else "failed"))
     return _close(s, ["runtime", "n", "FP32 mAP", "INT8 mAP", "drop, mAP pts", "95% interval of the drop", "significant",
-                      "within budget", "budget resolved"], rows, ["val mAP", "drop"], attempts, data,
+                      "within budget", "budget resolved", "INT8/FP32 speed here"], rows, ["val mAP", "drop"], attempts, data,
                   [f"{t}: {d['budget']}" for t, d in data.items() if d.get("budget")])
 
 

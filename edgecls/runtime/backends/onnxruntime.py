@@ -8,6 +8,7 @@ import numpy as np
 
 from ...errors import BackendUnavailableError, InputError, ModelFileError, require
 from ..artifacts import missing_model_file
+from ..cpuinfo import int8_saturates
 from ..graphs import GRAPH_KEY, changed_error, onnx_graph_sha256
 from ..runtimes import RUNTIMES
 from ..selfcheck import SELFCHECK_KEY, from_text
@@ -43,6 +44,12 @@ def _session(ort, path, device: str, threads: int | None, spinning: bool = False
     if threads:
         so.intra_op_num_threads = int(threads)
         so.inter_op_num_threads = 1
+    if device == "cpu" and int8_saturates():
+        # x86 without VNNI: the U8S8 kernels add pairs of uint8 x int8 products in int16 and saturate (cpuinfo). This
+        # turns on ORT's own remedy: int8 weights outside [-64, 63] run on U8U8 kernels (its Avx2WeightS8ToU8
+        # transformer); 7-bit weights and float graphs are left as they are. So an INT8 file built for a VNNI or ARM
+        # CPU computes its graph as written here too.
+        so.add_session_config_entry("session.x64quantprecision", "1")
     try:
         return ort.InferenceSession(str(p), sess_options=so, providers=[provider])
     except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/... types
