@@ -130,6 +130,7 @@ struct Spec {
     int schema_version = kSchemaVersion;
     std::optional<OpenSet> open_set;
     std::string task = "multiclass";  // multiclass | multilabel
+    std::string target_cpu;           // x86-vnni | x86-avx2 | arm64 for INT8 builds; empty when not recorded
     std::vector<double> thresholds;   // multilabel: one per label (0.5 each when the spec has none)
     nlohmann::json artifact = nlohmann::json::object();  // format-specific facts: format, precision, sha256...
 
@@ -267,7 +268,7 @@ inline Spec Spec::parse(std::string_view text, const std::string& where) {
         throw SpecError(where + ": spec schema_version " + v->dump() + " is newer than this edgecls C++ reader supports (" +
                         std::to_string(kSchemaVersion) + "); update cpp/edgecls.hpp to the edgecls release that wrote the model");
     r.only_known(root, "spec", {"arch", "labels", "input", "preprocess", "temperature", "metrics", "lineage", "artifact",
-                                "schema_version", "open_set", "reference", "task", "thresholds"});
+                                "schema_version", "open_set", "reference", "task", "thresholds", "target_cpu"});
 
     Spec s;
     s.schema_version = int(r.integer(*v, "spec.schema_version", 1, kSchemaVersion));
@@ -347,6 +348,9 @@ inline Spec Spec::parse(std::string_view text, const std::string& where) {
     if (auto it = root.find("lineage"); it != root.end() && !it->is_array()) r.fail("spec.lineage", std::string("must be an array, got ") + r.kind(*it));
     if (auto it = root.find("reference"); it != root.end() && !it->is_null()) r.object(*it, "spec.reference");
     if (auto it = root.find("task"); it != root.end()) s.task = r.choice(*it, "spec.task", {"multiclass", "multilabel"});
+    // the CPU class an INT8 build was made for: informational here (the runtime picks its kernels), checked as Python does
+    if (auto it = root.find("target_cpu"); it != root.end() && !it->is_null())
+        s.target_cpu = r.choice(*it, "spec.target_cpu", {"x86-vnni", "x86-avx2", "arm64"});
     if (auto it = root.find("open_set"); it != root.end() && !it->is_null()) {
         const json& os = r.object(*it, "spec.open_set");
         r.only_known(os, "spec.open_set", {"score", "threshold", "coverage", "n"});

@@ -78,8 +78,8 @@ def capture(path: str | os.PathLike | None, *, verbose: bool = False) -> Iterato
     cap.path.parent.mkdir(parents=True, exist_ok=True)
     _flush()
     saved = {fd: os.dup(fd) for fd in (1, 2)}
-    _terminal["out"] = _reopen(saved[1], sys.stdout)
-    _terminal["err"] = _reopen(saved[2], sys.stderr)
+    _terminal["out"] = _terminal_stream(sys.stdout, 1, saved[1])
+    _terminal["err"] = _terminal_stream(sys.stderr, 2, saved[2])
     log_fd = os.open(cap.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
@@ -99,10 +99,23 @@ def capture(path: str | os.PathLike | None, *, verbose: bool = False) -> Iterato
             os.dup2(dup, fd)
             os.close(dup)
         for stream in (_terminal.pop("out"), _terminal.pop("err")):
-            with contextlib.suppress(OSError, ValueError):
-                stream.close()
+            if stream not in (py_out, py_err):  # a caller's own stream stays open
+                with contextlib.suppress(OSError, ValueError):
+                    stream.close()
         if cap.failed:
             _show_tail(cap)
+
+
+def _terminal_stream(stream, fd: int, saved: int) -> TextIO:
+    """The terminal side for `stream`: a duplicate of the saved descriptor when `stream` writes to `fd`; else the
+    stream itself (a StringIO, pytest's capsys, an app's own sys.stdout object), which moving descriptors never
+    reaches, so main()'s output goes where the caller sent it."""
+    try:
+        if stream.fileno() == fd:
+            return _reopen(saved, stream)
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError and a ValueError
+        pass
+    return stream
 
 
 def _reopen(fd: int, like) -> TextIO:

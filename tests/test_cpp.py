@@ -593,12 +593,12 @@ def test_cpp_reader_knows_every_spec_field():
         "spec": set(ModelSpec.__struct_fields__), "input": set(spec_mod.InputSpec.__struct_fields__),
         "preprocess": set(spec_mod.Preprocess.__struct_fields__), "open_set": set(spec_mod.OpenSet.__struct_fields__),
     }
-    choices = {m.group(1): tuple(re.findall(r'"(\w+)"', m.group(2)))
+    choices = {m.group(1): tuple(re.findall(r'"([\w-]+)"', m.group(2)))
                for m in re.finditer(r'choice\([^,]+, "[\w.]*?\.?(\w+)", \{([^}]*)\}\)', src)}
     assert {k: set(v) for k, v in choices.items()} == {
         "layout": set(spec_mod.LAYOUTS), "dtype": set(spec_mod.DTYPES), "resize_mode": set(spec_mod.RESIZE_MODES),
         "interpolation": set(spec_mod.INTERPOLATIONS), "color": set(spec_mod.COLORS), "task": set(spec_mod.TASKS),
-        "score": set(spec_mod.SCORE_NAMES)}
+        "score": set(spec_mod.SCORE_NAMES), "target_cpu": set(spec_mod.TARGET_CPU_NAMES)}
     consts = dict(re.findall(r"inline constexpr (?:int|std::size_t|long long) (k\w+) = ([^;]+);", src))
     assert consts["kSchemaVersion"] == str(spec_mod.SCHEMA_VERSION)
     assert consts["kMaxSpecBytes"] == "16u << 20" and spec_mod.MAX_SPEC_BYTES == 16 << 20

@@ -87,7 +87,7 @@ def test_spec_records_the_target_and_refuses_another_value():
 
 def test_export_refuses_a_target_cpu_for_a_float_build_before_converting(lite0, tmp_path):
     model, spec = lite0
-    with pytest.raises(ExportError, match="target_cpu='arm64' is for INT8 builds; a fp32 litert"):
+    with pytest.raises(ExportError, match="target_cpu='arm64' is for INT8 builds; a fp32 tflite"):
         edgecls.export(model, spec, tmp_path / "m.tflite", target_cpu="arm64")
     with pytest.raises(ExportError, match="does not take option"):  # ONNX has no INT8 export precision
         edgecls.export(model, spec, tmp_path / "m.onnx", target_cpu="arm64")

@@ -20,6 +20,11 @@
 #include <string>
 #include <vector>
 
+#ifndef _WIN32
+#include <fcntl.h>
+#include <unistd.h>
+#endif
+
 #include <opencv2/core/utils/logger.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/videoio.hpp>
@@ -140,6 +145,25 @@ std::unique_ptr<edgecls::Classifier> open_model(const Args& a) {
     return std::make_unique<edgecls::OpenVinoClassifier>(a.model, a.options);
 }
 
+// libjpeg prints its own warnings ("Premature end of JPEG file") on stderr while cv::imread decodes; the app's stderr
+// carries one line per error, so they are silenced for the call (an undecodable file is still reported, below)
+struct QuietStderr {
+#ifndef _WIN32
+    int saved = -1;
+    QuietStderr() {
+        std::fflush(stderr);
+        saved = dup(2);
+        if (int null = open("/dev/null", O_WRONLY); null >= 0) { dup2(null, 2); close(null); }
+    }
+    ~QuietStderr() {
+        if (saved < 0) return;
+        std::fflush(stderr);
+        dup2(saved, 2);
+        close(saved);
+    }
+#endif
+};
+
 int run(const Args& a) {
     auto model = open_model(a);
     edgecls::Classifier& clf = *model;
@@ -148,7 +172,11 @@ int run(const Args& a) {
         for (const auto& file : a.images) {
             // IMREAD_COLOR applies the EXIF orientation and gives 3 channels (grey repeated), as edgecls reads files
             if (!edgecls::file_exists(file)) throw edgecls::InputError("image file not found: " + file + "; check the path");
-            cv::Mat img = cv::imread(file, cv::IMREAD_COLOR);
+            cv::Mat img;
+            {
+                QuietStderr quiet;
+                img = cv::imread(file, cv::IMREAD_COLOR);
+            }
             if (img.empty())
                 throw edgecls::InputError(file + " is not an image file OpenCV can read (corrupt or unsupported format); convert it to JPEG or PNG");
             classify(clf, a, file, frame++, img);
