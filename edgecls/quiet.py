@@ -75,6 +75,7 @@ def capture(path: str | os.PathLike | None, *, verbose: bool = False) -> Iterato
         yield Capture(None)
         return
     cap = Capture(Path(path))
+    made = [d for d in (cap.path.parent, *cap.path.parent.parents) if not d.exists()]  # removed again if left empty
     cap.path.parent.mkdir(parents=True, exist_ok=True)
     _flush()
     saved = {fd: os.dup(fd) for fd in (1, 2)}
@@ -104,6 +105,17 @@ def capture(path: str | os.PathLike | None, *, verbose: bool = False) -> Iterato
                     stream.close()
         if cap.failed:
             _show_tail(cap)
+            _remove_if_empty(cap.path, made)
+
+
+def _remove_if_empty(path: Path, made: list[Path]) -> None:
+    """A run that failed before any tool printed (a bad flag, a missing file) leaves no empty log, nor the folders
+    made for it, behind."""
+    with contextlib.suppress(OSError):
+        if path.stat().st_size == 0:
+            path.unlink()
+            for d in made:  # deepest first
+                d.rmdir()
 
 
 def _terminal_stream(stream, fd: int, saved: int) -> TextIO:

@@ -138,3 +138,23 @@ def test_export_keeps_the_converters_lines_in_the_log(artifacts, tmp_path):
     assert str(log) in shown and "wrote" in shown, shown
     assert "LiteRT-Torch" not in shown and "XNNPACK" not in shown, shown
     assert "LiteRT-Torch Convert" in log.read_text()
+
+
+def test_a_run_that_fails_before_any_tool_prints_leaves_no_log_behind(tmp_path, monkeypatch):
+    """A bad flag or a missing file fails before a tool prints: no empty log, and no folder made for it, is left."""
+    from edgecls.cli import main
+    from edgecls.quiet import capture
+
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError):
+        with capture(out / "logs" / "x.log"):
+            raise RuntimeError("a bad flag")
+    assert not out.exists()
+    with pytest.raises(RuntimeError):  # a log with a tool's lines is kept for the user to read
+        with capture(out / "logs" / "y.log"):
+            os.write(1, b"a tool's own line\n")
+            raise RuntimeError("the tool failed")
+    assert (out / "logs" / "y.log").read_text() == "a tool's own line\n"
+    monkeypatch.chdir(tmp_path)  # eval's default output folder is ./robustness
+    assert main(["eval", str(tmp_path / "missing.onnx"), "--data", str(tmp_path)]) == 2
+    assert not (tmp_path / "robustness").exists()

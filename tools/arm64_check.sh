@@ -35,7 +35,7 @@ QEMU=$DIR/qemu/qemu-aarch64
 SUITE=${EDGECLS_ARM64_SUITE:-bookworm}
 MIRROR=${EDGECLS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 CPUS=${EDGECLS_ARM64_CPUS:-cortex-a76 cortex-a72}
-EXTRAS=${EDGECLS_ARM64_EXTRAS:-onnx,openvino,tflite}
+EXTRAS=${EDGECLS_ARM64_EXTRAS:-onnx,openvino,tflite,opencv}
 BINFMT=/proc/sys/fs/binfmt_misc
 if [ -z "${PYTHON:-}" ]; then
     if [ -x "$HERE/.venv/bin/python" ]; then PYTHON=$HERE/.venv/bin/python; else PYTHON=python3; fi
@@ -122,7 +122,7 @@ install_edgecls() {
     local wheels=$ROOT/work/wheels src
     rm -rf "$wheels" && mkdir -p "$wheels"
     src=$(mktemp -d)  # a copy: setuptools writes build/ and *.egg-info beside the sources
-    cp -r "$HERE/pyproject.toml" "$HERE/README.md" "$HERE/edgecls" "$src/"
+    cp -r "$HERE/pyproject.toml" "$HERE/README.md" "$HERE/LICENSE" "$HERE/edgecls" "$src/"
     "$PYTHON" -m pip wheel -q --no-deps --no-build-isolation -w "$wheels" "$src"
     rm -rf "$src"
     local whl; whl=$(cd "$wheels" && ls edgecls-*.whl)
