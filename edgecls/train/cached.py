@@ -103,7 +103,7 @@ def freeze(split: Split) -> None:
 
 
 # --- the cache -----------------------------------------------------------------------------------------------
-def _runner(prefix: Prefix, spec: ModelSpec, runtime: str, threads: int | None):
+def prefix_runner(prefix: Prefix, spec: ModelSpec, runtime: str, threads: int | None):
     """A function float32 NCHW batch -> prefix output. OpenVINO ran Lite0's prefix 2-3x faster than eager PyTorch
     on this project's 2-core x86 machines (max |diff| 6e-5 on activations up to ~30, below float16 storage's 2e-2)."""
     device = next(prefix.parameters()).device
@@ -171,7 +171,7 @@ def cache_features(split: Split, ds, spec: ModelSpec, *, mirror: bool, batch: in
     key = prefix_key(split, spec, ds, views) if store is not None else None
     resumed = FeatureStore.peek(store, key) if store is not None else 0
     t0, c0 = time.perf_counter(), time.process_time()
-    run, used = (None, "reused") if resumed >= n else _runner(split.prefix, spec, runtime, threads)
+    run, used = (None, "reused") if resumed >= n else prefix_runner(split.prefix, spec, runtime, threads)
     feats, fs = None, None
 
     def batch_views(idx) -> np.ndarray:
