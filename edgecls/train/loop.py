@@ -535,6 +535,9 @@ def run_once(cfg, console, model, spec, teacher, io, datasets=None, *, deadline:
         if cfg.early_stop and epoch - 1 - best_epoch >= cfg.early_stop:
             say(f"early stop: no better {metric_name} for {cfg.early_stop} epochs")
             break
+    if stopped is None and total[0] < cfg.epochs and epoch >= total[0]:  # ended where the deadline shortened it to
+        stopped = (f"time: {total[0]} of the {cfg.epochs} planned epochs fit before the deadline (the learning-rate "
+                   "schedule was shortened to end with them)")
 
     if world > 1:
         torch.distributed.destroy_process_group()

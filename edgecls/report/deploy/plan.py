@@ -15,7 +15,7 @@ def _d(s: float | None) -> str:
 def plan_section(ctx: dict) -> Section | None:
     m = ctx["model"].result
     plan, t = m.get("plan"), m.get("time")
-    if not plan or not t:
+    if not plan or not t or not t.get("limit_s"):  # no time limit: nothing was planned against one
         return None
     cfg = ctx["config"]
     limit = t.get("limit_s")
