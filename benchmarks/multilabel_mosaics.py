@@ -2,6 +2,9 @@
 
     nice -n 19 python benchmarks/multilabel_mosaics.py [--train 3000] [--val 1000] [--size 128] [--freeze 5]
         [--epochs 6] [--max-drop 1.0] [--out .data/multilabel_run]
+    # with the time planner (backbone, input side, frozen stages, epochs and seeds chosen to fit; issue 26):
+    flock /tmp/edgecls-cpu.lock nice -n 5 python benchmarks/multilabel_mosaics.py --train 10000 --val 1000 \
+        --time-limit 45m --arch efficientnet_lite0 --out .data/multilabel_budget
 
 1. tools/make_mosaics.py: 2x2 mosaics (1-4 distinct classes each, labels = the classes present), train and val cut
    from disjoint CIFAR-10 training files.
@@ -46,7 +49,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--train", type=int, default=3000)
     ap.add_argument("--val", type=int, default=1000)
-    ap.add_argument("--size", type=int, default=128, help="model input side (the 64 px mosaics are upscaled)")
+    ap.add_argument("--size", type=int, default=None, help="model input side (the 64 px mosaics are upscaled; default "
+                                                           "128, or the planner's choice under --time-limit)")
+    ap.add_argument("--time-limit", default=None, help="train under this wall-clock budget (45m): the planner chooses")
+    ap.add_argument("--arch", default="efficientnet_lite0", help="backbone, or auto (compare the candidates)")
     ap.add_argument("--freeze", type=int, default=5, help="freeze_stages (cached); Lite0 has 7")
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -66,15 +72,21 @@ def main() -> int:
     from edgecls.train import TrainConfig, train
 
     t1 = time.perf_counter()
-    cfg = TrainConfig(task="multilabel", data=str(data / "train"), val_dir=str(data / "val"), arch="efficientnet_lite0",
-                      pretrained=True, input_size=a.size, freeze_stages=a.freeze, cache_features=True, epochs=a.epochs,
+    size = a.size or (None if a.time_limit else 128)
+    cfg = TrainConfig(task="multilabel", data=str(data / "train"), val_dir=str(data / "val"), arch=a.arch,
+                      pretrained=True, input_size=size, freeze_stages=a.freeze, cache_features=True, epochs=a.epochs,
                       batch_size=64, lr=a.lr, warmup_epochs=0.5, weight_decay=1e-4, ema=False, threads=a.threads,
-                      out_dir=str(out / "train"))
+                      out_dir=str(out / "train"), time_limit=a.time_limit, mistakes=0)
     result = train(cfg)
     train_s = time.perf_counter() - t1
     s = result.metrics["summary"]
     v = result.metrics["val"]
     print(f"\ntrain: {train_s / 60:.1f} min; best epoch {s['best_epoch']}")
+    for w in (result.metrics.get("plan") or {}).get("why", []):
+        print(f"  plan: {w}")
+    for n, sp in (result.metrics.get("seed_spread") or {}).items():
+        if sp["n"] > 1:
+            print(f"  seeds of {n}: mean mAP {sp['mean']:.4f} [{sp['lo']:.4f}, {sp['hi']:.4f}] (n={sp['n']})")
     print(f"val mAP {v['map']['value']:.4f} [95% {v['map']['interval'][0]:.4f}, {v['map']['interval'][1]:.4f}] n={v['n']} "
           f"(labels per image {v['labels_per_image']:.2f}); micro F1 {v['micro_f1']['value']:.4f} "
           f"[{v['micro_f1']['interval'][0]:.4f}, {v['micro_f1']['interval'][1]:.4f}], macro F1 {v['macro_f1']['value']:.4f} "

@@ -55,6 +55,38 @@ def known_fields(cls, d: dict[str, Any], error: type[Exception], what: str) -> N
     check_keys(d, [f.name for f in dataclasses.fields(cls)], error, f"{what} setting")
 
 
+_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600}
+
+
+def parse_duration(value: Any, error: type[Exception] = ConfigError, what: str = "time_limit") -> float | None:
+    """Seconds from a duration as people write it: 2700, "2700", "45m", "1h30m", "90min", "2h", "600s". None stays
+    None. Anything else is `error` saying how to write one."""
+    import re
+
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise error(f"{what}={value!r}: give a duration such as 45m, 1h30m or 2700 (seconds)")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower().replace(" ", "")
+        parts = re.fullmatch(r"((?:\d+(?:\.\d+)?(?:h|hr|m|min|s|sec))+|\d+(?:\.\d+)?)", text)
+        if not parts:
+            raise error(f"{what}={value!r}: give a duration such as 45m, 1h30m, 90min or 2700 (seconds)")
+        seconds = sum(float(n) * _UNITS[u or "s"] for n, u in re.findall(r"(\d+(?:\.\d+)?)(h|hr|min|m|sec|s)?", text))
+    if not seconds > 0:
+        raise error(f"{what}={value!r}: a time limit must be more than 0 seconds")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """90 -> '1m30s', 5400 -> '1h30m', 42.4 -> '42s': as parse_duration reads it back."""
+    s = int(round(seconds))
+    h, m, sec = s // 3600, s % 3600 // 60, s % 60
+    return "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (sec, "s")) if v) or "0s"
+
+
 def load_yaml(text: str) -> Any:
     """yaml.safe_load, but `5e-4` and `1e3` are numbers: PyYAML follows YAML 1.1, which needs a dot in a float
     (`5.0e-4`), so `lr: 5e-4` would arrive as the string '5e-4' and fail later with a TypeError."""

@@ -10,6 +10,7 @@ so edgecls-bench can use it on a device.
   correction) gives the 95% interval of the difference in accuracy.
 - `budget(ref, other, max_drop_pts)`: is a drop within an accuracy budget, and can this validation set tell?
 - `bootstrap(stat, *arrays)`: percentile bootstrap interval, resampling images (rows) jointly across the arrays.
+- `spread(values)`: a few runs of one thing (seeds): their mean with a Student-t 95% interval, and min/max.
 - `holm(pvalues)`: Holm's step-down adjustment, for a table of tests read together (one per corruption, per model):
   with 20 tests one p < 0.05 is expected by chance alone; an adjusted p < 0.05 keeps the family-wise error at 5%.
 """
@@ -221,6 +222,40 @@ def bootstrap(stat: Callable[..., float], *arrays, n_boot: int = 2000, level: fl
     return est, float(lo), float(hi)
 
 
+# two-sided 95% Student t quantiles for 1..30 degrees of freedom (beyond: the normal one is within 4%)
+_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120,
+        2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Several runs of one thing (seeds): mean, Student-t 95% interval of the mean (None for one run), min, max."""
+
+    n: int
+    mean: float
+    lo: float | None
+    hi: float | None
+    min: float
+    max: float
+    sd: float | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def spread(values: Sequence[float]) -> Spread:
+    v = np.asarray(values, np.float64)
+    if v.ndim != 1 or v.size == 0 or not np.all(np.isfinite(v)):
+        raise ValueError("spread(): give one or more finite values")
+    m = float(v.mean())
+    if v.size == 1:
+        return Spread(1, m, None, None, m, m, None)
+    sd = float(v.std(ddof=1))
+    t = _T95[v.size - 2] if v.size - 1 <= len(_T95) else Z95
+    half = t * sd / math.sqrt(v.size)
+    return Spread(int(v.size), m, m - half, m + half, float(v.min()), float(v.max()), sd)
+
+
 def holm(pvalues: Sequence[float]) -> list[float]:
     """Holm-adjusted p-values, in the input's order: the i-th smallest of m is multiplied by (m - i), made
     non-decreasing along that order, capped at 1 (Holm 1979). Controls the family-wise error without assuming
@@ -237,4 +272,4 @@ def holm(pvalues: Sequence[float]) -> list[float]:
 
 
 __all__ = ["BudgetDecision", "Paired", "Proportion", "Z95", "accuracy", "bootstrap", "budget", "holm", "mcnemar_exact",
-           "newcombe_paired", "paired", "wilson"]
+           "newcombe_paired", "paired", "spread", "Spread", "wilson"]

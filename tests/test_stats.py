@@ -132,3 +132,33 @@ def test_holm_adjustment_by_hand():
     assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0]) and holm([]) == []
     with pytest.raises(ValueError, match="p-values in"):
         holm([0.1, 1.5])
+
+
+def test_spread_of_seeds_is_a_student_t_interval():
+    """Three seeds at 0.90, 0.92, 0.91: mean 0.91, sd 0.01, t(2) = 4.303, half-width 4.303 * 0.01 / sqrt(3) = 0.02484
+    (by hand; scipy.stats.t agrees)."""
+    from scipy.stats import t
+
+    s = stats.spread([0.90, 0.92, 0.91])
+    assert s.mean == pytest.approx(0.91) and s.sd == pytest.approx(0.01)
+    assert s.hi - s.mean == pytest.approx(0.02484, abs=1e-5)
+    assert s.hi - s.mean == pytest.approx(t.ppf(0.975, 2) * 0.01 / 3 ** 0.5, rel=1e-3)
+    one = stats.spread([0.5])
+    assert one.lo is None and one.min == one.max == 0.5
+    many = stats.spread(np.linspace(0, 1, 40))  # beyond the table: the normal quantile
+    assert many.hi - many.mean == pytest.approx(stats.Z95 * many.sd / 40 ** 0.5)
+    with pytest.raises(ValueError, match="finite values"):
+        stats.spread([])
+
+
+def test_durations_read_as_people_write_them():
+    from edgecls.configfile import format_duration, parse_duration
+    from edgecls.errors import ConfigError
+
+    assert [parse_duration(v) for v in (2700, "2700", "45m", "45min", "1h30m", "1.5h", "600s", "10m30s")] == \
+           [2700, 2700, 2700, 2700, 5400, 5400, 600, 630]
+    assert parse_duration(None) is None
+    assert [format_duration(s) for s in (90, 5400, 42.4, 0)] == ["1m30s", "1h30m", "42s", "0s"]
+    for bad in ("45 minutes", "-5", 0, "5d", True):
+        with pytest.raises(ConfigError, match="time_limit="):
+            parse_duration(bad)

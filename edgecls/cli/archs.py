@@ -1,9 +1,9 @@
-"""`edgecls archs`: the architectures edgecls builds, and where their weights come from."""
+"""`edgecls archs`: the architectures edgecls builds, and whether their ImageNet weights are here and from where."""
 
 from __future__ import annotations
 
 NAME = "archs"
-HELP = "list the architectures edgecls builds"
+HELP = "list the architectures edgecls builds and where their ImageNet weights come from"
 
 
 def add_arguments(p) -> None:
@@ -12,8 +12,9 @@ def add_arguments(p) -> None:
 
 def run(a) -> int:
     from ..models import ARCHS
+    from ..models.registry import weights_status
 
     for arch in ARCHS.values():
-        weights = "offline ImageNet weights" if arch.local_weights else "weights from timm hub (online)"
-        print(f"{arch.name:24s} {arch.note:32s} {weights}")
+        here, where = weights_status(arch.name)
+        print(f"{arch.name:24s} {arch.note:32s} {'weights here' if here else 'no weights  '}  {where}")
     return 0

@@ -32,7 +32,21 @@ class DeployConfig(SettingsFile):
     budget_ms: float | None = setting(None, "latency budget: end-to-end p50 per image (decode excluded) measured here; "
                                             "the pick is the fastest artifact within the accuracy budget that fits",
                                      metavar="MS")
-    arch: str = setting("efficientnet_lite0", "architecture, see `edgecls archs`")
+    arch: str | None = setting(None, "architecture, see `edgecls archs` (default: efficientnet_lite0; with --time-limit: "
+                                     "auto); auto: the candidates with ImageNet weights here (EfficientNet-Lite0/1/2, "
+                                     "MobileNetV3 when cached) are compared on the same validation images (under "
+                                     "--time-limit: the strongest that fits, and the others where time allows) and the pick "
+                                     "is the most accurate whose INT8 artifact meets --budget-ms, more accurate meaning by "
+                                     "the paired test and across seeds (else the cheaper one)")
+    time_limit: str | None = setting(None, "wall-clock budget of the whole run on this machine (45m, 1h30m, 2700 = seconds): "
+                                           "training is planned from measured speeds to leave room for the export, INT8 "
+                                           "and benchmark stages, and stops on time with the best validated model",
+                                     metavar="DURATION")
+    seeds: int | None = setting(None, "train this many seeds on the same split; the best on validation is kept and the "
+                                      "report shows the spread (default 1, or the planner's choice under --time-limit)",
+                                metavar="N")
+    yes: bool = setting(False, "start training even when it is predicted to take more than an hour (without "
+                               "--time-limit, deploy stops before such a run and says how long it would take)")
     recipe: str | None = setting(None, "a TrainConfig YAML to train with instead of the recipe chosen from the data",
                                  metavar="YAML")
     train: dict[str, Any] = setting({}, "TrainConfig settings that override the recipe (e.g. {epochs: 3}); --epochs sets one",
@@ -112,9 +126,25 @@ class DeployConfig(SettingsFile):
             raise DeployError(f"ood folder(s) {missing} not found; give folders of images that are none of the classes")
         if self.ood and self.open_set is None:
             raise DeployError("ood folders are measured against the open-set score: set open_set (msp, max_logit, energy)")
+        from ..configfile import parse_duration
+
+        parse_duration(self.time_limit, DeployError)
+        if self.arch is None:
+            self.arch = "auto" if self.time_limit else "efficientnet_lite0"
+        if self.seeds is not None and not (isinstance(self.seeds, int) and 1 <= self.seeds <= 50):
+            raise DeployError(f"seeds={self.seeds!r}: train 1 to 50 seeds")
         if not isinstance(self.train, dict):
             raise DeployError("train: must be a mapping of TrainConfig settings")
         known_fields(TrainConfig, self.train, DeployError, "training")  # a typo fails now, not after the data scan
+        for k in ("time_limit", "seeds", "arch"):
+            if k in self.train:
+                raise DeployError(f"give {k} as deploy's own setting (--{k.replace('_', '-')}), not inside train:")
+
+    @property
+    def time_limit_s(self) -> float | None:
+        from ..configfile import parse_duration
+
+        return parse_duration(self.time_limit, DeployError)
 
 
 __all__ = ["DEFAULT_TARGETS", "DeployConfig"]

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .. import stats
+from ..configfile import format_duration
 from ..errors import DeployError, EdgeclsError
 from ..runtime.artifacts import atomic_write_bytes
 from ..runtime.runtimes import artifact_files
@@ -80,6 +81,7 @@ class Pipeline:
         self.con = console or own_console(width=160)
         self.stages = Stages(self.out, log=lambda s: self.con.print(s, markup=False, highlight=False))
         self.skipped: dict[str, str] = {}
+        self.deadline: float | None = None  # time.monotonic() by which the whole run should end (--time-limit)
         self._val_px: np.ndarray | None = None
         self.multilabel = False  # set by the data stage: a labels manifest (mAP instead of top-1 throughout)
         # data, recipe, train; fp32 + int8 per target; unknown images (with ood folders); bench, report
@@ -116,6 +118,8 @@ class Pipeline:
         from ..runtime.denormals import flush_denormals
 
         t0, c0 = time.perf_counter(), time.process_time()
+        limit = self.cfg.time_limit_s
+        self.deadline = time.monotonic() + limit if limit else None
         if self.cfg.threads:
             import torch
 
@@ -188,17 +192,25 @@ class Pipeline:
         from .recipe import DataFacts, choose_recipe
 
         c = self.cfg
-        arch = get_arch(c.arch)
+        pretrained = c.arch == "auto" or get_arch(c.arch).local_weights  # auto: only candidates with weights
         given = read_yaml_mapping(c.recipe, DeployError, "recipe") if c.recipe else None
         if given:
             given = {k: v for k, v in given.items() if k not in ("data", "val_dir", "out_dir", "resume")}
-        facts = DataFacts.from_summary(data.result["summary"], pretrained=arch.local_weights is not None)
-        inputs = {"facts": facts.__dict__, "arch": c.arch, "given": given, "overrides": c.train}
+        facts = DataFacts.from_summary(data.result["summary"], pretrained=pretrained)
+        inputs = {"facts": facts.__dict__, "arch": c.arch, "given": given, "overrides": c.train,
+                  "time_limit": c.time_limit_s, "seeds": c.seeds}
 
         def fn(staging: Path, work: Path) -> dict:
             import yaml
 
             settings, name, why = choose_recipe(facts, c.arch, given=given, overrides=c.train)
+            if c.time_limit_s:
+                settings["time_limit"] = c.time_limit_s
+                why.append(f"time limit {format_duration(c.time_limit_s)} for the whole run: the planner measures the "
+                           "candidate settings here and chooses input size, frozen stages, images, epochs and seeds "
+                           "(their learning rate, weight decay and smoothing are this row's)")
+            if c.seeds:
+                settings["seeds"] = c.seeds
             s = data.result["summary"]
             split = {"val_dir": s["val_root"]} if s["val_root"] else {"val_fraction": c.val_fraction}
             recipe_yaml = {"data": s["train_root"], **split, "seed": c.seed, **settings}
@@ -217,6 +229,8 @@ class Pipeline:
     def stage_train(self, data: StageResult, recipe: StageResult) -> StageResult:
         c = self.cfg
         inputs = {"settings": recipe.result["settings"], "data": data.result["content"], "seed": c.seed}
+        if c.arch == "auto":  # the latency gate's inputs
+            inputs["gate"] = {"budget_ms": c.budget_ms, "targets": c.targets, "threads": c.bench_threads[0]}
 
         def fn(staging: Path, work: Path) -> dict:
             from ..train import TrainConfig, train
@@ -227,20 +241,33 @@ class Pipeline:
             s = record["summary"]
             settings = dict(recipe.result["settings"])
             run = work / "run"
-            resume = (run / "checkpoint.pt").is_file()
+            resume = (run / "checkpoint.pt").is_file() or (run / "plan.json").is_file()
             if resume:
-                self._say(f"resuming training from {run / 'checkpoint.pt'}", "cyan")
+                self._say(f"resuming training in {run}", "cyan")
             tcfg = TrainConfig.from_dict({**settings, "data": s["train_root"], "val_dir": s["val_root"], "seed": c.seed,
                                           "threads": c.threads, "out_dir": str(run), "resume": resume, "eval_test": False})
             t0 = time.process_time()
-            result = train(tcfg, datasets=(tr, va), console=self.con)
+            extra = {}
+            if tcfg.time_limit or (tcfg.seeds or 1) > 1 or tcfg.arch == "auto":
+                from ..train.runs import train_planned
+
+                gate = self._gate(tr, tcfg.input_size) if tcfg.arch == "auto" else None
+                result = train_planned(tcfg, console=self.con, datasets=(tr, va), deadline=self.deadline,
+                                       after_s=self._after_training(len(va)), gate=gate)
+                m = result.metrics
+                extra = {k: m.get(k) for k in ("plan", "time", "seeds", "seed_spread", "candidates", "pick_why",
+                                               "distillation", "stopped", "epochs_planned")}
+                extra["gate"] = gate
+            else:
+                self._ask_before_training(tcfg, tr, va)
+                result = train(tcfg, datasets=(tr, va), console=self.con)
             cpu = time.process_time() - t0
             for name in ("best.pt", "best.pt.json", "metrics.json"):
                 shutil.copy2(run / name, staging / name.replace("best.pt", "model.pt"))
             for name in ("confusion.png", "reliability.png", "mistakes.png"):  # single-label plots; the gallery needs grad-cam
                 if (run / name).is_file():
                     shutil.copy2(run / name, staging / name)
-            logits = predict_logits(result.model, va, result.spec)
+            logits = result.val_logits if result.val_logits is not None else predict_logits(result.model, va, result.spec)
             np.save(staging / "val_logits.npy", logits.astype(np.float32))
             m = result.metrics
             hist = m["history"]
@@ -248,7 +275,7 @@ class Pipeline:
             seen = sum(h["images_per_s"] * h["seconds"] for h in trained)
             common = {"summary": m["summary"], "history": hist, "val": m["val"], "train_cpu_seconds": cpu,
                       "train_images_per_s": seen / max(sum(h["seconds"] for h in trained), 1e-9),
-                      "epochs_run": len(trained), "resumed": resume}
+                      "epochs_run": len(trained), "resumed": resume, "arch": result.spec.arch, **extra}
             if self.multilabel:
                 return common | {"task": "multilabel", "temperature": None, "thresholds": list(result.spec.thresholds)}
             return common | {"temperature": m["temperature"], "val_calibrated": m["val_calibrated"],
@@ -265,6 +292,54 @@ class Pipeline:
         self._say(f"float model: val top-1 {acc.pct()} (best epoch {s['best_epoch']} of {r.result['epochs_run']}), "
                   f"temperature {r.result['temperature']:.2f}, ECE {s['val_ece']:.3f} -> {s['val_ece_calibrated']:.3f}")
         return r
+
+    # --- time ---------------------------------------------------------------------------------------------------
+    def _after_training(self, n_val: int):
+        """settings -> predicted seconds of the stages after training (timing.py), for the planner."""
+        from functools import lru_cache
+
+        from ..compress.targets import TARGETS
+        from ..train.probe import macs
+        from .timing import after_training_s
+
+        c = self.cfg
+        targets = [t for t in c.targets if not TARGETS[t].unavailable()]
+        count = lru_cache(maxsize=None)(macs)
+
+        def after(settings) -> float:
+            m = max(count(s.arch, s.size) for s in settings)  # only the pick goes on; the largest bounds it
+            return after_training_s(m, n_val, targets, bench_runs=c.bench_runs, bench_warmup=c.bench_warmup,
+                                    bench_cold=c.bench_cold, calibration=c.calibration) + (60.0 if c.ood else 0.0)
+
+        return after
+
+    def _ask_before_training(self, tcfg, tr, va) -> None:
+        """Without a time limit: predict the recipe's training time from a few measured batches, say it, and stop
+        before a run over an hour unless --yes."""
+        from ..models.registry import default_preprocess, get_arch
+        from ..train.probe import Setting, measure
+        from .timing import ask_before, predicted_training
+
+        size = tcfg.input_size or default_preprocess(get_arch(tcfg.arch))[1].height
+        views = 2 if tcfg.cache_features and tcfg.augment != "none" else 1
+        cost = measure(Setting(tcfg.arch, size, tcfg.freeze_stages if tcfg.cache_features else 0), tr, threads=tcfg.threads)
+        pred = predicted_training(cost, len(tr), len(va), tcfg.epochs, views)
+        ask_before(pred, images_per_s=1 / cost.step_s, epochs=tcfg.epochs, n_train=len(tr), yes=self.cfg.yes,
+                   say=lambda t: self._say(t, "cyan"))
+
+    def _gate(self, tr, input_size: int | None) -> dict:
+        """arch auto: each candidate's INT8 latency on the targets before training (gate.py)."""
+        from ..train.runs import candidates
+        from .gate import GATE_CALIBRATION, gate
+
+        c = self.cfg
+        idx = np.random.default_rng(c.seed).permutation(len(tr))[:GATE_CALIBRATION]
+        px = [tr.pixels(int(i)) for i in idx]
+        self._say("latency of each candidate's INT8 artifact, before training"
+                  + (f" (budget {c.budget_ms:g} ms end to end)" if c.budget_ms else " (no --budget-ms: first target only)"),
+                  "cyan")
+        return gate(candidates("auto"), tr.classes, px, c.targets, c.budget_ms, threads=c.bench_threads[0],
+                    input_size=input_size, say=lambda t: self._say(t))
 
     # --- evaluation inputs -----------------------------------------------------------------------------------
     def _model(self, model: StageResult):
@@ -583,6 +658,11 @@ class Pipeline:
             self.con.print(f"[bold {style}]overall pick:[/] {escape(overall['why'])}", highlight=False)
         for t, why in self.skipped.items():
             self._say(f"{t}: skipped: {why}", "yellow")
+        limit = self.cfg.time_limit_s
+        if limit:
+            over = ctx["wall_seconds"] / limit - 1
+            self._say(f"time: {format_duration(ctx['wall_seconds'])} of the {format_duration(limit)} limit"
+                      + (f" ({over:+.0%})" if over > 0 else ""), "green" if over <= 0.10 else "yellow")
         self.con.print(f"[bold]report:[/] {escape(str(path))}", highlight=False)
 
 

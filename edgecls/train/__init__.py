@@ -15,7 +15,11 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    if name in ("train", "TrainResult", "predict_logits"):
+    if name == "train":  # planned runs (time_limit, seeds, arch auto) or one run of the loop
+        from .runs import train
+
+        return train
+    if name in ("TrainResult", "predict_logits"):
         from . import loop
 
         return getattr(loop, name)

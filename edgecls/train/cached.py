@@ -3,7 +3,8 @@
 On a CPU the early, high-resolution stages cost most of a training step (EfficientNet-Lite0 at 224 px: the stem and
 blocks 0-4 are ~65% of the MACs and most of the memory traffic). Frozen, they compute the same thing for an image in
 every epoch, so `cache_features` runs them once per image (and once per mirrored image, the one augmentation that
-survives caching), keeps their output in RAM as float16, and trains only the tail on it.
+survives caching), keeps their output as float16 (in RAM, or on disk in a memory-mapped, resumable store:
+featstore.py), and trains only the tail on it.
 
 The cached activations are what the deployed model computes: the prefix runs in eval mode (BatchNorm running
 statistics) on `preprocess.fast`, the Predictor's own preprocessing, and `split_model` refuses an architecture whose
@@ -12,9 +13,11 @@ tail(prefix(x)) is not model(x). The model that comes out is the whole, ordinary
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -100,7 +103,7 @@ def freeze(split: Split) -> None:
 
 
 # --- the cache -----------------------------------------------------------------------------------------------
-def _runner(prefix: Prefix, spec: ModelSpec, runtime: str, threads: int | None):
+def prefix_runner(prefix: Prefix, spec: ModelSpec, runtime: str, threads: int | None):
     """A function float32 NCHW batch -> prefix output. OpenVINO ran Lite0's prefix 2-3x faster than eager PyTorch
     on this project's 2-core x86 machines (max |diff| 6e-5 on activations up to ~30, below float16 storage's 2e-2)."""
     device = next(prefix.parameters()).device
@@ -133,44 +136,90 @@ def _runner(prefix: Prefix, spec: ModelSpec, runtime: str, threads: int | None):
     return run, "torch"
 
 
+def prefix_key(split: Split, spec: ModelSpec, ds, views: int) -> str:
+    """What a prefix's cached activations depend on: its weights (BatchNorm statistics included), the input and its
+    preprocessing, the images and labels, the views."""
+    import hashlib
+
+    from .featstore import dataset_key
+
+    h = hashlib.sha256()
+    for k, v in split.prefix.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    h.update(json.dumps([spec.preprocess.to_dict(), list(spec.input.shape), split.stages, views]).encode())
+    h.update(dataset_key(ds).encode())
+    return h.hexdigest()
+
+
 def cache_features(split: Split, ds, spec: ModelSpec, *, mirror: bool, batch: int = 32, runtime: str = "auto",
-                   threads: int | None = None, console=None, what: str = "images") -> tuple[np.ndarray, dict]:
+                   threads: int | None = None, console=None, what: str = "images",
+                   store: str | Path | None = None) -> tuple[np.ndarray, dict]:
     """Prefix activations of every image of `ds` (view 0) and of its mirror image (view 1, when `mirror`), as
     float16 (N, views, C, H, W). The image goes through preprocess.fast exactly as the Predictor's input does;
     the mirror is flipped before preprocessing, as training-time augmentation would. Returns (features, timing).
+    store: a folder to keep them in on disk (featstore.py; memory-mapped, resumed where a killed run stopped, reused
+    when nothing they depend on changed); None keeps them in RAM.
     console: a rich Console to show a progress bar on (when it is a terminal)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from .featstore import FeatureStore
+
     split.prefix.eval()
-    run, used = _runner(split.prefix, spec, runtime, threads)
     views = 2 if mirror else 1
     n = len(ds)
-    feats = None
+    key = prefix_key(split, spec, ds, views) if store is not None else None
+    resumed = FeatureStore.peek(store, key) if store is not None else 0
     t0, c0 = time.perf_counter(), time.process_time()
+    run, used = (None, "reused") if resumed >= n else prefix_runner(split.prefix, spec, runtime, threads)
+    feats, fs = None, None
+
+    def batch_views(idx) -> np.ndarray:
+        imgs = [ds.pixels(i) for i in idx]
+        out = [run(np.concatenate([_pre.fast(np.ascontiguousarray(im[:, ::-1]) if v else im, "RGB", spec) for im in imgs]))
+               for v in range(views)]
+        return np.stack(out, 1).astype(np.float16)
+
+    start = 0
+    if store is not None and resumed:
+        meta_shape = json.loads((Path(store) / "store.json").read_text())["shape"]
+        fs = FeatureStore.open(store, key, n, views, tuple(meta_shape[2:]))
+        start = fs.done
     with Progress(TextColumn(f"caching stage-{split.stages} activations of {what}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=console, disable=console is None or not console.is_terminal, transient=True) as bar:
-        task = bar.add_task("cache", total=n)
-        for s in range(0, n, batch):
+        task = bar.add_task("cache", total=n, completed=start)
+        for s in range(start, n, batch):
             idx = range(s, min(n, s + batch))
-            imgs = [ds.pixels(i) for i in idx]
-            for v in range(views):
-                x = np.concatenate([_pre.fast(np.ascontiguousarray(im[:, ::-1]) if v else im, "RGB", spec) for im in imgs])
-                out = run(x)
+            rows = batch_views(idx)
+            if store is not None:
+                if fs is None:
+                    fs = FeatureStore.open(store, key, n, views, rows.shape[2:])
+                fs.write(s, rows)
+                if (s // batch) % 16 == 15 or s + len(idx) >= n:  # commit every 16 batches: a kill loses at most those
+                    fs.commit(s + len(idx))
+            else:
                 if feats is None:
-                    feats = np.empty((n, views, *out.shape[1:]), np.float16)
-                feats[s : s + len(idx), v] = out
+                    feats = np.empty((n, views, *rows.shape[2:]), np.float16)
+                feats[s : s + len(idx)] = rows
             bar.update(task, advance=len(idx))
+    if fs is not None:
+        feats = fs.array
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     return feats, {"runtime": used, "images": n, "views": views, "seconds": wall, "cpu_seconds": cpu,
-                   "images_per_s": n * views / max(wall, 1e-9), "bytes": int(feats.nbytes)}
+                   "images_per_s": (n - resumed) * views / max(wall, 1e-9), "bytes": int(feats.nbytes),
+                   "resumed_at": resumed, "on_disk": store is not None}
 
 
 class CachedSet(torch.utils.data.Dataset):
     """(cached activations, label): a random stored view per draw (the image or its mirror, with equal odds). A
-    multi-label set's label is its multi-hot row, as float32."""
+    multi-label set's label is its multi-hot row, as float32. With `soft` (N, views, classes): a teacher's logits for
+    the same image and view come third, for distillation without running the teacher."""
 
-    def __init__(self, feats: np.ndarray, labels: np.ndarray):
-        self.feats, self.labels = feats, labels
+    def __init__(self, feats: np.ndarray, labels: np.ndarray, soft: np.ndarray | None = None):
+        if soft is not None and soft.shape[:2] != feats.shape[:2]:
+            raise TrainError(f"teacher logits {soft.shape[:2]} do not match the cached activations {feats.shape[:2]} "
+                             "(images, views)")
+        self.feats, self.labels, self.soft = feats, labels, soft
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -178,13 +227,16 @@ class CachedSet(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         v = int(torch.randint(self.feats.shape[1], ())) if self.feats.shape[1] > 1 else 0
         y = self.labels[i]
-        return torch.from_numpy(self.feats[i, v].astype(np.float32)), (torch.from_numpy(y.astype(np.float32)) if y.ndim else int(y))
+        item = (torch.from_numpy(self.feats[i, v].astype(np.float32)),
+                torch.from_numpy(y.astype(np.float32)) if y.ndim else int(y))
+        return item if self.soft is None else (*item, torch.from_numpy(np.asarray(self.soft[i, v], np.float32)))
 
 
 @torch.inference_mode()
-def tail_logits(model: torch.nn.Module, spec: ModelSpec, stages: int, feats: np.ndarray, batch: int = 256) -> np.ndarray:
-    """Logits of `model` (e.g. the EMA copy) from cached prefix activations (view 0)."""
+def tail_logits(model: torch.nn.Module, spec: ModelSpec, stages: int, feats: np.ndarray, batch: int = 256,
+                view: int = 0) -> np.ndarray:
+    """Logits of `model` (e.g. the EMA copy) from cached prefix activations (view 0: the image; 1: its mirror)."""
     tail = split_model(model, spec, stages, check=False).tail.eval()
-    out = [tail(torch.from_numpy(feats[s : s + batch, 0].astype(np.float32)).contiguous(memory_format=torch.channels_last))
+    out = [tail(torch.from_numpy(feats[s : s + batch, view].astype(np.float32)).contiguous(memory_format=torch.channels_last))
            for s in range(0, len(feats), batch)]
     return torch.cat(out).float().numpy()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..configfile import SettingsFile
+from ..configfile import SettingsFile, parse_duration
 from ..configfile import setting as _f
 from ..errors import TrainError
 
@@ -49,10 +49,13 @@ class TrainConfig(SettingsFile):
     strict: bool = _f(False, "ImageFolder: stop with an error listing unreadable or non-image files instead of "
                              "skipping them (they are listed either way)")
     # the model
-    arch: str = _f("mobilenetv3_small_100", "architecture name, see `edgecls archs`")
+    arch: str = _f("mobilenetv3_small_100", "architecture name, see `edgecls archs`; auto: train each candidate with "
+                                            "ImageNet weights here (EfficientNet-Lite0/1/2, MobileNetV3 when its weights "
+                                            "are cached) on the same split and keep the most accurate by the paired test")
     pretrained: bool = _f(False, "start from ImageNet weights (offline for efficientnet_lite0); the head is new")
     mode: str = _f("full", "full: train every layer; linear_probe: freeze the backbone, train the classifier only", MODES)
-    input_size: int | None = _f(None, "input side in pixels; default 64 for Fashion-MNIST, the arch's own (224) for folders")
+    input_size: int | None = _f(None, "input side in pixels; default 64 for Fashion-MNIST, the arch's own (224) for folders; "
+                                       "under time_limit, the largest side the planner may choose")
     in_chans: int | None = _f(None, "input channels, 1 or 3; default 1 for Fashion-MNIST, 3 otherwise")
     drop_rate: float = _f(0.0, "dropout before the classifier, in [0, 1)")
     head_init: str = _f("random", "random: a fresh classifier; linear_probe: first fit the classifier on frozen "
@@ -65,7 +68,8 @@ class TrainConfig(SettingsFile):
                                      "unless augment is none), keep their output in RAM as float16 and train the rest on "
                                      "it; no other augmentation applies")
     # optimisation
-    epochs: int = _f(10, "passes over the training images (early_stop may end sooner)")
+    epochs: int = _f(10, "passes over the training images (early_stop may end sooner); under time_limit, the most the "
+                         "planner gives (time beyond them goes to more seeds)")
     batch_size: int = _f(128, "images per optimizer step (per process under DDP); capped at the training set size")
     optimizer: str = _f("adamw", "adamw or sgd (Nesterov momentum)", OPTIMIZERS)
     lr: float = _f(2e-3, "peak learning rate (of the classifier head when backbone_lr_mult is not 1)")
@@ -96,6 +100,17 @@ class TrainConfig(SettingsFile):
     teacher: str | None = _f(None, "distil from this edgecls .pt (same preprocessing and labels as the student)")
     kd_alpha: float = _f(0.7, "weight of the distillation term in [0, 1]")
     kd_temperature: float = _f(4.0, "softmax temperature of the distillation term, > 0")
+    # the budget: what fits on this machine
+    time_limit: str | None = _f(None, "wall-clock budget of the run on this machine: 45m, 1h30m, 2700 (seconds). edgecls "
+                                      "times a few batches of each candidate setting first, then chooses the input size, "
+                                      "how many stages stay frozen and cached, how many training images, epochs and seeds "
+                                      "(and which backbones to compare, with arch: auto), and stops on time with the best "
+                                      "validated model; metrics.json holds the plan, predicted and actual time")
+    seeds: int | None = _f(None, "train this many seeds on the same split (cached activations are shared); the best on "
+                                 "validation is kept and the spread across seeds is reported beside the per-image "
+                                 "interval (default 1, or the planner's choice under time_limit)")
+    cache_dir: str | None = _f(None, "folder of the cached activations (float16, memory-mapped, resumable; default "
+                                     "OUT_DIR/feature_cache); runs with the same images, weights and split reuse it")
     # averaging, stopping, reproducibility, output
     ema: bool = _f(True, "evaluate and keep an exponential moving average of the weights")
     ema_decay: float = _f(0.999, "EMA decay per optimizer step, in (0, 1); it averages over ~1/(1-decay) steps, so "
@@ -142,6 +157,8 @@ class TrainConfig(SettingsFile):
             (0 <= self.kd_alpha <= 1 and self.kd_temperature > 0, "kd_alpha must be in [0, 1] and kd_temperature > 0"),
             (self.mistakes >= 0, "mistakes must be >= 0 (0 turns the gallery off)"),
             (self.freeze_stages >= 0, "freeze_stages must be >= 0 (0 = train every layer)"),
+            (self.seeds is None or (isinstance(self.seeds, int) and 1 <= self.seeds <= 50),
+             f"seeds={self.seeds!r}: train 1 to 50 seeds"),
             (not (self.freeze_stages and self.mode == "linear_probe"), "freeze_stages and mode=linear_probe both choose what trains; use one"),
             (not self.cache_features or self.freeze_stages > 0, "cache_features needs freeze_stages >= 1 (the layers whose output is cached)"),
             (not self.cache_features or not (self.randaugment or self.random_erasing or self.mixup or self.cutmix or self.teacher),
@@ -151,6 +168,17 @@ class TrainConfig(SettingsFile):
         for ok, msg in checks:
             if not ok:
                 raise TrainError(f"bad training config: {msg}")
+        parse_duration(self.time_limit, TrainError)  # 45m, 1h30m, 2700: checked now, not when training starts
+
+    @property
+    def planned(self) -> bool:
+        """A time limit, several seeds or arch auto: the planner's runs (runs.py), not one run of the loop."""
+        return bool(self.time_limit) or (self.seeds or 1) > 1 or self.arch == "auto"
+
+    @property
+    def time_limit_s(self) -> float | None:
+        """time_limit in seconds (None: no limit)."""
+        return parse_duration(self.time_limit, TrainError)
 
     @property
     def is_fashion_mnist(self) -> bool:

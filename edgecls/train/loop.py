@@ -45,6 +45,8 @@ class TrainResult:
     metrics: dict
     out_dir: Path
     best_path: Path
+    val_logits: np.ndarray | None = None  # the kept model's validation logits (the whole model on the images after
+    # the finish; from cached activations for a run trained with finish=False)
 
 
 # --- setup -----------------------------------------------------------------------------------------------
@@ -90,7 +92,7 @@ def _multilabel_datasets(cfg: TrainConfig) -> tuple[ArrayDataset, ArrayDataset]:
     return train, val
 
 
-def _datasets(cfg: TrainConfig) -> tuple[ArrayDataset, ArrayDataset, ArrayDataset | None]:
+def load_datasets(cfg: TrainConfig) -> tuple[ArrayDataset, ArrayDataset, ArrayDataset | None]:
     if cfg.task == "multilabel":
         (train, val), test = _multilabel_datasets(cfg), None
     elif cfg.is_fashion_mnist:
@@ -148,22 +150,30 @@ def _optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimize
     param_groups = [{"params": ps, "weight_decay": 0.0 if no_decay else cfg.weight_decay,
                      "lr": cfg.lr * (1.0 if is_head or not head else cfg.backbone_lr_mult)}
                     for (is_head, no_decay), ps in sorted(groups.items())]
+    # foreach: one multi-tensor kernel per step instead of a few per parameter. On this project's 2-core machine with
+    # other work running, each of PyTorch's 2-thread parallel regions waited on a descheduled thread: AdamW over
+    # Lite0's stages 5-6 took 0.7 s per step per-parameter, 0.07 s foreach (same arithmetic)
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(param_groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
-    return torch.optim.AdamW(param_groups, lr=cfg.lr)
+        return torch.optim.SGD(param_groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True, foreach=True)
+    return torch.optim.AdamW(param_groups, lr=cfg.lr, foreach=True)
 
 
 def _schedule(cfg: TrainConfig, opt, steps_per_epoch: int):
-    total, warm = cfg.epochs * steps_per_epoch, int(cfg.warmup_epochs * steps_per_epoch)
+    """Warmup then cosine to min_lr over the run's steps. `sched.edgecls_total` holds the total as a one-item list: a
+    run under a deadline shortens it when the planned epochs do not fit, and the cosine then ends where the run does
+    (as Ultralytics' `time=` recomputes its epochs)."""
+    total, warm = [cfg.epochs * steps_per_epoch], int(cfg.warmup_epochs * steps_per_epoch)
     floor = cfg.min_lr / cfg.lr
 
     def f(step: int) -> float:
         if step < warm:
             return (step + 1) / warm
-        t = (step - warm) / max(1, total - warm)
+        t = (step - warm) / max(1, total[0] - warm)
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
-    return torch.optim.lr_scheduler.LambdaLR(opt, f)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, f)
+    sched.edgecls_total = total
+    return sched
 
 
 @torch.inference_mode()
@@ -254,12 +264,25 @@ def train(cfg: TrainConfig | dict, *, console=None, model: torch.nn.Module | Non
     """Train `cfg.arch` from cfg, or fine-tune a given (model, spec) — a pruned or fake-quantized one — in place.
 
     datasets: (train, val) already loaded (e.g. by `edgecls deploy`, after its duplicate check); cfg.data and
-    cfg.val_dir are then only recorded, not read."""
+    cfg.val_dir are then only recorded, not read.
+
+    One run. time_limit, seeds > 1 and arch: auto are the planner's (runs.py; `edgecls.train.train` goes there)."""
+    cfg = TrainConfig.from_dict(cfg) if isinstance(cfg, dict) else cfg
+    if cfg.planned:
+        raise TrainError("time_limit, seeds and arch: auto are planned runs: call edgecls.train.train (train/runs.py), "
+                         "not the single-run loop")
     with flush_denormals():  # denormal activations made trained MobileNetV3s 4-10x slower on x86 (denormals.py)
-        return _train(cfg, console, model, spec, teacher, io, datasets)
+        return run_once(cfg, console, model, spec, teacher, io, datasets)
 
 
-def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult:
+def run_once(cfg, console, model, spec, teacher, io, datasets=None, *, deadline: float | None = None, reserve_s: float = 0.0,
+           finish: bool = True, soft: tuple[np.ndarray, float, float] | None = None) -> TrainResult:
+    """One run. deadline (time.monotonic()): stop with the best epoch so far when the next epoch, or the rest of this
+    one, would end later than deadline - reserve_s (the finish's share), and shorten the learning-rate schedule as
+    soon as an epoch's measured time says the planned epochs do not fit. finish=False: return after the loop (the
+    best epoch saved, its validation logits from the cached activations), for a caller that compares runs first.
+    soft: (teacher logits per cached training image and view, kd_alpha, kd_temperature): distillation from a larger
+    backbone's cached logits (cache_features only)."""
     import timm.data
     import timm.loss
     import timm.utils
@@ -286,7 +309,7 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
             raise DataError(f"task={cfg.task} but the datasets' labels are "
                             f"{'multi-hot (multi-label)' if train_ds.labels.ndim == 2 else 'class indices'}")
     else:
-        train_ds, val_ds, test_ds = _datasets(cfg)
+        train_ds, val_ds, test_ds = load_datasets(cfg)
     if val_ds.skipped:
         say(f"skipped {len(val_ds.skipped)} file(s) that cannot be used: "
             + "; ".join(f"{s.path}: {s.reason}" for s in val_ds.skipped[:5]) + (" ..." if len(val_ds.skipped) > 5 else ""),
@@ -325,16 +348,22 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
 
         if world > 1:
             raise TrainError("cache_features runs on one process; train without torchrun, or with cache_features: false")
+        store = Path(cfg.cache_dir) if cfg.cache_dir else out / "feature_cache"
         feats, cache_info = cache_features(split, train_ds, spec, mirror=cfg.augment != "none", threads=cfg.threads,
-                                           console=con if rank == 0 else None, what="training images")
+                                           console=con if rank == 0 else None, what="training images",
+                                           store=store / f"{cfg.arch}-{spec.input.height}px-s{cfg.freeze_stages}-train")
         val_feats, val_info = cache_features(split, val_ds, spec, mirror=False, threads=cfg.threads, console=con,
-                                             what="validation images")
+                                             what="validation images",
+                                             store=store / f"{cfg.arch}-{spec.input.height}px-s{cfg.freeze_stages}-val")
         cache_info = {"train": cache_info, "val": val_info}
         say(f"cached {feats.shape[1]} view(s) of {len(train_ds)} + {len(val_ds)} images after stage {cfg.freeze_stages} "
-            f"({cache_info['train']['runtime']}, {(feats.nbytes + val_feats.nbytes) / 2**30:.2f} GiB float16, "
-            f"{cache_info['train']['seconds'] + val_info['seconds']:.0f}s)")
-        train_set = CachedSet(feats, train_ds.labels)
+            f"({cache_info['train']['runtime']}, {(feats.nbytes + val_feats.nbytes) / 2**30:.2f} GiB float16 on disk, "
+            f"{cache_info['train']['seconds'] + val_info['seconds']:.0f}s"
+            + (f", resumed at image {cache_info['train']['resumed_at']}" if cache_info["train"]["resumed_at"] else "") + ")")
+        train_set = CachedSet(feats, train_ds.labels, None if soft is None else soft[0])
     else:
+        if soft is not None:
+            raise TrainError("cached teacher logits (soft) need cache_features")
         train_set = TrainSet(train_ds, spec, augmenter(cfg, spec))
     g = torch.Generator().manual_seed(cfg.seed)
     if world > 1:
@@ -395,17 +424,23 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
     say(f"training {cfg.arch} on {len(train_ds)} images ({k} {'labels, multi-label' if multilabel else 'classes'}), val {len(val_ds)}, {cfg.epochs} epochs, "
         f"batch {batch}x{world}, {device.type}, {torch.get_num_threads()} threads")
 
+    stopped, best_logits, eval_s = None, None, 0.0
     if lp is not None and start == 0 and rank == 0:
         # the probed model is a candidate too (epoch 0): fine-tuning is kept only where it beats it on validation
         val_logits = predict_logits(model, val_ds, spec)
-        best, best_epoch = float((val_logits.argmax(1) == val_ds.labels).mean()), -1
+        best, best_epoch, best_logits = float((val_logits.argmax(1) == val_ds.labels).mean()), -1, val_logits
         io.save(model, spec.replace(metrics={"val_top1": best}), best_path)
         history.append({"epoch": 0, "loss": lp["train_loss"], "val_top1": best, "lr": 0.0, "images_per_s": 0.0,
                         "seconds": lp["seconds"], "val_loss": float(torch.nn.functional.cross_entropy(
                             torch.from_numpy(val_logits), torch.from_numpy(val_ds.labels)))})
         say(f"epoch   0 (classifier on frozen features)  val top-1 {best:.4f} *")
     epoch = start - 1
-    for epoch in range(start, cfg.epochs):
+    total = [cfg.epochs]  # epochs this run will do: fewer than planned when a deadline says they do not fit
+    if cfg.resume and ckpt_path.is_file():
+        total[0] = int(st.get("epochs_total", cfg.epochs))
+        sched.edgecls_total[0] = total[0] * steps
+    epoch = start
+    while epoch < total[0]:
         if world > 1:
             sampler.set_epoch(epoch)
         net.train()
@@ -416,11 +451,14 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
                 if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                     m.eval()
         t0, seen, loss_sum = time.perf_counter(), 0, 0.0
-        with Progress(TextColumn(f"epoch {epoch + 1}/{cfg.epochs}"), BarColumn(), MofNCompleteColumn(),
+        with Progress(TextColumn(f"epoch {epoch + 1}/{total[0]}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("loss {task.fields[loss]:.4f}"), TimeRemainingColumn(), console=con,
                       disable=rank != 0 or not con.is_terminal, transient=True) as bar:
             task = bar.add_task("train", total=steps, loss=0.0)
-            for x, y in loader:
+            for x, y, *t_soft in loader:
+                if deadline is not None and time.monotonic() > deadline - reserve_s - eval_s:
+                    stopped = f"time: the deadline came {seen} images into epoch {epoch + 1}"
+                    break
                 x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
                 y = y.to(device, non_blocking=True)
                 if mix is not None:
@@ -432,11 +470,14 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
                         with torch.no_grad():
                             t_out = teacher(x)
                         loss = (1 - cfg.kd_alpha) * loss + cfg.kd_alpha * kd_loss(logits, t_out, cfg.kd_temperature)
+                    elif t_soft:  # a larger backbone's logits for this very image and view, cached
+                        _, alpha, temp = soft
+                        loss = (1 - alpha) * loss + alpha * kd_loss(logits, t_soft[0].to(device), temp)
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if cfg.grad_clip:
                     scaler.unscale_(opt)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip, foreach=True)
                 scaler.step(opt)
                 scaler.update()
                 sched.step()
@@ -448,7 +489,10 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
                 loss_sum += loss.item() * len(x)
                 bar.update(task, advance=1, loss=loss_sum / seen)
         train_time = time.perf_counter() - t0
+        if seen == 0:  # the deadline came before this epoch's first step
+            break
         if rank == 0:
+            t_eval = time.perf_counter()
             evaluated = ema.module if ema is not None else model
             if cfg.cache_features:
                 from .cached import tail_logits
@@ -459,33 +503,66 @@ def _train(cfg, console, model, spec, teacher, io, datasets=None) -> TrainResult
             val_top1, val_loss = val_score(val_logits, val_ds)  # multi-label: mAP
             improved = val_top1 > best
             if improved:
-                best, best_epoch = val_top1, epoch
+                best, best_epoch, best_logits = val_top1, epoch, val_logits
                 io.save(evaluated, spec.replace(metrics={metric: val_top1}), best_path)
+            eval_s = time.perf_counter() - t_eval
             history.append({"epoch": epoch + 1, "loss": loss_sum / max(seen, 1), metric: val_top1, "val_loss": val_loss,
-                            "lr": max(g["lr"] for g in opt.param_groups), "images_per_s": seen * world / train_time, "seconds": train_time})
-            say(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {loss_sum / max(seen, 1):.4f}  {metric_name} {val_top1:.4f}"
+                            "lr": max(g["lr"] for g in opt.param_groups), "images_per_s": seen * world / train_time,
+                            "seconds": train_time, "eval_seconds": eval_s, "images": seen * world})
+            say(f"epoch {epoch + 1:3d}/{total[0]}  loss {loss_sum / max(seen, 1):.4f}  {metric_name} {val_top1:.4f}"
                 f"{' *' if improved else '  '}  {seen * world / train_time:7.1f} img/s  {train_time:6.1f}s  lr {history[-1]['lr']:.2e}")
+            if deadline is not None and stopped is None and epoch + 1 < total[0]:
+                # the epochs that still fit, at this epoch's measured pace; the cosine is rescaled to end with them
+                fit = int((deadline - time.monotonic() - reserve_s) // max(train_time + eval_s, 1e-9))
+                if epoch + 1 + fit < total[0]:
+                    total[0] = epoch + 1 + max(fit, 0)
+                    sched.edgecls_total[0] = total[0] * steps
+                    if fit <= 0:
+                        stopped = f"time: no room for epoch {epoch + 2} before the deadline"
+                    say(f"time limit: {max(fit, 0)} more epoch(s) fit; the run ends after epoch {total[0]}"
+                        + (" (learning-rate schedule shortened)" if fit > 0 else ""))
             save_checkpoint(ckpt_path, model=model.state_dict(), optimizer=opt.state_dict(), scheduler=sched.state_dict(),
                             ema=ema.module.state_dict() if ema is not None else None, epoch=epoch, best=best,
                             best_epoch=best_epoch, history=json.dumps(history), rng=rng_state(), sampler_rng=g.get_state(),
-                            config=json.dumps(cfg.to_dict()))
+                            config=json.dumps(cfg.to_dict()), epochs_total=total[0])
+        epoch += 1
+        if stopped:
+            say(f"stopped on time ({stopped}); keeping the best epoch so far")
+            if world > 1:
+                torch.distributed.barrier()
+            break
         if world > 1:
             torch.distributed.barrier()
-        if cfg.early_stop and epoch - best_epoch >= cfg.early_stop:
+        if cfg.early_stop and epoch - 1 - best_epoch >= cfg.early_stop:
             say(f"early stop: no better {metric_name} for {cfg.early_stop} epochs")
             break
+    if stopped is None and total[0] < cfg.epochs and epoch >= total[0]:  # ended where the deadline shortened it to
+        stopped = (f"time: {total[0]} of the {cfg.epochs} planned epochs fit before the deadline (the learning-rate "
+                   "schedule was shortened to end with them)")
 
     if world > 1:
         torch.distributed.destroy_process_group()
         if rank != 0:
             return TrainResult(model, spec, {}, out, best_path)
+    if not best_path.is_file():
+        raise TrainError(f"no epoch finished before the time limit ({stopped}); give more time, or fewer images")
+    run = {"epochs_planned": cfg.epochs, "epochs_run": sum(h["epoch"] > 0 for h in history), "stopped": stopped,
+           "feature_cache": cache_info}
+    if not finish:
+        if best_logits is None:  # the best epoch came before a resume: its logits from the saved model, on the images
+            from ..models.pt import load_pt
+
+            best_model = io.load(best_path, spec) if io.load else load_pt(best_path, spec)[0]
+            best_logits = predict_logits(best_model, val_ds, spec)
+        return TrainResult(model, spec, {"history": history, "best_epoch": best_epoch + 1, "best": best, **run}, out,
+                           best_path, best_logits)
     if multilabel:
-        return _finish_multilabel(cfg, spec, best_path, val_ds, history, best_epoch, out, io, cache_info)
-    return _finish(cfg, spec, best_path, val_ds, test_ds, history, best_epoch, out, io, teacher is not None, cache_info)
+        return finish_multilabel(cfg, spec, best_path, val_ds, history, best_epoch, out, io, run)
+    return finish_run(cfg, spec, best_path, val_ds, test_ds, history, best_epoch, out, io, teacher is not None or soft is not None, run)
 
 
-def _finish(cfg, spec, best_path, val_ds, test_ds, history, best_epoch, out, io: ModelIO, distilled: bool,
-            cache_info: dict | None = None) -> TrainResult:
+def finish_run(cfg, spec, best_path, val_ds, test_ds, history, best_epoch, out, io: ModelIO, distilled: bool,
+            run: dict | None = None) -> TrainResult:
     """Best weights -> temperature on val -> metrics (val, test) before/after -> plots, JSON, final best.pt."""
     from ..models.pt import load_pt
     from .plots import confusion_png, reliability_png
@@ -511,18 +588,17 @@ def _finish(cfg, spec, best_path, val_ds, test_ds, history, best_epoch, out, io:
     full = {"summary": summary, "temperature": temperature, eval_name: before, f"{eval_name}_calibrated": after,
             "history": history, "config": cfg.to_dict(),
             "skipped": [{"path": s.path, "reason": s.reason} for s in getattr(val_ds, "skipped", [])]}
-    if cache_info:
-        full["feature_cache"] = cache_info
+    full.update({k: v for k, v in (run or {}).items() if v is not None})
     from .mistakes import write_gallery
 
     full["mistakes"] = write_gallery(model, spec, val_ds, val_logits, temperature, out, cfg.mistakes)
     atomic_write_bytes(out / "metrics.json", json.dumps(full, indent=2).encode())
     confusion_png(before, spec.labels, out / "confusion.png")
     reliability_png(before, after, out / "reliability.png")
-    return TrainResult(model, spec, full, out, best_path)
+    return TrainResult(model, spec, full, out, best_path, val_logits)
 
 
-def _finish_multilabel(cfg, spec, best_path, val_ds, history, best_epoch, out, io: ModelIO, cache_info) -> TrainResult:
+def finish_multilabel(cfg, spec, best_path, val_ds, history, best_epoch, out, io: ModelIO, run: dict | None = None) -> TrainResult:
     """Best weights -> per-label thresholds for max F1 on val -> mAP, micro/macro F1 with intervals -> JSON, best.pt.
 
     The thresholds are fitted on the same validation images the F1 figures are then measured on, so those F1s are
@@ -532,7 +608,8 @@ def _finish_multilabel(cfg, spec, best_path, val_ds, history, best_epoch, out, i
     from ..runtime.scores import sigmoid
 
     model = io.load(best_path, spec) if io.load else load_pt(best_path, spec)[0]
-    scores = sigmoid(predict_logits(model, val_ds, spec))
+    val_logits = predict_logits(model, val_ds, spec)
+    scores = sigmoid(val_logits)
     y = val_ds.labels.astype(bool)
     thresholds = fit_thresholds(y, scores)
     at_half = metrics(y, scores, spec.labels, np.full(spec.num_classes, 0.5))
@@ -546,7 +623,6 @@ def _finish_multilabel(cfg, spec, best_path, val_ds, history, best_epoch, out, i
     io.save(model, spec, best_path)
     full = {"summary": summary, "task": "multilabel", "val": fitted, "val_at_0.5": at_half, "history": history,
             "config": cfg.to_dict(), "skipped": [{"path": s.path, "reason": s.reason} for s in getattr(val_ds, "skipped", [])]}
-    if cache_info:
-        full["feature_cache"] = cache_info
+    full.update({k: v for k, v in (run or {}).items() if v is not None})
     atomic_write_bytes(out / "metrics.json", json.dumps(full, indent=2).encode())
-    return TrainResult(model, spec, full, out, best_path)
+    return TrainResult(model, spec, full, out, best_path, val_logits)

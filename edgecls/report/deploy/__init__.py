@@ -21,6 +21,7 @@ from .artifacts import artifacts_section, latency_section
 from .data import data_section, recipe_section
 from .int8 import int8_map_section, int8_section
 from .openset import open_set_section
+from .plan import candidates_section, plan_section
 from .robustness import robustness_section
 from .run import reproduce_section, run_section
 from .summary import lineage_section, pick_section, summary_section
@@ -33,6 +34,8 @@ SECTIONS: tuple[SectionBuilder, ...] = (
     summary_section,
     data_section,
     recipe_section,
+    plan_section,
+    candidates_section,
     training_section,
     calibration_section,
     per_class_section,

@@ -22,7 +22,8 @@ def summary_section(ctx: dict) -> Section:
         (s.p if pk.get("meets_budgets") else s.warn)(f"Pick: {pk['why']}")
     else:
         s.warn("No artifact could be built for any target here; see the sections below.")
-    s.p(f"Float model ({cfg['arch']}): {text}.")
+    arch = ctx["model"].result.get("arch") or cfg["arch"]
+    s.p(f"Float model ({arch}{', chosen by arch auto' if cfg['arch'] == 'auto' else ''}): {text}.")
     rows = []
     for t, per in ctx["artifacts"].items():
         f, q = per.get("fp32"), per.get("int8")
