@@ -48,14 +48,14 @@ def add_verbose_flag(p: argparse.ArgumentParser) -> None:
 
 
 def quietly(a: argparse.Namespace, out_dir, body: Callable[[], int]) -> int:
-    """Run a command's `body` with other tools' output in a log file under `out_dir` (edgecls.quiet), unless -v. The
-    log's path goes to stderr, so stdout stays what the command prints (JSON with --json)."""
+    """Run a command's `body` with other tools' output in a log file under `out_dir` (edgecls.quiet), unless -v. With
+    --json the log's path goes to stderr, so stdout is the JSON alone."""
     from ..quiet import capture, console, log_path
     from .render import text
 
     with capture(None if a.verbose else log_path(out_dir, a.command)) as cap:
         if cap.path is not None:
-            console(stderr=True).print(f"[dim]converters' and runtimes' own output: {text(cap.path)} (-v shows it here)[/]",
+            console(stderr=bool(getattr(a, "json", False))).print(f"[dim]converters' and runtimes' own output: {text(cap.path)} (-v shows it here)[/]",
                                          highlight=False, soft_wrap=True)  # one line: the path stays whole for copy and paste
         rc = body()
         cap.failed = rc != 0
