@@ -32,6 +32,18 @@ class Setting:
         return f"{self.arch} {self.size}px, stem + stages 0-{self.stages - 1} frozen and cached"
 
 
+def _timing_model(setting: Setting, classes):
+    """The model a probe times: with its ImageNet weights where they are here, else random ones (an architecture the
+    recipe trains from scratch is timed too; weights do not change how long a step takes)."""
+    from ..errors import WeightsUnavailableError
+    from ..models import create_model
+
+    try:
+        return create_model(setting.arch, labels=classes, pretrained=True, input_size=setting.size)
+    except WeightsUnavailableError:
+        return create_model(setting.arch, labels=classes, pretrained=False, input_size=setting.size)
+
+
 @dataclass
 class Cost:
     """Seconds per image of each part of a cached run of `setting`, and the cache's bytes per view."""
@@ -85,7 +97,6 @@ def measure(setting: Setting, ds, *, batch: int = 32, threads: int | None = None
     """Time `setting` on up to `images` real images of `ds` (a warm-up batch, then the rest timed)."""
     import timm.utils
 
-    from ..models import create_model
     from .cached import freeze, prefix_runner, split_model
 
     t_all = time.perf_counter()
@@ -93,7 +104,7 @@ def measure(setting: Setting, ds, *, batch: int = 32, threads: int | None = None
         return _measure_full(setting, ds, batch=batch, images=images, seed=seed, t_all=t_all)
     with flush_denormals():
         t0 = time.perf_counter()
-        model, spec = create_model(setting.arch, labels=ds.classes, pretrained=True, input_size=setting.size)
+        model, spec = _timing_model(setting, ds.classes)
         model = model.to(memory_format=torch.channels_last)
         split = split_model(model, spec, setting.stages, check=False)
         freeze(split)
@@ -154,12 +165,11 @@ def measure(setting: Setting, ds, *, batch: int = 32, threads: int | None = None
 def _measure_full(setting: Setting, ds, *, batch: int, images: int, seed: int, t_all: float) -> Cost:
     """Every layer trains: no cache; each step decodes and preprocesses its images and runs the whole network
     forward and backward; each epoch's validation runs the whole network."""
-    from ..models import create_model
 
     batch = min(batch, 16)  # a few steps of a whole network are what a probe can afford
     with flush_denormals():
         t0 = time.perf_counter()
-        model, spec = create_model(setting.arch, labels=ds.classes, pretrained=True, input_size=setting.size)
+        model, spec = _timing_model(setting, ds.classes)
         model = model.to(memory_format=torch.channels_last).train()
         opt = torch.optim.AdamW(model.parameters(), lr=1e-5, foreach=True)
         imgs = _images(ds, max(images, batch), seed)
