@@ -55,8 +55,9 @@ def quietly(a: argparse.Namespace, out_dir, body: Callable[[], int]) -> int:
 
     with capture(None if a.verbose else log_path(out_dir, a.command)) as cap:
         if cap.path is not None:
-            console(stderr=bool(getattr(a, "json", False))).print(f"[dim]converters' and runtimes' own output: {text(cap.path)} (-v shows it here)[/]",
-                                         highlight=False, soft_wrap=True)  # one line: the path stays whole for copy and paste
+            to_stderr = bool(getattr(a, "json", False))
+            console(stderr=to_stderr).print(f"[dim]converters' and runtimes' own output: {text(cap.path)} (-v shows it here)[/]",
+                                            highlight=False, soft_wrap=True)  # one line: the path stays whole for copy and paste
         rc = body()
         cap.failed = rc != 0
     return rc
