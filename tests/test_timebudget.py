@@ -137,6 +137,34 @@ def test_a_deadline_stops_the_run_with_its_best_epoch(cifar10_small, tmp_path):
     assert m["history"][-1]["lr"] < cfg.lr * 0.9 or m["history"][-1]["epoch"] == 1
 
 
+
+@pytest.mark.slow
+def test_a_lone_run_grows_its_epochs_into_unused_time(cifar10_small, tmp_path):
+    """A run planned for 2 epochs, whose deadline leaves room for several more at its measured pace, grows its epochs
+    after the first one (up to extend_to) and lengthens its schedule; without extend_to it keeps the plan's 2."""
+    from edgecls.train.loop import ModelIO, run_once
+
+    train_dir, val_dir = cifar10_small
+    tr, va = load_image_folder(train_dir), load_image_folder(val_dir)
+    c = measure(Setting("efficientnet_lite0", SIZE, 5), tr, threads=2)
+    epoch = len(tr) * c.step_s + len(va) * c.eval_s
+    budget = 4 * (c.setup_s + (2 * len(tr) + len(va)) * c.cache_s) + 8 * epoch  # room for ~8 epochs after the cache
+
+    def run(name, extend_to):
+        cfg = TrainConfig(data=str(train_dir), arch="efficientnet_lite0", pretrained=True, input_size=SIZE,
+                          freeze_stages=5, cache_features=True, epochs=2, batch_size=32, ema=False, threads=2,
+                          out_dir=str(tmp_path / name), cache_dir=str(tmp_path / "cache"), mistakes=0)
+        return run_once(cfg, None, None, None, None, ModelIO(), (tr, va), deadline=time.monotonic() + budget,
+                        finish=False, extend_to=extend_to).metrics
+
+    kept, grown = run("kept", None), run("grown", 6)
+    assert kept["epochs_run"] == 2 and kept["epochs_planned"] == 2
+    assert 2 < grown["epochs_run"] <= 6 and grown["epochs_planned"] == 2
+    # the cosine was stretched to the grown run: a 2-epoch cosine reaches its floor at the end of epoch 2
+    lr_at_2 = [next(h["lr"] for h in m["history"] if h["epoch"] == 2) for m in (grown, kept)]
+    assert lr_at_2[0] > lr_at_2[1]
+
+
 def test_compare_prefers_the_cheaper_backbone_unless_the_gain_is_real():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 4, 600)

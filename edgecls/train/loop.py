@@ -49,6 +49,9 @@ class TrainResult:
     # the finish; from cached activations for a run trained with finish=False)
 
 
+EXTEND_MARGIN = 1.15  # growing a run's epochs counts each at 15% over the first one's pace (chosen, not measured)
+
+
 # --- setup -----------------------------------------------------------------------------------------------
 def _dist() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -276,13 +279,16 @@ def train(cfg: TrainConfig | dict, *, console=None, model: torch.nn.Module | Non
 
 
 def run_once(cfg, console, model, spec, teacher, io, datasets=None, *, deadline: float | None = None, reserve_s: float = 0.0,
-           finish: bool = True, soft: tuple[np.ndarray, float, float] | None = None) -> TrainResult:
+           finish: bool = True, soft: tuple[np.ndarray, float, float] | None = None,
+           extend_to: int | None = None) -> TrainResult:
     """One run. deadline (time.monotonic()): stop with the best epoch so far when the next epoch, or the rest of this
     one, would end later than deadline - reserve_s (the finish's share), and shorten the learning-rate schedule as
     soon as an epoch's measured time says the planned epochs do not fit. finish=False: return after the loop (the
     best epoch saved, its validation logits from the cached activations), for a caller that compares runs first.
     soft: (teacher logits per cached training image and view, kd_alpha, kd_temperature): distillation from a larger
-    backbone's cached logits (cache_features only)."""
+    backbone's cached logits (cache_features only). extend_to: under a deadline, the most epochs this run may grow to
+    when its first epoch shows that more than the planned ones fit (a planner's probe of a few batches, and its
+    margins, can leave a large share of the limit unused)."""
     import timm.data
     import timm.loss
     import timm.utils
@@ -513,8 +519,15 @@ def run_once(cfg, console, model, spec, teacher, io, datasets=None, *, deadline:
                 f"{' *' if improved else '  '}  {seen * world / train_time:7.1f} img/s  {train_time:6.1f}s  lr {history[-1]['lr']:.2e}")
             if deadline is not None and stopped is None and epoch + 1 < total[0]:
                 # the epochs that still fit, at this epoch's measured pace; the cosine is rescaled to end with them
-                fit = int((deadline - time.monotonic() - reserve_s) // max(train_time + eval_s, 1e-9))
-                if epoch + 1 + fit < total[0]:
+                left = deadline - time.monotonic() - reserve_s
+                fit = int(left // max(train_time + eval_s, 1e-9))
+                grow = min(extend_to or 0, epoch + 1 + int(left // max(EXTEND_MARGIN * (train_time + eval_s), 1e-9)))
+                if epoch == start and grow > total[0]:  # once, on the first measured epoch: the cosine is stretched
+                    say(f"time limit: {grow - total[0]} more epoch(s) fit than planned at this epoch's pace; the run "
+                        f"now ends after epoch {grow} (learning-rate schedule lengthened)")
+                    total[0] = grow
+                    sched.edgecls_total[0] = total[0] * steps
+                elif epoch + 1 + fit < total[0]:
                     total[0] = epoch + 1 + max(fit, 0)
                     sched.edgecls_total[0] = total[0] * steps
                     if fit <= 0:
