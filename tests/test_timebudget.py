@@ -137,7 +137,6 @@ def test_a_deadline_stops_the_run_with_its_best_epoch(cifar10_small, tmp_path):
     assert m["history"][-1]["lr"] < cfg.lr * 0.9 or m["history"][-1]["epoch"] == 1
 
 
-
 @pytest.mark.slow
 def test_a_lone_run_grows_its_epochs_into_unused_time(cifar10_small, tmp_path):
     """A run planned for 2 epochs, whose deadline leaves room for several more at its measured pace, grows its epochs

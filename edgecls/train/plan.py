@@ -40,6 +40,11 @@ FINISH_FIXED_S = 20.0  # temperature, plots, the mistakes gallery: measured 8-20
 SAFETY = 0.92  # plan to end here, not at the limit: speeds measured in seconds drift under other work
 
 
+def epoch_cap(epochs: int) -> int:
+    """The most epochs a planned run may have, for a config asking for `epochs`: the plan's and a lone run's growth."""
+    return max(MIN_EPOCHS, min(epochs, MAX_EPOCHS))
+
+
 @dataclass(frozen=True)
 class Rung:
     """One ladder entry: input side as a share of the backbone's own, frozen stages (0: all layers train on the
@@ -149,7 +154,7 @@ def make_plan(train_ds, val_ds, archs: list[str], budget_s: float, *, deadline: 
     (the config's, capped at MAX_EPOCHS; time left beyond them goes to seeds). probe: how a setting is measured."""
     from ..models.registry import default_preprocess, get_arch
 
-    max_epochs = max(MIN_EPOCHS, min(max_epochs, MAX_EPOCHS))
+    max_epochs = epoch_cap(max_epochs)
     n_all, n_val = len(train_ds), len(val_ds)
     regime = "small" if n_all < SMALL else "large"
     native = {a: input_size or default_preprocess(get_arch(a))[1].height for a in [*archs, *extra]}
@@ -249,5 +254,5 @@ def make_plan(train_ds, val_ds, archs: list[str], budget_s: float, *, deadline: 
                 budget_s, pred, why, more, probes, dropped)
 
 
-__all__ = ["COMPARE_EPOCHS", "LADDER", "MAX_EPOCHS", "MAX_SEEDS", "MIN_EPOCHS", "Plan", "Rung", "RunPlan", "make_plan",
-           "predict", "rungs"]
+__all__ = ["COMPARE_EPOCHS", "LADDER", "MAX_EPOCHS", "MAX_SEEDS", "MIN_EPOCHS", "Plan", "Rung", "RunPlan", "epoch_cap",
+           "make_plan", "predict", "rungs"]

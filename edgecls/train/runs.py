@@ -108,7 +108,7 @@ def _train_planned(cfg, console, io, datasets, deadline, after_s, on_plan, gate)
     from rich.console import Console
 
     from .loop import ModelIO, finish_multilabel, finish_run, load_datasets, run_once
-    from .plan import MAX_EPOCHS, make_plan
+    from .plan import epoch_cap, make_plan
 
     io = io or ModelIO()
     t_start = time.monotonic()
@@ -178,7 +178,7 @@ def _train_planned(cfg, console, io, datasets, deadline, after_s, on_plan, gate)
                 + (f", until {format_duration(run_deadline - t_start)} into the run" if run_deadline else ""))
             # a lone run may grow its epochs into time the plan left unused; runs compared with each other keep the
             # plan's epochs, so that backbones and seeds are judged on the same terms
-            grow = max(plan.epochs, min(cfg.epochs, MAX_EPOCHS)) if run_deadline is not None and len(order) == 1 else None
+            grow = max(plan.epochs, epoch_cap(cfg.epochs)) if run_deadline is not None and len(order) == 1 else None
             r = run_once(sub, con, None, None, None, io, (tr, val_ds), deadline=run_deadline, finish=False, extend_to=grow)
             done = {"arch": rp.setting.arch, "name": name, "seed": sub.seed, "best": r.metrics["best"],
                     "best_epoch": r.metrics["best_epoch"], "history": r.metrics["history"], "stopped": r.metrics["stopped"],
